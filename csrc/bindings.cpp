@@ -1,0 +1,84 @@
+// The one PYBIND11_MODULE of pyrl._C: a thin layer over the ops declared in pyrl.h and
+// rollout.h. Long calls release the GIL (users call the ops from threads too).
+#include "pyrl.h"
+#include "rollout.h"
+
+namespace py = pybind11;
+
+namespace {
+
+// Dispatches on device so that Python sees one op whatever the build.
+std::vector<at::Tensor> lngru_forward_any(
+    const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
+    const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& bias_ih,
+    const at::Tensor& bias_hh, const std::optional<at::Tensor>& gamma_ih,
+    const std::optional<at::Tensor>& gamma_hh, double eps) {
+  if (x.is_cuda()) {
+#ifdef PYRL_WITH_CUDA
+    return pyrl::lngru_forward_cuda(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh,
+                                    gamma_ih, gamma_hh, eps);
+#else
+    TORCH_CHECK(false, "lngru: x is a CUDA tensor but pyrl._C was built without CUDA "
+                       "(rebuild with PYRL_CUDA=1 on a machine with nvcc)");
+#endif
+  }
+  return pyrl::lngru_forward(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh,
+                             gamma_ih, gamma_hh, eps);
+}
+
+std::vector<at::Tensor> lngru_backward_any(
+    const at::Tensor& grad_out, const at::Tensor& grad_hT, const at::Tensor& x,
+    const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
+    const at::Tensor& weight_hh, const at::Tensor& bias_hh,
+    const std::optional<at::Tensor>& gamma_ih, const std::optional<at::Tensor>& gamma_hh,
+    const at::Tensor& out, const at::Tensor& xhat, const at::Tensor& hhat,
+    const at::Tensor& rstd, const at::Tensor& gates) {
+  if (x.is_cuda()) {
+#ifdef PYRL_WITH_CUDA
+    return pyrl::lngru_backward_cuda(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh,
+                                     bias_hh, gamma_ih, gamma_hh, out, xhat, hhat, rstd,
+                                     gates);
+#else
+    TORCH_CHECK(false, "lngru: CUDA tensors need pyrl._C built with CUDA");
+#endif
+  }
+  return pyrl::lngru_backward(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh,
+                              bias_hh, gamma_ih, gamma_hh, out, xhat, hhat, rstd, gates);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "pyrl's compiled ops: fused LayerNorm-GRU and rollout batching";
+#ifdef PYRL_WITH_CUDA
+  m.attr("with_cuda") = true;
+#else
+  m.attr("with_cuda") = false;
+#endif
+
+  // ---- fused LayerNorm-GRU (pyrl/ops.py wraps these in autograd)
+  m.def("lngru_forward", &lngru_forward_any, "LN-GRU sequence forward",
+        py::arg("x"), py::arg("h0"), py::arg("reset"), py::arg("weight_ih"),
+        py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"), py::arg("gamma_ih"),
+        py::arg("gamma_hh"), py::arg("eps"), py::call_guard<py::gil_scoped_release>());
+  m.def("lngru_backward", &lngru_backward_any, "LN-GRU sequence backward through time",
+        py::arg("grad_out"), py::arg("grad_hT"), py::arg("x"), py::arg("h0"),
+        py::arg("reset"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_hh"),
+        py::arg("gamma_ih"), py::arg("gamma_hh"), py::arg("out"), py::arg("xhat"),
+        py::arg("hhat"), py::arg("rstd"), py::arg("gates"),
+        py::call_guard<py::gil_scoped_release>());
+
+  // ---- rollout batching (csrc/rollout.cpp)
+  m.def("gae", &pyrl::gae, "GAE under next-step autoreset: (advantages, returns, valid)",
+        py::arg("rewards"), py::arg("values"), py::arg("terminated"), py::arg("truncated"),
+        py::arg("prev_done"), py::arg("gamma"), py::arg("lam"),
+        py::call_guard<py::gil_scoped_release>());
+  m.def("episode_stats", &pyrl::episode_stats,
+        "completed episodes of a [T,N] chunk (env, step, return, length); updates the state",
+        py::arg("rewards"), py::arg("terminated"), py::arg("truncated"), py::arg("prev_done"),
+        py::arg("ep_return"), py::arg("ep_length"), py::arg("step_offset"),
+        py::call_guard<py::gil_scoped_release>());
+  m.def("rollout_masks", &pyrl::rollout_masks, "(reset_step, reset) masks of a [T,N] chunk",
+        py::arg("terminated"), py::arg("truncated"), py::arg("prev_done"),
+        py::arg("prev_reset_step"), py::call_guard<py::gil_scoped_release>());
+}

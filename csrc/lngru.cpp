@@ -1,0 +1,398 @@
+// Fused LayerNorm-GRU on the CPU: sequence forward and backward through time.
+//
+// Semantics (nn.GRUCell gate order r, z, n; LayerNorm without shift over the 3H vector):
+//   a = LN(x W_ih^T) * gamma_ih + b_ih        c = LN(h W_hh^T) * gamma_hh + b_hh
+//   r = sigmoid(a_r + c_r)   z = sigmoid(a_z + c_z)   n = tanh(a_n + r * c_n)
+//   h' = (1 - z) * n + z * h
+// Without gains the LN and gamma are skipped (exactly nn.GRUCell). reset[t, b] zeroes
+// the state entering step t. The cell op is this with T = 1.
+//
+// Cost structure: the input projection of all T steps is one product, each step is one
+// recurrent product plus ONE fused pass per row (LayerNorm, gates, new state). Backward
+// mirrors it, and the weight gradients are gathered by two large products at the end.
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "pyrl.h"
+
+namespace pyrl {
+namespace {
+
+// Rows of a step are independent; run them in parallel only when a chunk is worth a
+// thread wake-up (A3C sizes run serially, which is also what one worker thread wants).
+int64_t row_grain(int64_t row_len) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(row_len, 1)); }
+
+// Activations. float: branch-free polynomial forms (Cephes coefficients, about 1e-7
+// relative error) that the compiler vectorises inside the fused row loop (with
+// -fno-trapping-math, set in setup.py, so that selects if-convert); libm's scalar
+// expf/tanhf calls cost more than everything else in a step at A3C sizes. double (used by
+// gradcheck) keeps libm.
+inline float exp_fast(float x) {
+  x = x < -87.0f ? -87.0f : x;  // ternaries, not std::min: these if-convert to vector selects
+  x = x > 87.0f ? 87.0f : x;
+  // x = n ln2 + r, |r| <= ln2/2 (Cody-Waite split of ln2 for accuracy)
+  const float fx = x * 1.44269504088896341f;
+  // round to nearest: fx + 128.5 > 0 here, so truncation is floor (and vectorises)
+  const int32_t ni = static_cast<int32_t>(fx + 128.5f) - 128;
+  const float n = static_cast<float>(ni);
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (ni + 127) << 23;  // 2^n as float bits
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+inline float sigmoid_fn(float v) { return 1.0f / (1.0f + exp_fast(-v)); }
+inline float tanh_fn(float v) {
+  const float a = std::fabs(v);
+  // small |v|: odd polynomial (keeps relative accuracy near 0); large: 1 - 2/(e^{2a}+1)
+  const float z = v * v;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = p * z * v + v;
+  const float big = 1.0f - 2.0f / (exp_fast(2.0f * a) + 1.0f);
+  const float big_signed = v < 0.0f ? -big : big;
+  return a < 0.625f ? small : big_signed;
+}
+inline double sigmoid_fn(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+inline double tanh_fn(double v) { return std::tanh(v); }
+
+// y = (v - mean) * rstd over n values, in place; returns rstd. LayerNorm without shift.
+template <typename scalar_t>
+inline scalar_t layernorm_row(scalar_t* v, int64_t n, double eps) {
+  using acc_t = at::opmath_type<scalar_t>;
+  acc_t sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += v[j];
+  const acc_t mean = sum / n;
+  acc_t sq = 0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t j = 0; j < n; ++j) {
+    const acc_t d = v[j] - mean;
+    sq += d * d;
+  }
+  const acc_t rstd = acc_t(1) / std::sqrt(sq / n + acc_t(eps));
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) v[j] = (v[j] - mean) * rstd;
+  return static_cast<scalar_t>(rstd);
+}
+
+// Backward of y = LN(v) * gamma given dy (grad of the post-gamma value) in `g`,
+// overwritten in place with dv: dv = rstd * (g*gamma - mean(g*gamma) - yhat * mean(g*gamma*yhat)).
+template <typename scalar_t>
+inline void layernorm_backward_row(scalar_t* g, const scalar_t* yhat, const scalar_t* gamma,
+                                   scalar_t rstd, int64_t n) {
+  using acc_t = at::opmath_type<scalar_t>;
+  acc_t s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const acc_t gy = acc_t(g[j]) * gamma[j];
+    s1 += gy;
+    s2 += gy * yhat[j];
+  }
+  const acc_t m1 = s1 / n, m2 = s2 / n;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    const acc_t gy = acc_t(g[j]) * gamma[j];
+    g[j] = static_cast<scalar_t>(acc_t(rstd) * (gy - m1 - acc_t(yhat[j]) * m2));
+  }
+}
+
+// One row of the fused step after the LayerNorm: gains, biases, gates and the new state.
+// xr/hr [3H] normalised (or raw) products, hp [H] state entering the step; writes
+// gt [3H] = (r, z, n) and o [H] = h'. g_ih/g_hh are null without LayerNorm.
+template <typename scalar_t, bool LN>
+void gates_row(const scalar_t* __restrict xr, const scalar_t* __restrict hr,
+               const scalar_t* __restrict hp, const scalar_t* __restrict b_ih,
+               const scalar_t* __restrict b_hh, const scalar_t* __restrict g_ih,
+               const scalar_t* __restrict g_hh, scalar_t* __restrict gt,
+               scalar_t* __restrict o, int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    scalar_t a_r = xr[j], a_z = xr[H + j], a_n = xr[2 * H + j];
+    scalar_t c_r = hr[j], c_z = hr[H + j], c_n = hr[2 * H + j];
+    if constexpr (LN) {
+      a_r *= g_ih[j]; a_z *= g_ih[H + j]; a_n *= g_ih[2 * H + j];
+      c_r *= g_hh[j]; c_z *= g_hh[H + j]; c_n *= g_hh[2 * H + j];
+    }
+    a_r += b_ih[j]; a_z += b_ih[H + j]; a_n += b_ih[2 * H + j];
+    c_r += b_hh[j]; c_z += b_hh[H + j]; c_n += b_hh[2 * H + j];
+    const scalar_t r = sigmoid_fn(a_r + c_r);
+    const scalar_t z = sigmoid_fn(a_z + c_z);
+    const scalar_t n = tanh_fn(a_n + r * c_n);
+    gt[j] = r;
+    gt[H + j] = z;
+    gt[2 * H + j] = n;
+    o[j] = (scalar_t(1) - z) * n + z * hp[j];
+  }
+}
+
+// Backward of gates_row for one row. go [H] grad of this step's output, dh [H] grad
+// flowing back from later steps; writes da/dc [3H] (grads of a and c, post gain+bias)
+// and dd [H] = the direct z*g path into the previous state.
+template <typename scalar_t, bool LN>
+void gates_backward_row(const scalar_t* __restrict go, const scalar_t* __restrict gt,
+                        const scalar_t* __restrict hh, const scalar_t* __restrict hp,
+                        const scalar_t* __restrict dh, const scalar_t* __restrict b_hh,
+                        const scalar_t* __restrict g_hh, scalar_t* __restrict da,
+                        scalar_t* __restrict dc, scalar_t* __restrict dd, int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const scalar_t r = gt[j], z = gt[H + j], n = gt[2 * H + j];
+    const scalar_t g = dh[j] + go[j];
+    scalar_t c_n = hh[2 * H + j];
+    if constexpr (LN) c_n *= g_hh[2 * H + j];
+    c_n += b_hh[2 * H + j];
+    const scalar_t dpre_n = g * (scalar_t(1) - z) * (scalar_t(1) - n * n);
+    const scalar_t dpre_z = g * (hp[j] - n) * z * (scalar_t(1) - z);
+    const scalar_t dpre_r = dpre_n * c_n * r * (scalar_t(1) - r);
+    da[j] = dpre_r; da[H + j] = dpre_z; da[2 * H + j] = dpre_n;
+    dc[j] = dpre_r; dc[H + j] = dpre_z; dc[2 * H + j] = dpre_n * r;
+    dd[j] = g * z;
+  }
+}
+
+struct Dims {
+  int64_t T, B, I, H;
+};
+
+void check_arg(const at::Tensor& t, const char* name, at::IntArrayRef shape, const at::Tensor& like) {
+  TORCH_CHECK(t.defined(), "lngru: ", name, " is undefined");
+  TORCH_CHECK(t.dim() == static_cast<int64_t>(shape.size()), "lngru: ", name, " must have ",
+              shape.size(), " dimensions ", shape, ", got shape ", t.sizes());
+  TORCH_CHECK(t.sizes() == shape, "lngru: ", name, " must have shape ", shape, ", got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), "lngru: ", name, " has dtype ",
+              t.scalar_type(), " but x has ", like.scalar_type(), " (all floating inputs must match)");
+  TORCH_CHECK(t.device() == like.device(), "lngru: ", name, " is on ", t.device(), " but x is on ",
+              like.device());
+  TORCH_CHECK(t.is_contiguous(), "lngru: ", name, " must be contiguous (call .contiguous())");
+}
+
+Dims check_inputs(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
+                  const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+                  const at::Tensor& bias_hh, const std::optional<at::Tensor>& gamma_ih,
+                  const std::optional<at::Tensor>& gamma_hh, const at::Tensor* bias_ih) {
+  TORCH_CHECK(x.defined() && x.dim() == 3, "lngru: x must have 3 dimensions [T,B,I], got shape ",
+              x.defined() ? x.sizes() : at::IntArrayRef{});
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "lngru: x must be float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(x.is_contiguous(), "lngru: x must be contiguous (call .contiguous())");
+  TORCH_CHECK(h0.defined() && h0.dim() == 2, "lngru: h0 must have 2 dimensions [B,H], got shape ",
+              h0.defined() ? h0.sizes() : at::IntArrayRef{});
+  const Dims d{x.size(0), x.size(1), x.size(2), h0.size(1)};
+  TORCH_CHECK(d.T >= 1 && d.B >= 1 && d.I >= 1 && d.H >= 1,
+              "lngru: sizes must be positive, got T=", d.T, " B=", d.B, " I=", d.I, " H=", d.H);
+  check_arg(h0, "h0", {d.B, d.H}, x);
+  TORCH_CHECK(reset.defined() && reset.scalar_type() == at::kBool, "lngru: reset must be a bool tensor");
+  TORCH_CHECK(reset.dim() == 2 && reset.size(0) == d.T && reset.size(1) == d.B,
+              "lngru: reset must have shape [T,B] = [", d.T, ", ", d.B, "], got ", reset.sizes());
+  TORCH_CHECK(reset.device() == x.device(), "lngru: reset is on ", reset.device(), " but x is on ", x.device());
+  TORCH_CHECK(reset.is_contiguous(), "lngru: reset must be contiguous (call .contiguous())");
+  check_arg(weight_ih, "weight_ih", {3 * d.H, d.I}, x);
+  check_arg(weight_hh, "weight_hh", {3 * d.H, d.H}, x);
+  if (bias_ih != nullptr) check_arg(*bias_ih, "bias_ih", {3 * d.H}, x);
+  check_arg(bias_hh, "bias_hh", {3 * d.H}, x);
+  TORCH_CHECK(gamma_ih.has_value() == gamma_hh.has_value(),
+              "lngru: give both gamma_ih and gamma_hh (LayerNorm) or neither (plain GRU)");
+  if (gamma_ih.has_value()) {
+    check_arg(*gamma_ih, "gamma_ih", {3 * d.H}, x);
+    check_arg(*gamma_hh, "gamma_hh", {3 * d.H}, x);
+  }
+  return d;
+}
+
+// hprev[B,H] = src[B,H] with the rows of reset_t zeroed; returns whether any row was reset.
+template <typename scalar_t>
+bool masked_state(scalar_t* hprev, const scalar_t* src, const bool* reset_t, int64_t B, int64_t H) {
+  bool any = false;
+  for (int64_t b = 0; b < B; ++b) any |= reset_t[b];
+  if (!any) return false;
+  for (int64_t b = 0; b < B; ++b) {
+    if (reset_t[b]) std::fill(hprev + b * H, hprev + (b + 1) * H, scalar_t(0));
+    else std::copy(src + b * H, src + (b + 1) * H, hprev + b * H);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> lngru_forward(
+    const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
+    const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& bias_ih,
+    const at::Tensor& bias_hh, const std::optional<at::Tensor>& gamma_ih,
+    const std::optional<at::Tensor>& gamma_hh, double eps) {
+  const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, &bias_ih);
+  TORCH_CHECK(x.device().is_cpu(), "lngru: the CPU op got tensors on ", x.device());
+  TORCH_CHECK(eps > 0, "lngru: eps must be positive, got ", eps);
+  const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
+  const bool ln = gamma_ih.has_value();
+
+  // Input projection for all T steps in one product; normalised in place below.
+  at::Tensor xhat = at::mm(x.view({T * B, d.I}), weight_ih.t()).view({T, B, G});  // [T,B,3H]
+  at::Tensor hhat = at::empty({T, B, G}, x.options());                            // [T,B,3H]
+  at::Tensor out = at::empty({T, B, H}, x.options());                             // [T,B,H]
+  at::Tensor rstd = at::ones({T, B, 2}, x.options());                             // [T,B,2] (x side, h side)
+  at::Tensor gates = at::empty({T, B, G}, x.options());                           // [T,B,3H] r,z,n
+  at::Tensor hbuf = at::empty({B, H}, x.options());                               // masked state entering t
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_forward", [&] {
+    const bool* rst = reset.data_ptr<bool>();
+    const scalar_t* b_ih = bias_ih.data_ptr<scalar_t>();
+    const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
+    const scalar_t* g_ih = ln ? gamma_ih->data_ptr<scalar_t>() : nullptr;
+    const scalar_t* g_hh = ln ? gamma_hh->data_ptr<scalar_t>() : nullptr;
+    const at::Tensor w_hh_t = weight_hh.t();
+    for (int64_t t = 0; t < T; ++t) {
+      const at::Tensor src = t == 0 ? h0 : out[t - 1];  // [B,H]
+      const at::Tensor hprev =
+          masked_state(hbuf.data_ptr<scalar_t>(), src.data_ptr<scalar_t>(), rst + t * B, B, H) ? hbuf : src;
+      at::Tensor hw = hhat[t];  // [B,3H]
+      at::mm_out(hw, hprev, w_hh_t);
+
+      scalar_t* xr_all = xhat.data_ptr<scalar_t>() + t * B * G;
+      scalar_t* hr_all = hw.data_ptr<scalar_t>();
+      scalar_t* gt_all = gates.data_ptr<scalar_t>() + t * B * G;
+      scalar_t* o_all = out.data_ptr<scalar_t>() + t * B * H;
+      scalar_t* rs_all = rstd.data_ptr<scalar_t>() + t * B * 2;
+      const scalar_t* hp_all = hprev.data_ptr<scalar_t>();
+      at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          scalar_t* xr = xr_all + b * G;
+          scalar_t* hr = hr_all + b * G;
+          scalar_t* gt = gt_all + b * G;
+          scalar_t* o = o_all + b * H;
+          const scalar_t* hp = hp_all + b * H;
+          if (ln) {
+            rs_all[b * 2] = layernorm_row(xr, G, eps);
+            rs_all[b * 2 + 1] = layernorm_row(hr, G, eps);
+          }
+          if (ln) gates_row<scalar_t, true>(xr, hr, hp, b_ih, b_hh, g_ih, g_hh, gt, o, H);
+          else gates_row<scalar_t, false>(xr, hr, hp, b_ih, b_hh, g_ih, g_hh, gt, o, H);
+        }
+      });
+    }
+  });
+  return {out, xhat, hhat, rstd, gates};
+}
+
+std::vector<at::Tensor> lngru_backward(
+    const at::Tensor& grad_out_in, const at::Tensor& grad_hT_in, const at::Tensor& x,
+    const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
+    const at::Tensor& weight_hh, const at::Tensor& bias_hh,
+    const std::optional<at::Tensor>& gamma_ih, const std::optional<at::Tensor>& gamma_hh,
+    const at::Tensor& out, const at::Tensor& xhat, const at::Tensor& hhat,
+    const at::Tensor& rstd, const at::Tensor& gates) {
+  const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, nullptr);
+  TORCH_CHECK(x.device().is_cpu(), "lngru: the CPU op got tensors on ", x.device());
+  const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
+  const bool ln = gamma_ih.has_value();
+  // Upstream gradients may be expanded zeros or other views: make them plain.
+  const at::Tensor grad_out = grad_out_in.contiguous();
+  check_arg(grad_out, "grad_out", {T, B, H}, x);
+  check_arg(out, "out", {T, B, H}, x);
+  check_arg(xhat, "xhat", {T, B, G}, x);
+  check_arg(hhat, "hhat", {T, B, G}, x);
+  check_arg(rstd, "rstd", {T, B, 2}, x);
+  check_arg(gates, "gates", {T, B, G}, x);
+
+  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh.
+  const at::Tensor keep = reset.logical_not().unsqueeze(-1).to(x.scalar_type());  // [T,B,1]
+  const at::Tensor hprev_all = at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).mul_(keep);
+
+  at::Tensor da = at::empty({T, B, G}, x.options());   // grad of a (input side, post gain+bias)
+  at::Tensor dc = at::empty({T, B, G}, x.options());   // grad of c (recurrent side)
+  at::Tensor dhw = ln ? at::empty({T, B, G}, x.options()) : dc;  // grad of h W_hh^T
+  at::Tensor dh = grad_hT_in.contiguous().clone();     // [B,H] grad of the state leaving step t
+  check_arg(dh, "grad_hT", {B, H}, x);
+  at::Tensor dh_direct = at::empty({B, H}, x.options());  // the z * dh path to the previous state
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward", [&] {
+    const bool* rst = reset.data_ptr<bool>();
+    const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
+    const scalar_t* g_hh = ln ? gamma_hh->data_ptr<scalar_t>() : nullptr;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const scalar_t* go_all = grad_out.data_ptr<scalar_t>() + t * B * H;
+      const scalar_t* gt_all = gates.data_ptr<scalar_t>() + t * B * G;
+      const scalar_t* hh_all = hhat.data_ptr<scalar_t>() + t * B * G;
+      const scalar_t* hp_all = hprev_all.data_ptr<scalar_t>() + t * B * H;
+      const scalar_t* rs_all = rstd.data_ptr<scalar_t>() + t * B * 2;
+      scalar_t* dh_all = dh.data_ptr<scalar_t>();
+      scalar_t* dd_all = dh_direct.data_ptr<scalar_t>();
+      scalar_t* da_all = da.data_ptr<scalar_t>() + t * B * G;
+      scalar_t* dc_all = dc.data_ptr<scalar_t>() + t * B * G;
+      scalar_t* dhw_all = dhw.data_ptr<scalar_t>() + t * B * G;
+      at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const scalar_t* go = go_all + b * H;
+          const scalar_t* gt = gt_all + b * G;
+          const scalar_t* hh = hh_all + b * G;
+          const scalar_t* hp = hp_all + b * H;
+          const scalar_t* dhr = dh_all + b * H;
+          scalar_t* dd = dd_all + b * H;
+          scalar_t* dar = da_all + b * G;
+          scalar_t* dcr = dc_all + b * G;
+          if (ln) gates_backward_row<scalar_t, true>(go, gt, hh, hp, dhr, b_hh, g_hh, dar, dcr, dd, H);
+          else gates_backward_row<scalar_t, false>(go, gt, hh, hp, dhr, b_hh, g_hh, dar, dcr, dd, H);
+          if (ln) {
+            scalar_t* dhwr = dhw_all + b * G;
+            std::copy(dcr, dcr + G, dhwr);
+            layernorm_backward_row(dhwr, hh, g_hh, rs_all[b * 2 + 1], G);
+          }
+        }
+      });
+      // dh <- z*dh + dhw[t] W_hh, then nothing flows through a reset into the previous state.
+      at::addmm_out(dh, dh_direct, dhw[t], weight_hh);
+      bool any_reset = false;
+      for (int64_t b = 0; b < B; ++b) any_reset |= rst[t * B + b];
+      if (any_reset) {
+        for (int64_t b = 0; b < B; ++b)
+          if (rst[t * B + b]) std::fill(dh_all + b * H, dh_all + (b + 1) * H, scalar_t(0));
+      }
+    }
+  });
+
+  // Bias and gain gradients are sums over all (t, b) rows: vectorised reductions.
+  at::Tensor dbias_ih = da.sum({0, 1});
+  at::Tensor dbias_hh = dc.sum({0, 1});
+  at::Tensor dgamma_ih, dgamma_hh;
+  at::Tensor dxw = da;  // grad of x W_ih^T, [T,B,3H]
+  if (ln) {
+    dgamma_ih = (da * xhat).sum({0, 1});
+    dgamma_hh = (dc * hhat).sum({0, 1});
+    // The input-side LayerNorm backward is off the recurrence: one parallel pass over all rows.
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward_ln_x", [&] {
+      scalar_t* g_all = da.data_ptr<scalar_t>();
+      const scalar_t* xh_all = xhat.data_ptr<scalar_t>();
+      const scalar_t* rs_all = rstd.data_ptr<scalar_t>();
+      const scalar_t* g_ih = gamma_ih->data_ptr<scalar_t>();
+      at::parallel_for(0, T * B, row_grain(G), [&](int64_t r0, int64_t r1) {
+        for (int64_t row = r0; row < r1; ++row)
+          layernorm_backward_row(g_all + row * G, xh_all + row * G, g_ih, rs_all[row * 2], G);
+      });
+    });
+  } else {
+    dgamma_ih = at::empty({0}, x.options());
+    dgamma_hh = at::empty({0}, x.options());
+  }
+  // Weight gradients gathered by large products over all T*B rows.
+  const at::Tensor dxw2 = dxw.view({T * B, G});
+  at::Tensor dx = at::mm(dxw2, weight_ih).view({T, B, d.I});
+  at::Tensor dweight_ih = at::mm(dxw2.t(), x.view({T * B, d.I}));
+  at::Tensor dweight_hh = at::mm(dhw.view({T * B, G}).t(), hprev_all.view({T * B, H}));
+  return {dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh, dgamma_ih, dgamma_hh};
+}
+
+}  // namespace pyrl

@@ -1,0 +1,4 @@
+from pyrl.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``pyrl bench``: each module has ``run(...) -> dict`` and ``render``."""

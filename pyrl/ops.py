@@ -1,0 +1,312 @@
+"""Autograd wrappers over pyrl._C and the pure-PyTorch references beside them.
+
+Every compiled op has a reference here written from its definition; the tests hold the
+two together (values, gradients, float64 gradcheck). Shape letters: T time, B batch,
+I input, H hidden, N envs.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@functools.lru_cache(maxsize=None)
+def _ext():
+    """The compiled module, imported on first use so that a missing build is one clear error."""
+    try:
+        from pyrl import _C
+    except ImportError as exc:  # pragma: no cover - only without a build
+        raise ImportError(
+            "pyrl._C is not built: install with `pip install --no-build-isolation -e .` "
+            f"(or run scripts/test) ({exc})"
+        ) from exc
+    return _C
+
+
+def fused_available(device: torch.device | str) -> bool:
+    """Whether pyrl._C has the fused LN-GRU for tensors on `device`."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return True
+    return device.type == "cuda" and bool(getattr(_ext(), "with_cuda", False))
+
+
+def _as_mask(flags: Tensor, name: str) -> Tensor:
+    """A bool tensor from bool or 0/1 flags; anything else is an error naming the argument."""
+    if not isinstance(flags, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(flags).__name__}")
+    if flags.dtype == torch.bool:
+        return flags.contiguous()
+    if flags.is_floating_point() or flags.is_complex() or flags.dtype in (
+        torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+    ):
+        if flags.numel() and not bool(((flags == 0) | (flags == 1)).all()):
+            raise ValueError(f"{name} must be bool or hold only 0/1 values")
+        return (flags != 0).contiguous()
+    raise TypeError(f"{name} must be bool or 0/1, got dtype {flags.dtype}")
+
+
+# ---- fused LayerNorm-GRU (csrc/lngru.cpp, csrc/cuda/) ----
+
+class _LNGRUFunction(torch.autograd.Function):
+    """Sequence LN-GRU: forward and backward through time in pyrl._C."""
+
+    @staticmethod
+    def forward(ctx, x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps):
+        out, xhat, hhat, rstd, gates = _ext().lngru_forward(
+            x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps
+        )
+        ctx.layer_norm = gamma_ih is not None
+        saved = [x, h0, reset, weight_ih, weight_hh, bias_hh, out, xhat, hhat, rstd, gates]
+        if ctx.layer_norm:
+            saved += [gamma_ih, gamma_hh]
+        ctx.save_for_backward(*saved)
+        # h_T is a copy, not a view of out, so both outputs stay independent for autograd.
+        return out, out[-1].clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out, grad_hT):
+        x, h0, reset, weight_ih, weight_hh, bias_hh, out, xhat, hhat, rstd, gates, *gammas = (
+            ctx.saved_tensors
+        )
+        gamma_ih, gamma_hh = gammas if ctx.layer_norm else (None, None)
+        dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg_ih, dg_hh = _ext().lngru_backward(
+            grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh, bias_hh,
+            gamma_ih, gamma_hh, out, xhat, hhat, rstd, gates,
+        )
+        if not ctx.layer_norm:
+            dg_ih = dg_hh = None
+        return dx, dh0, None, dw_ih, dw_hh, db_ih, db_hh, dg_ih, dg_hh, None
+
+
+def _check_tensor_args(**tensors) -> None:
+    for name, value in tensors.items():
+        if value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"lngru: {name} must be a torch.Tensor, got {type(value).__name__}")
+
+
+def lngru_sequence(
+    x: Tensor,          # [T,B,I]
+    h0: Tensor,         # [B,H]
+    reset: Optional[Tensor],  # [T,B] bool or 0/1; None: no resets
+    weight_ih: Tensor,  # [3H,I]
+    weight_hh: Tensor,  # [3H,H]
+    bias_ih: Tensor,    # [3H]
+    bias_hh: Tensor,    # [3H]
+    gamma_ih: Optional[Tensor] = None,  # [3H]
+    gamma_hh: Optional[Tensor] = None,  # [3H]
+    eps: float = 1e-5,
+) -> tuple[Tensor, Tensor]:
+    """Fused LN-GRU over a sequence: returns (out[T,B,H], h_T[B,H]).
+
+    `reset[t, b]` zeroes the state entering step t (an episode starts there). Inputs are
+    checked in C++; a wrong rank, shape, dtype, device or layout raises naming the argument.
+    """
+    _check_tensor_args(x=x, h0=h0, weight_ih=weight_ih, weight_hh=weight_hh,
+                       bias_ih=bias_ih, bias_hh=bias_hh, gamma_ih=gamma_ih, gamma_hh=gamma_hh)
+    if reset is None:
+        if x.dim() != 3:
+            raise ValueError(f"lngru: x must have 3 dimensions [T,B,I], got shape {tuple(x.shape)}")
+        reset = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
+    else:
+        reset = _as_mask(reset, "reset")
+    return _LNGRUFunction.apply(
+        x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, float(eps)
+    )
+
+
+def lngru_cell(
+    x: Tensor,          # [B,I]
+    h: Tensor,          # [B,H]
+    weight_ih: Tensor,  # [3H,I]
+    weight_hh: Tensor,  # [3H,H]
+    bias_ih: Tensor,    # [3H]
+    bias_hh: Tensor,    # [3H]
+    gamma_ih: Optional[Tensor] = None,
+    gamma_hh: Optional[Tensor] = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """One fused LN-GRU step: h'[B,H]. The same kernel as the sequence op with T = 1."""
+    _check_tensor_args(x=x, h=h)
+    if x.dim() != 2:
+        raise ValueError(f"lngru: x must have 2 dimensions [B,I], got shape {tuple(x.shape)}")
+    if h.dim() != 2:
+        raise ValueError(f"lngru: h must have 2 dimensions [B,H], got shape {tuple(h.shape)}")
+    _, h_next = lngru_sequence(
+        x.unsqueeze(0), h, None, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps
+    )
+    return h_next
+
+
+def lngru_cell_reference(x, h, weight_ih, weight_hh, bias_ih, bias_hh,
+                         gamma_ih=None, gamma_hh=None, eps=1e-5):
+    """Pure-PyTorch LN-GRU step, written from the definition (x [B,I], h [B,H] -> [B,H])."""
+    a = x @ weight_ih.t()  # [B,3H]
+    c = h @ weight_hh.t()  # [B,3H]
+    if gamma_ih is not None:
+        a = F.layer_norm(a, a.shape[-1:], weight=gamma_ih, bias=None, eps=eps)
+        c = F.layer_norm(c, c.shape[-1:], weight=gamma_hh, bias=None, eps=eps)
+    a_r, a_z, a_n = (a + bias_ih).chunk(3, dim=-1)
+    c_r, c_z, c_n = (c + bias_hh).chunk(3, dim=-1)
+    r = torch.sigmoid(a_r + c_r)
+    z = torch.sigmoid(a_z + c_z)
+    n = torch.tanh(a_n + r * c_n)
+    return (1 - z) * n + z * h
+
+
+def lngru_sequence_reference(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh,
+                             gamma_ih=None, gamma_hh=None, eps=1e-5):
+    """Pure-PyTorch LN-GRU over time, one reference step per t: (out[T,B,H], h_T[B,H])."""
+    if reset is None:
+        reset = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
+    keep = 1 - _as_mask(reset, "reset").to(x.dtype)  # [T,B]
+    h = h0
+    outs = []
+    for t in range(x.shape[0]):
+        h = h * keep[t].unsqueeze(-1)
+        h = lngru_cell_reference(x[t], h, weight_ih, weight_hh, bias_ih, bias_hh,
+                                 gamma_ih, gamma_hh, eps)
+        outs.append(h)
+    return torch.stack(outs), h
+
+
+# ---- rollout ops (csrc/rollout.cpp) ----
+# Next-step autoreset (envpool, Gymnasium 1.x): step t is a *reset step* (no learning sample,
+# reward 0, action ignored) when step t-1 -- or the previous rollout's last step, carried in
+# as prev_done[N] for t = 0 -- was terminated or truncated.
+
+
+def _float_tensor(x: Tensor, name: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{name} must be float32 or float64, got dtype {x.dtype}")
+    return x.contiguous()
+
+
+def _unit_interval(x: float, name: str) -> float:
+    x = float(x)
+    if not 0.0 <= x <= 1.0:  # also rejects nan
+        raise ValueError(f"{name} must be in [0, 1], got {x}")
+    return x
+
+
+def gae(rewards: Tensor, values: Tensor, terminated: Tensor, truncated: Tensor,
+        prev_done: Tensor, gamma: float, lam: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Generalised advantage estimation under next-step autoreset (C++, one backward pass).
+
+    rewards [T,N], values [T+1,N] (values[T] bootstraps the step after the rollout),
+    terminated/truncated [T,N] and prev_done [N] as bool or 0/1 tensors. A valid step
+    bootstraps from values[t+1] unless terminated (at a truncated step values[t+1] is the
+    value of the final observation, which that step returned); the chain stops at every
+    episode end; reset steps get advantage 0, return = values[t], valid = False. lam = 1
+    gives A3C's n-step returns. Returns (advantages [T,N], returns [T,N], valid [T,N] bool)
+    in values' dtype (computed in float64). rewards are cast to values' dtype.
+    """
+    values = _float_tensor(values, "values")
+    rewards = _float_tensor(rewards, "rewards").to(values.dtype)
+    gamma = _unit_interval(gamma, "gamma")
+    lam = _unit_interval(lam, "lam")
+    adv, ret, valid = _ext().gae(rewards, values, _as_mask(terminated, "terminated"),
+                                 _as_mask(truncated, "truncated"),
+                                 _as_mask(prev_done, "prev_done"), gamma, lam)
+    return adv, ret, valid
+
+
+def gae_reference(rewards, values, terminated, truncated, prev_done, gamma, lam):
+    """Slow GAE written from the rules, as forward sums: for a valid step t,
+    advantage = sum_{k=t..e} (gamma lam)^(k-t) delta_k with e the episode's last step in the
+    rollout (its first terminated/truncated step, or T-1), and
+    delta_k = r_k + gamma * values[k+1] * (not terminated_k) - values[k]."""
+    T, N = rewards.shape
+    r, v = rewards.double(), values.double()
+    term, trunc = _as_mask(terminated, "terminated"), _as_mask(truncated, "truncated")
+    done = term | trunc
+    before = torch.cat([_as_mask(prev_done, "prev_done").reshape(1, N), done[:-1]])  # [T,N]
+    adv = torch.zeros(T, N, dtype=torch.float64)
+    valid = torch.zeros(T, N, dtype=torch.bool)
+    for n in range(N):
+        for t in range(T):
+            if before[t, n]:
+                continue
+            valid[t, n] = True
+            total, k = 0.0, t
+            while True:
+                nonterminal = 0.0 if term[k, n] else 1.0
+                delta = float(r[k, n] + gamma * v[k + 1, n] * nonterminal - v[k, n])
+                total += (gamma * lam) ** (k - t) * delta
+                if done[k, n] or k == T - 1:
+                    break
+                k += 1
+            adv[t, n] = total
+    ret = torch.where(valid, adv + v[:-1], v[:-1])
+    return adv.to(values.dtype), ret.to(values.dtype), valid
+
+
+def episode_stats(rewards: Tensor, terminated: Tensor, truncated: Tensor, prev_done: Tensor,
+                  ep_return: Tensor, ep_length: Tensor, step_offset: int = 0
+                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Episodes completed in a [T,N] chunk (C++), bookkept like Gymnasium's
+    ``wrappers.vector.RecordEpisodeStatistics`` under next-step autoreset: a reset step is
+    not counted and restarts the sums. The running state prev_done [N] bool, ep_return [N]
+    float64 and ep_length [N] int64 is updated in place. Returns (env [K], step [K] =
+    step_offset + t, return [K] float64, length [K] int64) in stream order.
+    """
+    for name, t, dtype in (("prev_done", prev_done, torch.bool),
+                           ("ep_return", ep_return, torch.float64),
+                           ("ep_length", ep_length, torch.int64)):
+        if not isinstance(t, Tensor) or t.dtype != dtype or not t.is_contiguous():
+            raise TypeError(f"{name} must be a contiguous {dtype} tensor (it is updated in place)")
+    env, step, ret, length = _ext().episode_stats(
+        _float_tensor(rewards, "rewards"), _as_mask(terminated, "terminated"),
+        _as_mask(truncated, "truncated"), prev_done, ep_return, ep_length, int(step_offset))
+    return env, step, ret, length
+
+
+def episode_stats_reference(rewards, terminated, truncated, prev_done, ep_return, ep_length,
+                            step_offset=0):
+    """Python loop over the same rules as ``episode_stats`` (updates the state in place)."""
+    T, N = rewards.shape
+    done = _as_mask(terminated, "terminated") | _as_mask(truncated, "truncated")
+    out = []
+    for t in range(T):
+        for n in range(N):
+            if prev_done[n]:
+                ep_return[n], ep_length[n] = 0.0, 0
+            else:
+                ep_return[n] += float(rewards[t, n])
+                ep_length[n] += 1
+            prev_done[n] = done[t, n]
+            if done[t, n]:
+                out.append((n, step_offset + t, float(ep_return[n]), int(ep_length[n])))
+    cols = list(zip(*out)) if out else [(), (), (), ()]
+    return (torch.tensor(cols[0], dtype=torch.int64), torch.tensor(cols[1], dtype=torch.int64),
+            torch.tensor(cols[2], dtype=torch.float64), torch.tensor(cols[3], dtype=torch.int64))
+
+
+def rollout_masks(terminated: Tensor, truncated: Tensor, prev_done: Tensor,
+                  prev_reset_step: Tensor) -> tuple[Tensor, Tensor]:
+    """(reset_step [T,N], reset [T,N]) of a chunk (C++). reset_step[t]: step t is a reset
+    step (done at t-1; prev_done for t = 0), the complement of gae's valid. reset[t]: the
+    recurrent state entering step t is zeroed because step t starts a new episode, i.e. step
+    t-1 was a reset step (prev_reset_step for t = 0). The reset step itself keeps the old
+    episode's state: it sees that episode's final observation, whose value a truncated step
+    bootstraps from."""
+    rs, r = _ext().rollout_masks(_as_mask(terminated, "terminated"),
+                                 _as_mask(truncated, "truncated"),
+                                 _as_mask(prev_done, "prev_done"),
+                                 _as_mask(prev_reset_step, "prev_reset_step"))
+    return rs, r
+
+
+def rollout_masks_reference(terminated, truncated, prev_done, prev_reset_step):
+    """Pure-PyTorch ``rollout_masks``."""
+    done = _as_mask(terminated, "terminated") | _as_mask(truncated, "truncated")
+    reset_step = torch.cat([_as_mask(prev_done, "prev_done")[None], done[:-1]])
+    reset = torch.cat([_as_mask(prev_reset_step, "prev_reset_step")[None], reset_step[:-1]])
+    return reset_step, reset

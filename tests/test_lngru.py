@@ -1,0 +1,200 @@
+"""The fused LN-GRU (pyrl._C) against its pure-PyTorch reference in pyrl/ops.py."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.testing import assert_close
+
+from pyrl import ops
+from pyrl.nn import LNGRU
+
+
+def make_params(I, H, layer_norm, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    G = 3 * H
+    p = [
+        torch.randn(G, I, generator=g, dtype=dtype) / I**0.5,
+        torch.randn(G, H, generator=g, dtype=dtype) / H**0.5,
+        torch.randn(G, generator=g, dtype=dtype) * 0.5,
+        torch.randn(G, generator=g, dtype=dtype) * 0.5,
+    ]
+    if layer_norm:
+        p += [torch.rand(G, generator=g, dtype=dtype) + 0.5, torch.rand(G, generator=g, dtype=dtype) + 0.5]
+    else:
+        p += [None, None]
+    return [t.requires_grad_() if t is not None else None for t in p]
+
+
+def make_inputs(T, B, I, H, dtype=torch.float64, reset_p=0.3, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(T, B, I, generator=g, dtype=dtype).requires_grad_()
+    h0 = torch.randn(B, H, generator=g, dtype=dtype).requires_grad_()
+    reset = torch.rand(T, B, generator=g) < reset_p
+    return x, h0, reset
+
+
+def grads(outputs, inputs, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    # weights drawn in float64 and cast, so float32 and float64 runs get the same ones
+    loss = sum((o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.dtype)).sum() for o in outputs)
+    live = [t for t in inputs if t is not None]
+    return torch.autograd.grad(loss, live)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_sequence_matches_reference_float64(layer_norm):
+    T, B, I, H = 7, 4, 5, 6
+    p = make_params(I, H, layer_norm)
+    x, h0, reset = make_inputs(T, B, I, H)
+    assert reset.any() and not reset.all()  # the case covers resets inside the sequence
+    out, hT = ops.lngru_sequence(x, h0, reset, *p)
+    ref_out, ref_hT = ops.lngru_sequence_reference(x, h0, reset, *p)
+    assert_close(out, ref_out, rtol=1e-12, atol=1e-12)
+    assert_close(hT, ref_hT, rtol=1e-12, atol=1e-12)
+    inputs = [x, h0, *p]
+    for got, want in zip(grads([out, hT], inputs), grads([ref_out, ref_hT], inputs)):
+        assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_float32_close_to_float64_reference(layer_norm):
+    # The float32 kernel uses its own vectorised exp/tanh: hold it to the float64 truth.
+    T, B, I, H = 20, 8, 64, 128
+    p64 = make_params(I, H, layer_norm)
+    x64, h064, reset = make_inputs(T, B, I, H)
+    p32 = [t.detach().float().requires_grad_() if t is not None else None for t in p64]
+    x32 = x64.detach().float().requires_grad_()
+    h032 = h064.detach().float().requires_grad_()
+    out, hT = ops.lngru_sequence(x32, h032, reset, *p32)
+    ref_out, ref_hT = ops.lngru_sequence_reference(x64, h064, reset, *p64)
+    assert_close(out.double(), ref_out, rtol=0, atol=2e-5)
+    g32 = grads([out, hT], [x32, h032, *p32])
+    g64 = grads([ref_out, ref_hT], [x64, h064, *p64])
+    for got, want in zip(g32, g64):
+        scale = want.abs().max().item()
+        assert_close(got.double(), want, rtol=0, atol=2e-5 * max(1.0, scale))
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_gradcheck_sequence(layer_norm):
+    T, B, I, H = 4, 3, 3, 4
+    p = make_params(I, H, layer_norm)
+    x, h0, reset = make_inputs(T, B, I, H)
+    inputs = [t for t in (x, h0, *p) if t is not None]
+
+    def f(x, h0, *params):
+        full = list(params) + [None, None] if not layer_norm else list(params)
+        return ops.lngru_sequence(x, h0, reset, *full)
+
+    assert torch.autograd.gradcheck(f, inputs)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_gradcheck_cell(layer_norm):
+    B, I, H = 3, 4, 5
+    p = make_params(I, H, layer_norm)
+    x, h, _ = make_inputs(1, B, I, H)
+    inputs = [t for t in (x[0].detach().requires_grad_(), h, *p) if t is not None]
+
+    def f(x, h, *params):
+        full = list(params) + [None, None] if not layer_norm else list(params)
+        return ops.lngru_cell(x, h, *full)
+
+    assert torch.autograd.gradcheck(f, inputs)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    T=st.integers(1, 6), B=st.integers(1, 5), I=st.integers(1, 7), H=st.integers(1, 9),
+    layer_norm=st.booleans(), reset_p=st.sampled_from([0.0, 0.3, 1.0]), seed=st.integers(0, 10_000),
+)
+def test_random_shapes_match_reference(T, B, I, H, layer_norm, reset_p, seed):
+    p = make_params(I, H, layer_norm, seed=seed)
+    x, h0, reset = make_inputs(T, B, I, H, reset_p=reset_p, seed=seed + 1)
+    out, hT = ops.lngru_sequence(x, h0, reset, *p)
+    ref_out, ref_hT = ops.lngru_sequence_reference(x, h0, reset, *p)
+    assert_close(out, ref_out, rtol=1e-11, atol=1e-11)
+    assert_close(hT, ref_hT, rtol=1e-11, atol=1e-11)
+    inputs = [x, h0, *p]
+    for got, want in zip(grads([out, hT], inputs, seed), grads([ref_out, ref_hT], inputs, seed)):
+        assert_close(got, want, rtol=1e-9, atol=1e-10)
+
+
+def test_reset_zeroes_incoming_state():
+    # A reset at t makes everything from t on independent of what came before it.
+    T, B, I, H = 6, 2, 3, 4
+    p = make_params(I, H, True)
+    x, h0, _ = make_inputs(T, B, I, H)
+    reset = torch.zeros(T, B, dtype=torch.bool)
+    reset[3, 0] = True
+    out, _ = ops.lngru_sequence(x, h0, reset, *p)
+    fresh, _ = ops.lngru_sequence(x[3:].detach(), torch.zeros(B, H, dtype=x.dtype), None, *p)
+    assert_close(out[3:, 0], fresh[:, 0])
+    assert not torch.allclose(out[3:, 1], fresh[:, 1])
+    # and no gradient reaches h0 of the reset row through the steps after the reset
+    g = torch.autograd.grad(out[3:, 0].sum(), h0)[0]
+    assert torch.count_nonzero(g[0]) == 0
+
+
+def test_reset_accepts_0_1_tensors():
+    T, B, I, H = 5, 3, 2, 4
+    p = make_params(I, H, True)
+    x, h0, reset = make_inputs(T, B, I, H)
+    want = ops.lngru_sequence(x, h0, reset, *p)[0]
+    for as_type in (torch.uint8, torch.int64, torch.float32):
+        assert_close(ops.lngru_sequence(x, h0, reset.to(as_type), *p)[0], want)
+    with pytest.raises(ValueError, match="reset must be bool or hold only 0/1"):
+        ops.lngru_sequence(x, h0, reset.to(torch.int64) * 2, *p)
+
+
+def test_without_gains_equals_grucell():
+    torch.manual_seed(0)
+    T, B, I, H = 5, 3, 4, 6
+    cell = torch.nn.GRUCell(I, H)
+    mod = LNGRU(I, H, layer_norm=False)
+    mod.load_state_dict(cell.state_dict())  # a GRUCell state_dict loads as it is
+    x = torch.randn(T, B, I)
+    h = torch.randn(B, H)
+    out, hT = mod(x, h)
+    want = []
+    state = h
+    for t in range(T):
+        state = cell(x[t], state)
+        want.append(state)
+    assert_close(out, torch.stack(want), rtol=1e-5, atol=1e-6)
+    assert_close(hT, state, rtol=1e-5, atol=1e-6)
+    assert_close(mod.step(x[0], h), cell(x[0], h), rtol=1e-5, atol=1e-6)
+    assert set(dict(mod.named_parameters())) == {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}
+
+
+def test_module_with_layer_norm_has_gains_and_trains():
+    torch.manual_seed(0)
+    mod = LNGRU(3, 5, layer_norm=True)
+    assert set(dict(mod.named_parameters())) == {
+        "weight_ih", "weight_hh", "bias_ih", "bias_hh", "gamma_ih", "gamma_hh"}
+    x = torch.randn(4, 2, 3)
+    out, hT = mod(x)
+    (out.sum() + hT.sum()).backward()
+    for name, p in mod.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_runs_from_threads_with_gil_released():
+    # Users call the op from threads: results must be the same as a serial call.
+    import threading
+    T, B, I, H = 8, 4, 6, 16
+    p = [t.detach().float() if t is not None else None for t in make_params(I, H, True)]
+    x, h0, reset = (t.detach().float() if t.is_floating_point() else t for t in make_inputs(T, B, I, H))
+    want = ops.lngru_sequence(x, h0, reset, *p)[0]
+    results = [None] * 4
+
+    def work(i):
+        results[i] = ops.lngru_sequence(x, h0, reset, *p)[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        assert torch.equal(r, want)

@@ -1,0 +1,612 @@
+"""pyrl.stats against hand-computed values and the reference ablation study.
+
+The study (shared/reference/ablation-study.md) gives mean, std and worst per cell; we build
+samples with exactly those moments and check that every derived number of its tables comes
+out at its rounding. Where the study's own rounding is inconsistent with its inputs, the test
+asserts the value from the definitions and shows where the study's figure came from.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from pyrl.stats import (
+    Sample,
+    ScoresError,
+    analyze,
+    bootstrap_ci,
+    config_label,
+    cvar,
+    iqm,
+    load_scores_csv,
+    prob_improvement,
+    welch_power,
+    welch_seeds_needed,
+)
+
+T, C = "a3c", "individual"
+COMPS = ["rnn", "layernorm"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def exact_sample(n: int, mean: float, std: float, worst: float) -> np.ndarray:
+    """n values with exactly this mean, sample std (ddof=1) and minimum.
+
+    x = [worst, r_1..r_{n-1}], r = m_r + sqrt(SS_r) z with z a fixed zero-mean, unit-norm
+    pattern (exponential quantiles: right-skewed, so the rest stays above a worst score that
+    is only ~1.1 std below the mean, as the study's A3C cells need). The sum fixes m_r = (n mean - worst) / (n - 1); the total sum
+    of squares about the mean, (n-1) std^2 = (worst - mean)^2 + SS_r + (n-1)(m_r - mean)^2,
+    fixes SS_r.
+    """
+    q = sps.expon.ppf((np.arange(n - 1) + 0.5) / (n - 1))
+    z = q - q.mean()
+    z /= np.sqrt((z**2).sum())
+    m_r = (n * mean - worst) / (n - 1)
+    ss_r = (n - 1) * std**2 - (worst - mean) ** 2 - (n - 1) * (m_r - mean) ** 2
+    assert ss_r > 0
+    rest = m_r + math.sqrt(ss_r) * z
+    assert rest.min() > worst  # so `worst` really is the minimum
+    return np.concatenate([[worst], rest])
+
+
+def samples_of(config: dict, method: str, xs, seed0: int = 0, workers: int = 1) -> list[Sample]:
+    """One Sample per value; seeds seed0, seed0+1, ... with `workers` workers each."""
+    return [Sample(config, method, seed0 + i // workers, i % workers, float(v)) for i, v in enumerate(xs)]
+
+
+def rounds(x: float, text: str) -> bool:
+    """x printed at the precision of `text` reads `text`."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return f"{x:.{decimals}f}" == text
+
+
+def strict(obj):
+    """What the CLI does before json.dumps: inf -> "inf" (NaN must never appear)."""
+    if isinstance(obj, float) and math.isinf(obj):
+        return "inf" if obj > 0 else "-inf"
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [strict(v) for v in obj]
+    return obj
+
+
+def walk(obj):
+    yield obj
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from walk(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from walk(v)
+
+
+STUDY = {  # (rnn, layernorm) -> method -> (mean, std, worst)
+    (True, True): {T: (49.57, 14.35, 31.72), C: (38.22, 16.24, 1.25)},
+    (True, False): {T: (50.58, 18.27, 30.29), C: (39.58, 17.97, 0.00)},
+}
+N = 20
+
+
+def study_samples() -> list[Sample]:
+    out = []
+    for (rnn, ln), cells in STUDY.items():
+        for m, (mu, sd, w) in cells.items():
+            out += samples_of({"rnn": rnn, "layernorm": ln}, m, exact_sample(N, mu, sd, w))
+    return out
+
+
+@pytest.fixture(scope="module")
+def study():
+    return analyze(study_samples(), COMPS, n_boot=2000, seed=0)
+
+
+def cell(doc, method, **config):
+    return next(c for c in doc["cells"] if c["method"] == method and c["config"] == config)
+
+
+def comparison(doc, **config):
+    return next(c for c in doc["comparisons"] if c["config"] == config)
+
+
+def removal(doc, component, method):
+    return next(r for r in doc["removals"] if r["component"] == component and r["method"] == method)
+
+
+# --------------------------------------------------------------------------- the study
+
+
+@pytest.mark.parametrize("key,method", [(k, m) for k in STUDY for m in (T, C)])
+def test_constructed_samples_have_the_studys_moments(key, method):
+    mu, sd, w = STUDY[key][method]
+    x = exact_sample(N, mu, sd, w)
+    assert len(x) == N
+    assert x.mean() == pytest.approx(mu, rel=1e-12)
+    assert x.std(ddof=1) == pytest.approx(sd, rel=1e-12)
+    assert x.min() == w
+
+
+def test_study_cells(study):
+    for (rnn, ln), cells in STUDY.items():
+        for m, (mu, sd, w) in cells.items():
+            c = cell(study, m, rnn=rnn, layernorm=ln)
+            assert c["n"] == N and c["n_seeds"] == N
+            assert c["mean"] == pytest.approx(mu, rel=1e-12)
+            assert c["std"] == pytest.approx(sd, rel=1e-12)
+            assert c["worst"] == w
+            assert c["cv"] == pytest.approx(sd / mu, rel=1e-12)
+    cvs = [cell(study, m, rnn=True, layernorm=ln)["cv"] for ln in (True, False) for m in (T, C)]
+    assert [f"{v:.3f}" for v in cvs] == ["0.289", "0.425", "0.361", "0.454"]
+
+
+def test_study_performance_table(study):
+    base, noln = comparison(study, rnn=True, layernorm=True), comparison(study, rnn=True, layernorm=False)
+    assert rounds(base["gap"], "11.35") and rounds(noln["gap"], "11.00")
+    assert rounds(base["gap_pct"], "29.7") and rounds(noln["gap_pct"], "27.8")
+    assert base["label"] == "baseline (rnn+layernorm)" and noln["label"] == "no layernorm"
+
+
+def test_study_stability_advantage(study):
+    base, noln = comparison(study, rnn=True, layernorm=True), comparison(study, rnn=True, layernorm=False)
+    # From the definition 100 (1 - cv_T / cv_C) with unrounded CVs: 31.87 and 20.44.
+    assert rounds(base["stability_advantage_pct"], "31.9")
+    assert rounds(noln["stability_advantage_pct"], "20.4")
+    # The study's "32% better" and "20% better" at its (integer) rounding ...
+    assert rounds(base["stability_advantage_pct"], "32") and rounds(noln["stability_advantage_pct"], "20")
+    # ... while its "34% better" (Combined Effect table) matches neither; the brief's 32.0 is
+    # the same formula applied to the rounded CVs:
+    assert rounds(100 * (1 - 0.289 / 0.425), "32.0")
+    assert base["more_stable"] == T and noln["more_stable"] == T
+
+
+def test_study_robustness(study):
+    base, noln = comparison(study, rnn=True, layernorm=True), comparison(study, rnn=True, layernorm=False)
+    assert rounds(base["robustness_ratio"], "25.4")
+    assert base["robustness_ratio"] == pytest.approx(31.72 / 1.25)
+    assert noln["robustness_ratio"] == math.inf  # worst_C = 0 < worst_T
+    assert noln["worst_diff"] == pytest.approx(30.29)
+
+
+def test_study_removal_of_layernorm(study):
+    a, i = removal(study, "layernorm", T), removal(study, "layernorm", C)
+    assert rounds(a["mean_change"], "1.01") and rounds(a["mean_change_pct"], "2.0")
+    assert rounds(a["std_change"], "3.92") and rounds(a["std_change_pct"], "27.3")
+    assert rounds(a["cv_change"], "0.072")
+    assert rounds(a["worst_change"], "-1.43") and rounds(a["worst_change_pct"], "-4.5")
+    assert rounds(i["mean_change"], "1.36") and rounds(i["mean_change_pct"], "3.6")
+    assert rounds(i["std_change"], "1.73") and rounds(i["std_change_pct"], "10.7")
+    assert rounds(i["cv_change"], "0.029")
+    assert rounds(i["worst_change"], "-1.25") and i["worst_change_pct"] == pytest.approx(-100.0)
+    # CV change %: the definition (unrounded CVs) gives 24.77% and 6.85%; the study's "+25%" and
+    # "+7%" agree at integer rounding. Its "+24.9%" / "+6.8%" are the rounded CV change over
+    # the rounded baseline CV (0.072 / 0.289, 0.029 / 0.425), not the definition:
+    assert rounds(a["cv_change_pct"], "24.8") and rounds(a["cv_change_pct"], "25")
+    assert rounds(i["cv_change_pct"], "6.9") and rounds(i["cv_change_pct"], "7")
+    assert rounds(100 * 0.072 / 0.289, "24.9") and rounds(100 * 0.029 / 0.425, "6.8")
+
+
+def test_study_cv_suffers_more(study):
+    s = next(e for e in study["cv_suffers_more"] if e["component"] == "layernorm")
+    assert s["method_that_suffers_more"] == T
+    # 24.77 / 6.85 = 3.62: the study says 3.6x in three places and 3.7x in one (24.9 / 6.8 = 3.66).
+    assert rounds(s["factor"], "3.6")
+    assert s["ratio_t_over_c"] == pytest.approx(s["factor"])
+    assert rounds(24.9 / 6.8, "3.7")
+    assert "suffers 3.6x more" in s["statement"]
+
+
+def test_study_contribution_of_layernorm(study):
+    (c,) = [c for c in study["contributions"] if c["component"] == "layernorm"]
+    assert rounds(c["gap_pct_points"], "1.9")
+    assert rounds(c["share_of_gap_pct"], "6.4")
+    assert rounds(c["gap_change"], "-0.35")
+    assert c["gap_pct_points_ci95"][0] <= c["gap_pct_points"] <= c["gap_pct_points_ci95"][1]
+
+
+def test_study_missing_cells_are_skipped_and_said(study):
+    # The study has no "no rnn" and no "neither" cells: no removal/contribution of rnn, no
+    # interaction values, and the document says so.
+    assert {r["component"] for r in study["removals"]} == {"layernorm"}
+    assert [c["component"] for c in study["contributions"]] == ["layernorm"]
+    skipped = " | ".join(study["skipped"])
+    assert "'no rnn' has no samples" in skipped and "'no rnn, no layernorm' has no samples" in skipped
+    assert "removal of rnn" in skipped and "contribution of rnn" in skipped
+    inter = study["interaction"]
+    assert inter["gap"] is None and inter["cv"] == {T: None, C: None}
+    assert any("not computed" in n for n in inter["notes"])
+    assert any(f.startswith("Skipped:") for f in study["findings"])
+
+
+def test_study_findings_and_statistics(study):
+    base = comparison(study, rnn=True, layernorm=True)
+    x_t = exact_sample(N, *STUDY[(True, True)][T])
+    x_c = exact_sample(N, *STUDY[(True, True)][C])
+    assert base["welch_p"] == pytest.approx(sps.ttest_ind(x_t, x_c, equal_var=False).pvalue, rel=1e-12)
+    assert base["seeds_needed"] == welch_seeds_needed(base["gap"], 14.35, 16.24)
+    lo, hi = base["gap_ci95"]
+    assert lo < base["gap"] < hi
+    text = "\n".join(study["findings"])
+    assert "gap +11.35 (+29.7%)" in text and "robustness ratio inf" in text and "25.4x" in text
+
+
+def test_json_ready(study):
+    for doc in (study, analyze(study_samples(), COMPS, n_boot=0)):
+        for v in walk(doc):
+            assert v is None or isinstance(v, (dict, list, str, bool, int, float))
+            assert not (isinstance(v, float) and math.isnan(v))
+            assert not isinstance(v, np.generic)
+        json.dumps(strict(doc), allow_nan=False)
+    # n_boot = 0: no CIs, but everything else is there
+    doc = analyze(study_samples(), COMPS, n_boot=0)
+    assert comparison(doc, rnn=True, layernorm=True)["gap_ci95"] is None
+    assert doc["meta"]["n_boot"] == 0 and doc["meta"]["components"] == COMPS
+
+
+# --------------------------------------------------------------------------- small statistics
+
+
+def test_iqm_by_hand():
+    # sorted [1,2,3,4,5,7,10,100]: drop 2 at each end -> mean(3,4,5,7) = 4.75
+    assert iqm([10, 1, 7, 3, 100, 5, 2, 4]) == pytest.approx(4.75)
+    # n = 5: int(1.25) = 1 dropped at each end -> mean(2,3,4) = 3
+    assert iqm([50, 1, 2, 3, 4]) == pytest.approx(3.0)
+    assert iqm([1, 2, 3, 4]) == pytest.approx(2.5)
+
+
+def test_cvar_by_hand():
+    assert cvar(np.arange(1, 21)) == pytest.approx(1.5)  # n=20: worst 2 -> (1+2)/2
+    assert cvar([5, 3, 9, 4, 8]) == 3.0  # n=5: at least one sample, the minimum
+    assert cvar(np.arange(25, 0, -1)) == pytest.approx(1.5)  # n=25: floor(2.5) = 2
+    assert cvar(np.arange(1, 31)) == pytest.approx(2.0)  # n=30: (1+2+3)/3
+
+
+def test_cell_summary_by_hand():
+    x = [4.0, 1.0, 3.0, 2.0, 10.0, 6.0, 5.0, 8.0, 7.0, 9.0, 0.5, 11.0]
+    doc = analyze(samples_of({}, T, x) + samples_of({}, C, x), [], n_boot=500)
+    c = cell(doc, T)
+    assert c["median"] == pytest.approx(5.5)
+    assert c["iqm"] == pytest.approx(np.mean([3, 4, 5, 6, 7, 8]))  # n=12: drop 3 each end
+    assert c["cvar10"] == 0.5  # n=12: k = 1
+    assert c["worst"] == 0.5 and c["best"] == 11.0
+    assert c["std"] == pytest.approx(np.std(x, ddof=1))
+
+
+def test_prob_improvement_by_hand():
+    # pairs (t, c) with t in [1,2,3], c in [2,2,0]: wins 1>0, 2>0, 3>2, 3>2, 3>0 = 5; ties 2=2 twice
+    # -> (5 + 0.5 * 2) / 9 = 6/9
+    assert prob_improvement([1, 2, 3], [2, 2, 0]) == pytest.approx(6 / 9)
+    assert prob_improvement([2, 2, 0], [1, 2, 3]) == pytest.approx(3 / 9)
+    assert prob_improvement([5, 6], [1, 2]) == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 20), min_size=1, max_size=12),
+    st.lists(st.integers(0, 20), min_size=1, max_size=12),
+)
+def test_prob_improvement_is_complementary_and_iqm_bounded(a, b):
+    assert prob_improvement(a, b) + prob_improvement(b, a) == pytest.approx(1.0)
+    assert min(a) <= iqm(a) <= max(a)
+    assert min(a) <= cvar(a) <= np.mean(a) + 1e-12
+
+
+def test_welch_p_matches_scipy():
+    rng = np.random.default_rng(3)
+    xt, xc = rng.normal(5, 1, 12), rng.normal(4, 3, 9)
+    doc = analyze(samples_of({}, T, xt) + samples_of({}, C, xc), [], n_boot=0)
+    (cp,) = doc["comparisons"]
+    assert cp["welch_p"] == pytest.approx(sps.ttest_ind(xt, xc, equal_var=False).pvalue, rel=1e-12)
+    assert cp["prob_improvement"] == pytest.approx(
+        np.mean([(t > c) + 0.5 * (t == c) for t in xt for c in xc]))
+
+
+def test_bootstrap_is_deterministic_and_covers_the_mean():
+    rng = np.random.default_rng(7)
+    xt, xc = rng.gamma(4, 10, 15), rng.gamma(3, 10, 15)
+    s = samples_of({}, T, xt) + samples_of({}, C, xc)
+    d1, d2 = analyze(s, [], seed=5, n_boot=3000), analyze(list(reversed(s)), [], seed=5, n_boot=3000)
+    d3 = analyze(s, [], seed=6, n_boot=3000)
+    c1, c2, c3 = cell(d1, T), cell(d2, T), cell(d3, T)
+    assert c1["mean_ci95"] == c2["mean_ci95"]  # same seed (input order does not matter)
+    assert c1["mean_ci95"] != c3["mean_ci95"]  # another seed, another resampling
+    assert comparison(d1)["gap_ci95"] == comparison(d2)["gap_ci95"]
+    lo, hi = c1["mean_ci95"]
+    assert lo < xt.mean() < hi
+    lo, hi = c1["cv_ci95"]
+    assert lo < c1["cv"] < hi
+    # a cell's CI does not depend on which other cells are present
+    alone = analyze(samples_of({}, T, xt), [], seed=5, n_boot=3000)
+    assert cell(alone, T)["mean_ci95"] == c1["mean_ci95"]
+    # the standalone helper: seeded, and contains the mean
+    assert bootstrap_ci(xt, seed=1) == bootstrap_ci(xt, seed=1)
+    lo, hi = bootstrap_ci(xt, seed=1)
+    assert lo < xt.mean() < hi
+    assert bootstrap_ci([1.0]) is None
+    assert bootstrap_ci([-1.0, 2.0, 3.0], stat="cv") is None
+    lo, hi = bootstrap_ci(xt, stat="cv", seed=1)
+    assert lo < xt.std(ddof=1) / xt.mean() < hi
+
+
+def _power_by_hand(gap, s1, s2, n, alpha=0.05):
+    se2 = (s1**2 + s2**2) / n
+    df = se2**2 / ((s1**2 / n) ** 2 / (n - 1) + (s2**2 / n) ** 2 / (n - 1))  # Welch-Satterthwaite
+    nc = abs(gap) / math.sqrt(se2)
+    tc = sps.t.ppf(1 - alpha / 2, df)
+    return 1 - sps.nct.cdf(tc, df, nc) + sps.nct.cdf(-tc, df, nc)
+
+
+def test_seeds_needed_matches_power_tables():
+    # Equal stds, equal n: Welch's df is 2n - 2 and the classic two-sample tables apply
+    # (two-sided, alpha 0.05, power 0.8): d = 0.5 -> 64, d = 0.8 -> 26, d = 1.0 -> 17 per group.
+    assert welch_seeds_needed(0.5, 1.0, 1.0) == 64
+    assert welch_seeds_needed(8.0, 10.0, 10.0) == 26
+    assert welch_seeds_needed(-1.0, 1.0, 1.0) == 17
+    assert welch_power(1.0, 1.0, 1.0, 17) >= 0.8 > welch_power(1.0, 1.0, 1.0, 16)
+
+
+def test_seeds_needed_by_linear_search_and_monotone():
+    gap, s1, s2 = 3.0, 4.0, 9.0
+    n = 2
+    while _power_by_hand(gap, s1, s2, n) < 0.8:
+        n += 1
+    assert welch_seeds_needed(gap, s1, s2) == n
+    assert welch_power(gap, s1, s2, n) == pytest.approx(_power_by_hand(gap, s1, s2, n), rel=1e-10)
+    needs = [welch_seeds_needed(g, s1, s2) for g in (0.5, 1, 2, 4, 8, 16)]
+    assert all(a > b for a, b in zip(needs, needs[1:]))  # bigger effect, fewer seeds
+    assert welch_seeds_needed(0.0, s1, s2) is None
+    assert welch_seeds_needed(5.0, 0.0, 0.0) == 2
+    assert welch_seeds_needed(1e-6, 1.0, 1.0) is None  # beyond 10**6 per group
+
+
+# --------------------------------------------------------------------------- interaction
+
+
+def _factorial(t_offsets, c_offsets, n=20, t_scales=None, c_scales=None):
+    """2x2 over (rnn, layernorm): each cell = offset + scale * fixed standard-normal pattern."""
+    q = sps.norm.ppf((np.arange(n) + 0.5) / n)
+    q = (q - q.mean()) / q.std(ddof=1)
+    out = []
+    for k, cfg in enumerate([(True, True), (True, False), (False, True), (False, False)]):
+        config = dict(zip(COMPS, cfg))
+        ts = 5.0 if t_scales is None else t_scales[k]
+        cs = 5.0 if c_scales is None else c_scales[k]
+        out += samples_of(config, T, t_offsets[k] + ts * q, seed0=100 * k)
+        out += samples_of(config, C, c_offsets[k] + cs * q, seed0=100 * k)
+    return out
+
+
+def test_interaction_additive():
+    # gaps: both 30, only rnn 20, only layernorm 15, neither 5 -> (30-20) - (15-5) = 0
+    doc = analyze(_factorial([60, 50, 45, 35], [30, 30, 30, 30]), COMPS, n_boot=2000)
+    g = doc["interaction"]["gap"]
+    assert g["value"] == pytest.approx(0.0, abs=1e-9)
+    assert g["ci95"][0] < 0 < g["ci95"][1] and g["verdict"] == "additive"
+    # control's four cells are identical: CV interaction exactly 0, additive
+    cvc = doc["interaction"]["cv"][C]
+    assert cvc["value"] == pytest.approx(0.0, abs=1e-12) and cvc["verdict"] == "additive"
+    # treatment's CV interaction by hand: cv = 5 / mean in each cell
+    cvt = doc["interaction"]["cv"][T]
+    assert cvt["value"] == pytest.approx((5 / 60 - 5 / 50) - (5 / 45 - 5 / 35))
+    assert doc["interaction"]["components"] == COMPS
+    assert not doc["skipped"] and len(doc["removals"]) == 4 and len(doc["contributions"]) == 2
+
+
+def test_interaction_synergistic_and_antagonistic_gap():
+    doc = analyze(_factorial([80, 50, 45, 35], [30, 30, 30, 30]), COMPS, n_boot=2000)
+    g = doc["interaction"]["gap"]
+    assert g["value"] == pytest.approx(20.0)  # (50 - 20) - (15 - 5)
+    assert g["ci95"][0] > 0 and g["verdict"] == "synergistic"
+    assert any("on the gap: +20.00" in f and "synergistic" in f for f in doc["findings"])
+    doc = analyze(_factorial([40, 50, 45, 35], [30, 30, 30, 30]), COMPS, n_boot=2000)
+    g = doc["interaction"]["gap"]
+    assert g["value"] == pytest.approx(-20.0) and g["ci95"][1] < 0 and g["verdict"] == "antagonistic"
+
+
+def test_interaction_on_cv():
+    # treatment mean 50 everywhere; std 1 with both on, 15 otherwise:
+    # cv DoD = (0.02 - 0.3) - (0.3 - 0.3) = -0.28 < 0: both on is more stable than additive.
+    doc = analyze(_factorial([50] * 4, [30] * 4, n=40, t_scales=[1, 15, 15, 15]), COMPS, n_boot=2000)
+    cvt = doc["interaction"]["cv"][T]
+    assert cvt["value"] == pytest.approx(-0.28)
+    assert cvt["ci95"][1] < 0 and cvt["verdict"] == "synergistic"
+    doc = analyze(_factorial([50] * 4, [30] * 4, n=40, t_scales=[15, 1, 1, 1]), COMPS, n_boot=2000)
+    cvt = doc["interaction"]["cv"][T]
+    assert cvt["value"] == pytest.approx(0.28)
+    assert cvt["ci95"][0] > 0 and cvt["verdict"] == "antagonistic"
+
+
+def test_cv_suffers_more_with_opposite_signs():
+    # removing rnn (cells "no rnn" = index 2): a3c's std 5 -> 8 at mean 50 (CV 0.10 -> 0.16, +60%),
+    # individual's std 5 -> 2 at mean 30 (CV 1/6 -> 1/15, -60%): only a3c's CV suffers, no factor.
+    doc = analyze(_factorial([50] * 4, [30] * 4, t_scales=[5, 5, 8, 5], c_scales=[5, 5, 2, 5]), COMPS, n_boot=0)
+    s = next(e for e in doc["cv_suffers_more"] if e["component"] == "rnn")
+    assert s["treatment_cv_change_pct"] == pytest.approx(60.0)
+    assert s["control_cv_change_pct"] == pytest.approx(-60.0)
+    assert s["method_that_suffers_more"] == T and s["factor"] is None
+    assert s["ratio_t_over_c"] == pytest.approx(-1.0)
+    assert removal(doc, "rnn", C)["cv_change"] == pytest.approx(2 / 30 - 5 / 30)
+
+
+# --------------------------------------------------------------------------- CV refusal, normalisation
+
+
+def test_cv_refused_for_negative_scores_and_zero_mean():
+    xt = [-5.0, 1.0, 3.0, 6.0, 10.0, 12.0]
+    xc = [0.0] * 6
+    doc = analyze(samples_of({}, T, xt) + samples_of({}, C, xc), [], n_boot=200)
+    ct, cc = cell(doc, T), cell(doc, C)
+    assert ct["cv"] is None and "negative" in ct["cv_note"] and ct["cv_ci95"] is None
+    assert cc["cv"] is None and "zero" in cc["cv_note"]
+    cp = comparison(doc)
+    assert cp["stability_advantage_pct"] is None and cp["cv_diff"] is None and cp["cv_diff_ci95"] is None
+    assert cp["robustness_ratio"] is None and "negative" in cp["robustness_note"]
+    assert cp["gap_pct"] is None  # control mean is 0
+    assert any("CV not reported" in f for f in doc["findings"])
+    json.dumps(strict(doc), allow_nan=False)
+
+
+def test_robustness_zero_over_zero():
+    doc = analyze(samples_of({}, T, [0.0, 1, 2, 3, 4]) + samples_of({}, C, [0.0, 1, 1, 2, 2]), [], n_boot=0)
+    cp = comparison(doc)
+    assert cp["robustness_ratio"] is None and "0/0" in cp["robustness_note"] and cp["worst_diff"] == 0.0
+
+
+def test_score_range_normalisation():
+    xt, xc = np.array([-10.0, 20, 40, 60, 90, 30]), np.array([-5.0, 0, 10, 15, 25, 5])
+    s = samples_of({}, T, xt) + samples_of({}, C, xc)
+    raw = analyze(s, [], n_boot=0)
+    assert cell(raw, T)["cv"] is None  # negative scores
+    doc = analyze(s, [], score_range=(-10, 90), n_boot=0)
+    ct, cc = cell(doc, T), cell(doc, C)
+    yt, yc = (xt + 10) / 100, (xc + 10) / 100
+    assert ct["mean"] == pytest.approx(yt.mean()) and ct["std"] == pytest.approx(yt.std(ddof=1))
+    assert ct["worst"] == 0.0 and ct["cv"] == pytest.approx(yt.std(ddof=1) / yt.mean())
+    assert cc["worst"] == pytest.approx(0.05)
+    assert comparison(doc)["gap"] == pytest.approx(yt.mean() - yc.mean())
+    assert comparison(doc)["robustness_ratio"] == 0.0  # worst_T = 0, worst_C = 0.05
+    assert doc["meta"]["score_range"] == [-10.0, 90.0]
+    with pytest.raises(ScoresError, match="score_range"):
+        analyze(s, [], score_range=(1, 1))
+
+
+# --------------------------------------------------------------------------- shapes of input
+
+
+def test_one_configuration():
+    rng = np.random.default_rng(0)
+    s = samples_of({}, T, rng.uniform(40, 60, 8)) + samples_of({}, C, rng.uniform(30, 60, 8))
+    doc = analyze(s, [], n_boot=1000)
+    assert [c["method"] for c in doc["cells"]] == [T, C]
+    assert doc["cells"][0]["config"] == {} and doc["cells"][0]["label"] == "single configuration"
+    (cp,) = doc["comparisons"]
+    assert cp["config"] == {} and cp["gap_ci95"] is not None
+    assert doc["removals"] == [] and doc["cv_suffers_more"] == [] and doc["contributions"] == []
+    assert doc["interaction"] is None and doc["skipped"] == []
+    json.dumps(strict(doc), allow_nan=False)
+
+
+def test_small_n_and_few_seeds_warn():
+    s = samples_of({}, T, [50.0, 52, 49]) + samples_of({}, C, [40.0, 45, 41])
+    doc = analyze(s, [], n_boot=500)
+    cp = comparison(doc)
+    assert "n is too small" in cp["warning"] and "n = 3 < 5" in cell(doc, T)["warning"]
+    assert any(f.startswith("Warning (single configuration)") for f in doc["findings"])
+    # 15 workers from 3 seeds: enough samples, too few independent runs
+    rng = np.random.default_rng(1)
+    s = samples_of({}, T, rng.normal(60, 5, 15), workers=5) + samples_of({}, C, rng.normal(40, 5, 15), workers=5)
+    cp = comparison(analyze(s, [], n_boot=500))
+    assert "only 3 seeds" in cp["warning"] and "n is too small" not in cp["warning"]
+
+
+def test_unit_seed_averages_workers():
+    xt = np.arange(12.0) + 10
+    xc = np.arange(12.0)
+    s = samples_of({}, T, xt, workers=3) + samples_of({}, C, xc, workers=3)
+    doc = analyze(s, [], unit="seed", n_boot=0)
+    ct = cell(doc, T)
+    assert ct["n"] == 4 and ct["n_seeds"] == 4
+    assert ct["worst"] == pytest.approx(11.0)  # mean of the first seed's workers 10, 11, 12
+    assert ct["std"] == pytest.approx(np.std(xt.reshape(4, 3).mean(1), ddof=1))
+
+
+def test_bad_samples_raise():
+    with pytest.raises(ScoresError, match="duplicate"):
+        analyze([Sample({}, T, 0, 0, 1.0), Sample({}, T, 0, 0, 2.0)], [])
+    with pytest.raises(ScoresError, match="components"):
+        analyze([Sample({"rnn": True}, T, 0, 0, 1.0)], ["layernorm"])
+    with pytest.raises(ScoresError, match="no samples"):
+        analyze([], [])
+    with pytest.raises(ScoresError, match="on/off"):
+        Sample({"rnn": "yes"}, T, 0, 0, 1.0)
+    # dict samples are accepted
+    doc = analyze([{"config": {}, "method": T, "seed": 0, "worker": 0, "score": 1.0}], [], n_boot=0)
+    assert doc["cells"][0]["n"] == 1 and doc["comparisons"] == []
+    assert any("no samples for individual" in s for s in doc["skipped"])
+    assert config_label({"rnn": False, "layernorm": False}) == "no rnn, no layernorm"
+
+
+def test_fast_enough():
+    rng = np.random.default_rng(0)
+    s = []
+    for cfg in [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]:
+        for m in (T, C):
+            s += samples_of(dict(zip(["rnn", "layernorm", "extra"], cfg)), m, rng.uniform(0, 100, 20))
+    t0 = time.perf_counter()
+    doc = analyze(s, ["rnn", "layernorm", "extra"], n_boot=10000)
+    elapsed = time.perf_counter() - t0
+    assert len(doc["cells"]) == 16 and len(doc["comparisons"]) == 8 and doc["interaction"] is None
+    assert elapsed < 2.0, elapsed  # ~0.1 s on an idle core; generous for a busy CI machine
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _write(tmp_path, text, name="scores.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_csv_roundtrip(tmp_path):
+    rows = ["Method,seed,worker,score,rnn,LayerNorm"]
+    rng = np.random.default_rng(0)
+    for m in (T, C):
+        for rnn, ln in [("1", "TRUE"), ("1", "false")]:
+            for sd in range(3):
+                for w in range(2):
+                    rows.append(f"{m}, {sd},{w},{rng.uniform(0, 50):.3f},{rnn}, {ln}")
+    p = _write(tmp_path, "\n".join(rows[:5]) + "\n\n" + "\n".join(rows[5:]) + "\n")
+    samples, comps = load_scores_csv(p)
+    assert comps == ["rnn", "LayerNorm"] and len(samples) == 24
+    assert samples[0] == Sample({"rnn": True, "LayerNorm": True}, T, 0, 0, float(rows[1].split(",")[3]))
+    doc = analyze(samples, comps, n_boot=200)
+    assert len(doc["comparisons"]) == 2 and {c["n"] for c in doc["cells"]} == {6}
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("", "empty"),
+        ("  \n\n", "empty"),
+        ("method,seed,worker,score\n", "no data rows"),
+        ("method,seed,score\na3c,0,1.0\n", "missing required column 'worker'"),
+        ("method,seed,worker,score\na3c,0,0,1.0\nindividual,0,0,abc\n", "line 3: score 'abc' is not a number"),
+        ("method,seed,worker,score\na3c,0,0,nan\n", "line 2: score 'nan' is not a finite number"),
+        ("method,seed,worker,score,rnn\na3c,0,0,1.0,1\nindividual,0,0,2.0,yes\n",
+         "line 3: component 'rnn' has value 'yes'; expected 0/1 or true/false"),
+        ("method,seed,worker,score,rnn\na3c,0,0,1.0,2\n", "line 2: component 'rnn'"),
+        ("method,seed,worker,score\na3c,x,0,1.0\n", "line 2: seed 'x' is not an integer"),
+        ("method,seed,worker,score\na3c,0,0,1.0,5\n", "line 2: expected 4 fields, found 5"),
+        ("method,seed,worker,score\na3c,0,0,1.0\na3c,0,0,2.0\n", "line 3: duplicate of line 2"),
+        ("method,seed,worker,score\na3c,0,0,1.0\na3c,1,0,2.0\n",
+         "missing 'individual'; methods found: 'a3c'"),
+        ("method,seed,worker,score\nindividual,0,0,1.0\nppo,0,0,2.0\n",
+         "missing 'a3c'; methods found: 'individual', 'ppo'"),
+    ],
+)
+def test_csv_errors(tmp_path, text, match):
+    p = _write(tmp_path, text)
+    with pytest.raises(ScoresError, match=match) as e:
+        load_scores_csv(p)
+    assert "\n" not in str(e.value)
+
+
+def test_csv_missing_file(tmp_path):
+    with pytest.raises(ScoresError, match="not found"):
+        load_scores_csv(tmp_path / "nope.csv")
+    assert issubclass(ScoresError, ValueError)
+
+
+def test_csv_custom_methods(tmp_path):
+    p = _write(tmp_path, "method,seed,worker,score\nshared,0,0,1.0\nsolo,0,0,2.0\n")
+    samples, comps = load_scores_csv(p, treatment="shared", control="solo")
+    assert comps == [] and [s.method for s in samples] == ["shared", "solo"]
