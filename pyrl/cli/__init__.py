@@ -13,6 +13,8 @@ import click
 # command name -> "module:attribute" under pyrl.cli
 COMMANDS = {
     "bench": "pyrl.cli.bench:bench",
+    "eval": "pyrl.cli.eval:eval_cmd",
+    "train": "pyrl.cli.train:train",
 }
 
 

@@ -1,0 +1,61 @@
+"""``pyrl bench kernel | rollout``: microbenchmarks (speed claims live here, not in tests)."""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import click
+
+from pyrl.cli.common import abort, console, print_json
+
+
+@click.group()
+def bench():
+    """Microbenchmarks of pyrl's hot paths (medians; see bench/README.md)."""
+
+
+@bench.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch threads (A3C workers use one each).")
+@click.option("--compile/--no-compile", "with_compile", default=False, show_default=True,
+              help="Also time torch.compile of the eager reference (compiles for a minute).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--min-time", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
+              help="Seconds of measurement per timing.")
+def kernel(as_json, threads, with_compile, device, min_time):
+    """Fused LN-GRU vs eager PyTorch vs torch.compile, and the matrix-product floor."""
+    import torch
+
+    from pyrl import ops
+    from pyrl.benchmarks import kernel as kb
+
+    if device == "cuda" and not (torch.cuda.is_available() and ops.fused_available("cuda")):
+        abort("--device cuda needs a GPU and pyrl._C built with CUDA (PYRL_CUDA=1)", code=2)
+    if device == "cuda":
+        from pyrl.benchmarks import kernel_cuda
+
+        result = kernel_cuda.run(device="cuda")
+        print_json(result) if as_json else kernel_cuda.render(result, console)
+        return
+    with console.status("timing the LN-GRU kernels...", spinner="dots") if not as_json else nullcontext():
+        result = kb.run(with_compile=with_compile, threads=threads, min_run_time=min_time)
+    print_json(result) if as_json else kb.render(result, console)
+
+
+@bench.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--quick", is_flag=True, help="Fewer repeats (a smoke run).")
+@click.option("--env", "env_id", default="CartPole-v1", show_default=True)
+@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=8, show_default=True)
+def rollout(as_json, quick, env_id, num_envs):
+    """C++ gae vs numpy; collection loop vs raw envpool steps/s."""
+    from pyrl.benchmarks import rollout as rb
+    from pyrl.envs import EnvError
+
+    try:
+        with console.status("timing the rollout engine...", spinner="dots") if not as_json else nullcontext():
+            result = rb.run(quick=quick, env_id=env_id, num_envs=num_envs)
+    except EnvError as exc:
+        abort(str(exc), code=2)
+    print_json(result) if as_json else rb.render(result, console)
+

@@ -1,0 +1,58 @@
+"""The CLI shell and `pyrl bench`, through Click's CliRunner (exit code first)."""
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from pyrl.cli import cli
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    return CliRunner()
+
+
+def test_help_lists_commands_without_importing_torch():
+    code = ("import sys; from pyrl.cli import cli\n"
+            "try:\n    cli(['--help'], prog_name='pyrl')\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "assert 'torch' not in sys.modules, 'pyrl --help imported torch'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "bench" in proc.stdout and "train" in proc.stdout
+
+
+def test_python_m_pyrl_runs():
+    proc = subprocess.run([sys.executable, "-m", "pyrl", "bench", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "kernel" in proc.stdout and "rollout" in proc.stdout
+
+
+def test_bench_kernel_json(runner):
+    result = runner.invoke(cli, ["bench", "kernel", "--json", "--min-time", "0.05"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["bench"] == "kernel" and doc["threads"] == 1
+    assert [(c["T"], c["B"], c["I"], c["H"]) for c in doc["cases"]] == [(20, 8, 64, 128), (32, 16, 128, 256)]
+    for case in doc["cases"]:
+        for key in ("fused_fwd_us", "fused_fwd_bwd_us", "eager_fwd_bwd_us", "floor_fwd_bwd_us"):
+            assert case[key] > 0
+        assert case["speedup_vs_eager_fwd_bwd"] == pytest.approx(case["eager_fwd_bwd_us"] / case["fused_fwd_bwd_us"])
+
+
+def test_bench_kernel_table(runner):
+    result = runner.invoke(cli, ["bench", "kernel", "--min-time", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert "fused LN-GRU" in result.output and "fwd+bwd" in result.output
+
+
+def test_bench_bad_usage_exits_2(runner):
+    result = runner.invoke(cli, ["bench", "kernel", "--threads", "0"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    result = runner.invoke(cli, ["bench", "rollout", "--env", "NoSuchEnv-v0", "--quick"])
+    assert result.exit_code == 2, result.output
+    assert "NoSuchEnv-v0" in result.output and "Traceback" not in result.output
