@@ -413,9 +413,10 @@ def _sub(a: float | None, b: float | None) -> float | None:
 
 
 def _fmt_p(p: float | None) -> str:
+    """'= 0.123' or '< 0.001', to follow 'p '."""
     if p is None:
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+        return "= n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 def _fmt_ci(ci: list[float] | None, fmt: str = "+.2f") -> str:
@@ -623,7 +624,7 @@ def analyze(
         if unit == "worker" and ns < min_n:
             warn.append(f"only {ns} seeds per method: workers of one run are not independent, so CIs and p-values are optimistic")
         if p is None or p >= alpha:
-            warn.append(f"the gap is not statistically significant (Welch p = {_fmt_p(p)})")
+            warn.append(f"the gap is not statistically significant (Welch p {_fmt_p(p)})")
         if _covers0(gap_ci):
             warn.append(f"the {pct_ci} of the gap covers 0")
         if _covers0(cvd_ci):
@@ -685,7 +686,7 @@ def analyze(
             if min(b.n, w.n) < min_n:
                 warn.append(f"n is too small ({b.n} and {w.n}; want at least {min_n} per cell)")
             if d["mean_change_p"] is None or d["mean_change_p"] >= alpha:
-                warn.append(f"the mean change is not statistically significant (Welch p = {_fmt_p(d['mean_change_p'])})")
+                warn.append(f"the mean change is not statistically significant (Welch p {_fmt_p(d['mean_change_p'])})")
             if _covers0(d["cv_change_ci95"]):
                 warn.append(f"the {pct_ci} of the CV change covers 0")
             d["warning"] = "; ".join(warn) or None
@@ -696,7 +697,12 @@ def analyze(
         if pt is not None and pc is not None:
             worse = None if pt == pc else (treatment if pt > pc else control)
             factor = max(pt, pc) / min(pt, pc) if pt > 0 and pc > 0 else None
-            if factor is not None:
+            if pt <= 0 and pc <= 0:
+                # Both CVs fall without the component: nobody suffers from removing it.
+                worse = None
+                stmt = (f"Removing {comp} lowers both CVs ({treatment} {pt:+.1f}%, {control} {pc:+.1f}%): "
+                        f"neither method's stability suffers.")
+            elif factor is not None:
                 stmt = (f"Removing {comp} raises {treatment}'s CV by {pt:.1f}% and {control}'s by {pc:.1f}%: "
                         f"{worse}'s CV suffers {factor:.1f}x more.")
             elif worse is None:
@@ -749,7 +755,7 @@ def analyze(
         findings.append(
             f"{cp['label']}: {treatment} {t.mean:.2f} ± {sd(t.std)} vs {control} {c.mean:.2f} ± {sd(c.std)} "
             f"(n = {t.n}/{c.n}); gap {cp['gap']:+.2f} ({gp}), {pct_ci} {_fmt_ci(cp['gap_ci95'])}, "
-            f"Welch p = {_fmt_p(cp['welch_p'])}; P({treatment} > {control}) = {cp['prob_improvement']:.2f}."
+            f"Welch p {_fmt_p(cp['welch_p'])}; P({treatment} > {control}) = {cp['prob_improvement']:.2f}."
         )
         if cp["stability_advantage_pct"] is not None:
             adv = cp["stability_advantage_pct"]

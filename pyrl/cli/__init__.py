@@ -14,6 +14,7 @@ import click
 COMMANDS = {
     "bench": "pyrl.cli.bench:bench",
     "eval": "pyrl.cli.eval:eval_cmd",
+    "report": "pyrl.cli.report:report",
     "train": "pyrl.cli.train:train",
 }
 

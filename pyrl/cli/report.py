@@ -1,0 +1,93 @@
+"""``pyrl report``: the ablation study's tables from a results directory or a scores CSV."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pyrl.cli.common import abort, console, dumps, print_json
+
+
+def _score_range(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter("expected LO,HI (two numbers), e.g. --score-range -21,21")
+    if not hi > lo:
+        raise click.BadParameter(f"HI must be greater than LO, got {value}")
+    return lo, hi
+
+
+@click.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--scores", type=click.Path(dir_okay=False, path_type=Path),
+              help="A long-format CSV (method, seed, worker, score, one 0/1 column per component) "
+                   "instead of a results directory.")
+@click.option("--treatment", default="a3c", show_default=True, help="Method treated as the treatment.")
+@click.option("--control", default="individual", show_default=True, help="Method treated as the control.")
+@click.option("--score-range", callback=_score_range, metavar="LO,HI",
+              help="Normalise scores to [0, 1] first (needed for a meaningful CV when scores can be negative).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one strict JSON document.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the report as Markdown to this file.")
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write PNG figures into this directory.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=10000, show_default=True,
+              help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (reports are reproducible).")
+def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, n_boot, seed):
+    """Render the report for DIRECTORY (a sweep or run directory) or for --scores FILE.csv."""
+    from pyrl import report as rep
+    from pyrl.stats import ScoresError, analyze, load_scores_csv
+
+    if (directory is None) == (scores is None):
+        raise click.UsageError("give either a results DIRECTORY or --scores FILE.csv (exactly one)")
+    if treatment == control:
+        raise click.BadParameter("treatment and control must be different methods", param_hint="--treatment")
+    runs = []
+    try:
+        if scores is not None:
+            samples, components = load_scores_csv(scores, treatment=treatment, control=control)
+            skipped = []
+        else:
+            samples, components, skipped, runs = rep.samples_from_dir(directory)
+        doc = analyze(samples, components, treatment=treatment, control=control,
+                      score_range=score_range, n_boot=n_boot, seed=seed)
+    except ScoresError as exc:
+        abort(str(exc), code=2)
+    doc["skipped"] = list(doc.get("skipped", [])) + skipped
+
+    if markdown_path is not None:
+        _write_atomic(markdown_path, rep.markdown(doc))
+    if plots_dir is not None:
+        from pyrl import plots
+
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        written = [plots.cv_per_configuration(doc, plots_dir / "cv_per_configuration.png"),
+                   plots.score_distributions(doc, samples, plots_dir / "score_distributions.png")]
+        if runs:
+            curve = plots.learning_curves(runs, components, plots_dir / "learning_curves.png")
+            if curve is not None:
+                written.append(curve)
+        doc["plots"] = [str(p) for p in written]
+    if as_json:
+        print_json(doc)
+    else:
+        rep.render(doc, console)
+        if markdown_path is not None:
+            console.print(f"Markdown written to {markdown_path}")
+        for p in doc.get("plots", []):
+            console.print(f"Figure written to {p}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

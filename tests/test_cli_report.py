@@ -1,0 +1,114 @@
+"""`pyrl report --scores FILE.csv`: tables, JSON schema, Markdown, plots, and input errors."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pyrl.cli import cli
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "160")
+    return CliRunner()
+
+
+def write_scores(path, rows=None, header=("method", "seed", "worker", "score", "rnn", "layernorm")):
+    if rows is None:
+        rng = np.random.default_rng(0)
+        rows = []
+        for rnn in (0, 1):
+            for ln in (0, 1):
+                for method, mu in (("a3c", 50.0), ("individual", 40.0)):
+                    for seed in range(4):
+                        for worker in range(2):
+                            rows.append([method, seed, worker, round(abs(rng.normal(mu, 10)), 3), rnn, ln])
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_report_from_scores_renders_every_table(runner, tmp_path):
+    scores = write_scores(tmp_path / "s.csv")
+    result = runner.invoke(cli, ["report", "--scores", str(scores), "--n-boot", "500"])
+    assert result.exit_code == 0, result.output
+    for title in ("1. Performance", "2. Variance", "3. Removing a component", "4. Worst case",
+                  "5. Combined factorial", "6. Contribution", "7. CV per configuration", "Key findings",
+                  "no rnn, no layernorm"):
+        assert title in result.output, title
+
+
+def test_report_json_schema_and_strictness(runner, tmp_path):
+    # worst_C = 0 < worst_T in the baseline: the robustness ratio is infinite, written "inf"
+    rows = []
+    for method, scores in (("a3c", [30.0, 40.0, 50.0, 60.0]), ("individual", [0.0, 20.0, 30.0, 40.0])):
+        for i, s in enumerate(scores):
+            rows.append([method, i, 0, s])
+    scores = write_scores(tmp_path / "one.csv", rows, header=("method", "seed", "worker", "score"))
+    result = runner.invoke(cli, ["report", "--scores", str(scores), "--json", "--n-boot", "500"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert {"cells", "comparisons", "removals", "contributions", "interaction"} <= set(doc)
+    cell = doc["cells"][0]
+    assert {"config", "method", "n", "mean", "std", "cv", "worst", "mean_ci95"} <= set(cell)
+    cmp = doc["comparisons"][0]
+    assert {"config", "gap", "gap_pct", "stability_advantage_pct", "robustness_ratio", "welch_p"} <= set(cmp)
+    assert cmp["robustness_ratio"] == "inf"
+    assert cmp["gap"] == pytest.approx(45.0 - 22.5)
+    assert cmp["gap_pct"] == pytest.approx(100 * 22.5 / 22.5)
+
+
+def test_report_factorial_json_has_removals_contributions_interaction(runner, tmp_path):
+    scores = write_scores(tmp_path / "s.csv")
+    result = runner.invoke(cli, ["report", "--scores", str(scores), "--json", "--n-boot", "500"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert {(r["component"], r["method"]) for r in doc["removals"]} == {
+        ("rnn", "a3c"), ("rnn", "individual"), ("layernorm", "a3c"), ("layernorm", "individual")}
+    assert {c["component"] for c in doc["contributions"]} == {"rnn", "layernorm"}
+    assert doc["interaction"]["gap"]["verdict"] in ("additive", "synergistic", "antagonistic")
+    assert all(set(c["config"]) == {"rnn", "layernorm"} for c in doc["cells"])
+
+
+def test_markdown_and_plots_are_written(runner, tmp_path):
+    scores = write_scores(tmp_path / "s.csv")
+    md, plots = tmp_path / "report.md", tmp_path / "plots"
+    result = runner.invoke(cli, ["report", "--scores", str(scores), "--markdown", str(md), "--plots", str(plots),
+                                 "--n-boot", "500"])
+    assert result.exit_code == 0, result.output
+    text = md.read_text()
+    assert "## 1. Performance per configuration" in text and "## Summary paragraph" in text
+    for name in ("cv_per_configuration.png", "score_distributions.png"):
+        assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "header, rows, message",
+    [
+        (("method", "seed", "score"), [["a3c", 0, 1.0]], "worker"),
+        (("method", "seed", "worker", "score"), [["a3c", 0, 0, "abc"], ["individual", 0, 0, 1.0]], "score"),
+        (("method", "seed", "worker", "score"), [["a3c", 0, 0, 1.0], ["a3c", 1, 0, 2.0]], "individual"),
+    ],
+)
+def test_bad_csv_is_one_line_exit_2(runner, tmp_path, header, rows, message):
+    scores = write_scores(tmp_path / "bad.csv", rows, header=header)
+    result = runner.invoke(cli, ["report", "--scores", str(scores)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_usage_errors_exit_2(runner, tmp_path):
+    assert runner.invoke(cli, ["report"]).exit_code == 2
+    scores = write_scores(tmp_path / "s.csv")
+    assert runner.invoke(cli, ["report", str(tmp_path), "--scores", str(scores)]).exit_code == 2
+    bad = runner.invoke(cli, ["report", "--scores", str(scores), "--score-range", "5"])
+    assert bad.exit_code == 2 and "LO,HI" in bad.output
+    missing = runner.invoke(cli, ["report", "--scores", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "nope.csv" in missing.output
+    empty_dir = runner.invoke(cli, ["report", str(tmp_path / "empty")])
+    assert empty_dir.exit_code == 2
