@@ -73,3 +73,111 @@ class LNGRU(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, layer_norm={self.layer_norm}"
+
+
+class ActorCritic(nn.Module):
+    """Encoder -> [LayerNorm] -> [LN-GRU core] -> policy head and value head.
+
+    The encoder is an MLP (two tanh layers) for vector observations and the Nature-DQN CNN
+    for image observations ``[C,H,W]`` (uint8, scaled by 1/255). ``layer_norm`` puts a
+    LayerNorm after the encoder and gains in the GRU: LayerNorm everywhere the model has it.
+    Discrete actions: a categorical policy; Box actions: a diagonal Gaussian with a learned,
+    state-independent log std. The recurrent state is ``[N,H]``; without a core it is empty.
+    """
+
+    def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, layer_norm: bool = False):
+        super().__init__()
+        import gymnasium
+
+        self.obs_shape = tuple(obs_shape)
+        self.hidden = hidden
+        self.rnn = rnn
+        self.layer_norm = layer_norm
+        self.image = len(self.obs_shape) == 3
+        if self.image:
+            c, h, w = self.obs_shape
+            conv = nn.Sequential(
+                nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+                nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
+            with torch.no_grad():
+                flat = conv(torch.zeros(1, c, h, w)).shape[1]
+            self.encoder = nn.Sequential(conv, nn.Linear(flat, hidden), nn.ReLU())
+        else:
+            in_dim = int(math.prod(self.obs_shape)) if self.obs_shape else 1
+            self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, hidden), nn.Tanh(),
+                                         nn.Linear(hidden, hidden), nn.Tanh())
+        self.norm = nn.LayerNorm(hidden) if layer_norm else nn.Identity()
+        self.core = LNGRU(hidden, hidden, layer_norm=layer_norm) if rnn else None
+        self.discrete = isinstance(action_space, gymnasium.spaces.Discrete)
+        if self.discrete:
+            self.policy = nn.Linear(hidden, int(action_space.n))
+        elif isinstance(action_space, gymnasium.spaces.Box):
+            act_dim = int(math.prod(action_space.shape))
+            self.policy = nn.Linear(hidden, act_dim)
+            self.log_std = nn.Parameter(torch.zeros(act_dim))
+        else:
+            raise ValueError(f"unsupported action space {action_space}")
+        self.value_head = nn.Linear(hidden, 1)
+        # small policy init (near-uniform start), unit value init: the usual A2C/PPO choice
+        nn.init.orthogonal_(self.policy.weight, 0.01)
+        nn.init.zeros_(self.policy.bias)
+        nn.init.orthogonal_(self.value_head.weight, 1.0)
+        nn.init.zeros_(self.value_head.bias)
+
+    def initial_state(self, n: int) -> Tensor:
+        return torch.zeros(n, self.hidden if self.rnn else 0)
+
+    def _encode(self, obs: Tensor) -> Tensor:  # obs [M,...] -> [M,hidden]
+        x = obs.float()
+        if self.image:
+            x = x / 255.0
+        return self.norm(self.encoder(x))
+
+    def _dist(self, feats: Tensor):
+        logits = self.policy(feats)
+        if self.discrete:
+            return torch.distributions.Categorical(logits=logits)
+        return torch.distributions.Normal(logits, self.log_std.exp().expand_as(logits))
+
+    def _logp_entropy(self, dist, actions):
+        if self.discrete:
+            return dist.log_prob(actions), dist.entropy()
+        return dist.log_prob(actions).sum(-1), dist.entropy().sum(-1)
+
+    def step(self, obs: Tensor, state: Tensor, reset: Tensor):
+        """Acting: obs [N,...], state [N,H], reset [N] (zero the state first where set) ->
+        (features [N,hidden], new state [N,H])."""
+        x = self._encode(obs)
+        if self.core is None:
+            return x, state
+        h = self.core.step(x, state * (~reset).unsqueeze(-1).to(state.dtype))
+        return h, h
+
+    def act(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator] = None):
+        """(action [N,...], value [N], logprob [N], new state [N,H])."""
+        feats, state = self.step(obs, state, reset)
+        dist = self._dist(feats)
+        if self.discrete:
+            action = torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
+        else:
+            noise = torch.randn(dist.mean.shape, generator=generator)
+            action = dist.mean + dist.stddev * noise
+        logp, _ = self._logp_entropy(dist, action)
+        return action, self.value_head(feats).squeeze(-1), logp, state
+
+    def value(self, obs: Tensor, state: Tensor, reset: Tensor) -> Tensor:
+        feats, _ = self.step(obs, state, reset)
+        return self.value_head(feats).squeeze(-1)
+
+    def evaluate(self, obs: Tensor, state0: Tensor, reset: Tensor, actions: Tensor):
+        """Training: the rollout again, with gradients. obs [T,N,...], state0 [N,H] (the state
+        before step 0), reset [T,N], actions [T,N,...] -> logprob, entropy, value, all [T,N].
+        The recurrent core runs once over the sequence (the fused LN-GRU op)."""
+        T, N = reset.shape
+        x = self._encode(obs.reshape(T * N, *obs.shape[2:]))
+        if self.core is not None:
+            x, _ = self.core(x.view(T, N, -1), state0, reset)
+            x = x.reshape(T * N, -1)
+        dist = self._dist(x)
+        logp, ent = self._logp_entropy(dist, actions.reshape(T * N, *actions.shape[2:]))
+        return logp.view(T, N), ent.view(T, N), self.value_head(x).view(T, N)

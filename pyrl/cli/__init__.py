@@ -12,7 +12,9 @@ import click
 
 # command name -> "module:attribute" under pyrl.cli
 COMMANDS = {
+    "ablate": "pyrl.cli.ablate:ablate",
     "bench": "pyrl.cli.bench:bench",
+    "compare": "pyrl.cli.ablate:compare",
     "eval": "pyrl.cli.eval:eval_cmd",
     "report": "pyrl.cli.report:report",
     "train": "pyrl.cli.train:train",

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+
+from pyrl.results import strict
 
 console = Console()
 err_console = Console(stderr=True)
@@ -19,23 +20,8 @@ def abort(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def _strict(obj: Any) -> Any:
-    """JSON has no inf/nan: write them as strings so the document stays strict."""
-    if isinstance(obj, float):
-        if math.isnan(obj):
-            return "nan"
-        if math.isinf(obj):
-            return "inf" if obj > 0 else "-inf"
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    return obj
-
-
 def dumps(obj: Any) -> str:
-    return json.dumps(_strict(obj), allow_nan=False)
+    return json.dumps(strict(obj), allow_nan=False)
 
 
 def print_json(obj: Any) -> None:

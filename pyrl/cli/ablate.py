@@ -1,0 +1,173 @@
+"""``pyrl ablate`` (the full factorial) and ``pyrl compare`` (one configuration, both methods)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from pyrl.cli.common import abort, console, print_json
+
+KNOWN_COMPONENTS = ("rnn", "layernorm")
+KNOWN_METHODS = ("a3c", "individual")
+
+
+def _csv_list(known):
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        bad = [v for v in items if v not in known]
+        if bad:
+            raise click.BadParameter(f"unknown {', '.join(bad)} (choose from {', '.join(known)})")
+        if len(set(items)) != len(items):
+            raise click.BadParameter("each name once")
+        return items
+    return convert
+
+
+def sweep_options(f):
+    """Options shared by ablate and compare. Defaults of None come from --preset."""
+    opts = [
+        click.option("--preset", type=click.Choice(["quick", "full"]), default=None,
+                     help="Sizes for the question: quick (minutes on 2 cores) or full (a study)."),
+        click.option("--env", "env", default=None, help="Environment id (default from the preset: CartPoleNoVel-v1)."),
+        click.option("--seeds", type=click.IntRange(min=1), default=None, help="Runs per cell."),
+        click.option("--steps", type=click.IntRange(min=1), default=None, help="Total env steps of each run."),
+        click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers per run (W)."),
+        click.option("--envs-per-worker", type=click.IntRange(min=1), default=None, help="Envs per worker (N)."),
+        click.option("--rollout", type=click.IntRange(min=1), default=20, show_default=True, help="Rollout length T."),
+        click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="Hidden size."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Learning rate (default: the trainer's)."),
+        click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=None,
+                     help="Optimizer (default: the trainer's)."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+                     help="Results directory (a rerun of the same command resumes it)."),
+        click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True),
+        click.option("--ray-address", default=None, help="Ray cluster address (else RAY_ADDRESS, else a local Ray)."),
+        click.option("--jobs", type=click.IntRange(min=1), default=None,
+                     help="Local backend: runs at once (default: cores / workers)."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON summary (with the report) on stdout."),
+        click.option("--report/--no-report", "show_report", default=True, show_default=True,
+                     help="Print the report when the sweep is done."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _settings(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
+              lr, optimizer, fixed=None):
+    base = dict(__import__("pyrl.sweep", fromlist=["PRESETS"]).PRESETS[preset or "quick"])
+    given = dict(env=env, seeds=seeds, steps=steps, workers=workers, envs_per_worker=envs_per_worker)
+    base.update({k: v for k, v in given.items() if v is not None})
+    settings = dict(components=list(components), methods=list(methods), rollout=rollout, hidden=hidden, **base)
+    if lr is not None:
+        settings["lr"] = lr
+    if optimizer is not None:
+        settings["optimizer"] = optimizer
+    settings.update(fixed or {})
+    per_rollout = settings["rollout"] * settings["envs_per_worker"] * settings["workers"]
+    if settings["steps"] < per_rollout:
+        raise click.BadParameter(
+            f"--steps {settings['steps']} is less than one rollout of every worker "
+            f"(rollout x envs-per-worker x workers = {per_rollout})", param_hint="--steps")
+    return settings
+
+
+def _run(settings, out, backend, ray_address, jobs, as_json, show_report):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from pyrl import sweep as sw
+    from pyrl.envs import EnvError, make
+
+    try:  # a bad env id is the user's mistake: say so before any run starts
+        make(settings["env"], 1, 0).close()
+    except EnvError as exc:
+        abort(str(exc), code=2)
+    specs = sw.grid(settings)
+    running: dict[str, float] = {}
+    counts = {"ok": 0, "failed": 0, "diverged": 0, "interrupted": 0, "skipped": 0}
+    t0 = time.time()
+    progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                        console=console, transient=False, disable=as_json)
+    task = progress.add_task("runs", total=len(specs), status="")
+
+    def on_event(e):
+        if e.kind == "skip":
+            counts["skipped"] += 1
+            progress.advance(task)
+        elif e.kind == "start":
+            running[e.spec.run_id] = time.time()
+        else:
+            running.pop(e.spec.run_id, None)
+            status = e.result.get("status", "failed")
+            counts[status] = counts.get(status, 0) + 1
+            progress.advance(task)
+            if status != "ok" and not as_json:
+                progress.console.print(f"[yellow]{e.spec.run_id}: {status}[/] {e.result.get('error') or ''}")
+        now = ", ".join(sorted(running))
+        progress.update(task, status=f"running: {now}" if now else "")
+
+    try:
+        with progress:
+            sw.sweep(settings, out, backend=backend, jobs=jobs, ray_address=ray_address, on_event=on_event)
+    except sw.SweepError as exc:
+        abort(str(exc), code=2)
+    except KeyboardInterrupt:
+        abort(f"interrupted: finished runs are kept in {out}; rerun the same command to resume", code=130)
+    summary = {"out": str(out), "runs": len(specs), "wall_s": time.time() - t0, **counts}
+    doc = None
+    if show_report or as_json:
+        doc = _report(out, as_json)
+    if as_json:
+        print_json({"sweep": summary, "settings": settings, "report": doc})
+    else:
+        console.print(f"{summary['runs']} runs in {out}: {counts['ok']} ok, {counts['failed']} failed, "
+                      f"{counts['diverged']} diverged, {counts['skipped']} already finished "
+                      f"({summary['wall_s']:.0f} s)")
+
+
+def _report(out, quiet):
+    from pyrl import report as rep
+    from pyrl.stats import ScoresError, analyze
+
+    try:
+        samples, components, skipped, _ = rep.samples_from_dir(out)
+        doc = analyze(samples, components)
+    except ScoresError as exc:
+        if not quiet:
+            console.print(f"[yellow]no report:[/] {exc}")
+        return None
+    doc["skipped"] = list(doc.get("skipped", [])) + skipped
+    if not quiet:
+        rep.render(doc, console)
+    return doc
+
+
+@click.command()
+@click.option("--components", callback=_csv_list(KNOWN_COMPONENTS), default="rnn,layernorm", show_default=True,
+              help="Components to switch on and off (full factorial).")
+@click.option("--methods", callback=_csv_list(KNOWN_METHODS), default="a3c,individual", show_default=True)
+@sweep_options
+def ablate(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
+           optimizer, out, backend, ray_address, jobs, as_json, show_report):
+    """Every on/off combination of the components x methods x seeds, then the report."""
+    settings = _settings(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout,
+                         hidden, lr, optimizer)
+    _run(settings, out, backend, ray_address, jobs, as_json, show_report)
+
+
+@click.command()
+@click.option("--rnn/--no-rnn", default=False, show_default=True, help="Recurrent core (LN-GRU).")
+@click.option("--layernorm/--no-layernorm", default=False, show_default=True, help="LayerNorm everywhere.")
+@click.option("--methods", callback=_csv_list(KNOWN_METHODS), default="a3c,individual", show_default=True)
+@sweep_options
+def compare(rnn, layernorm, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
+            optimizer, out, backend, ray_address, jobs, as_json, show_report):
+    """One configuration, both methods, N seeds, then the report."""
+    settings = _settings([], methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
+                         optimizer, fixed={"rnn": rnn, "layernorm": layernorm})
+    _run(settings, out, backend, ray_address, jobs, as_json, show_report)

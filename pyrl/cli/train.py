@@ -1,0 +1,97 @@
+"""``pyrl train``: one run of A3C or independent learners, with a live display."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pyrl.cli.common import abort, console, print_json
+
+
+@click.command()
+@click.option("--method", type=click.Choice(["a3c", "individual"]), default="a3c", show_default=True,
+              help="a3c: one shared model, lock-free; individual: each worker learns alone.")
+@click.option("--env", "env", default="CartPole-v1", show_default=True, help="Environment id.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes W.")
+@click.option("--envs-per-worker", type=click.IntRange(min=1), default=8, show_default=True, help="Envs per worker N.")
+@click.option("--steps", type=click.IntRange(min=1), default=300_000, show_default=True,
+              help="Total env steps of the run, split over the workers.")
+@click.option("--rollout", type=click.IntRange(min=1), default=20, show_default=True, help="Rollout length T.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rnn/--no-rnn", default=False, show_default=True, help="Recurrent core (fused LN-GRU).")
+@click.option("--layernorm/--no-layernorm", default=False, show_default=True, help="LayerNorm everywhere.")
+@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=float, default=7e-4, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default="adam", show_default=True)
+@click.option("--gamma", type=click.FloatRange(0, 1), default=0.99, show_default=True)
+@click.option("--gae-lambda", type=click.FloatRange(0, 1), default=0.95, show_default=True)
+@click.option("--ent-coef", type=click.FloatRange(min=0), default=0.01, show_default=True)
+@click.option("--vf-coef", type=click.FloatRange(min=0), default=0.5, show_default=True)
+@click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True)
+@click.option("--score-episodes", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, layernorm, hidden, lr, optimizer,
+          gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, out, as_json):
+    """Train one run and write result.json, curve.csv and the model(s) to --out."""
+    if not lr > 0:
+        raise click.BadParameter(f"must be positive, got {lr}", param_hint="--lr")
+    if steps < rollout * envs_per_worker * workers:
+        raise click.BadParameter(
+            f"{steps} is less than one rollout of every worker (rollout x envs-per-worker x workers = "
+            f"{rollout * envs_per_worker * workers})", param_hint="--steps")
+    from pyrl.envs import EnvError
+    from pyrl.train.config import TrainConfig
+    from pyrl.train.run import train as run_train
+
+    cfg = TrainConfig(method=method, env=env, workers=workers, envs_per_worker=envs_per_worker, steps=steps,
+                      rollout=rollout, seed=seed, rnn=rnn, layernorm=layernorm, hidden=hidden, lr=lr,
+                      optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
+                      max_grad_norm=max_grad_norm, score_episodes=score_episodes)
+    try:
+        if as_json:
+            result = run_train(cfg, out)
+        else:
+            result = _with_display(cfg, out, run_train)
+    except EnvError as exc:
+        abort(str(exc), code=2)
+    if as_json:
+        print_json({k: result[k] for k in ("status", "error", "method", "env", "config", "seed", "steps", "wall_s",
+                                           "sps", "workers", "score_mean")})
+    else:
+        _summary(result, out)
+    if result["status"] != "ok":
+        raise SystemExit(1)
+
+
+def _with_display(cfg, out, run_train):
+    from rich.live import Live
+    from rich.table import Table
+
+    state = {"steps": 0, "total": 1, "elapsed": 0.0, "recent": [None] * cfg.workers}
+
+    def view():
+        sps = state["steps"] / state["elapsed"] if state["elapsed"] else 0.0
+        t = Table(title=f"{cfg.method} on {cfg.env}: {state['steps']:,}/{state['total']:,} steps, "
+                        f"{sps:,.0f} steps/s", title_justify="left")
+        t.add_column("worker", justify="right")
+        t.add_column(f"recent return (last {cfg.score_episodes})", justify="right")
+        for w, r in enumerate(state["recent"]):
+            t.add_row(str(w), "-" if r is None else f"{r:.1f}")
+        return t
+
+    with Live(view(), console=console, refresh_per_second=4, transient=False) as live:
+        def progress(p):
+            state.update(p)
+            live.update(view())
+        return run_train(cfg, out, progress)
+
+
+def _summary(result, out):
+    style = "green" if result["status"] == "ok" else "red"
+    score = result["score_mean"]
+    console.print(f"[{style}]{result['status']}[/]: score_mean "
+                  f"{'n/a' if score is None else f'{score:.1f}'}, {result['steps']:,} steps in "
+                  f"{result['wall_s']:.1f} s ({result['sps']:,.0f} steps/s); results in {out}")
+    if result["error"]:
+        console.print(f"[red]{result['error']}[/]")

@@ -1,0 +1,151 @@
+"""One training run: W worker processes on one worker loop, supervised from the parent.
+
+``train(config, out_dir)`` returns the result (and writes ``result.json`` atomically, last):
+status ok | failed | diverged | interrupted. The parent watches the workers: a worker that
+dies (exception or kill) is noticed within about a second, the others are stopped, and the
+run ends ``failed`` naming it. Nothing is left running and no shared memory leaks (the
+shared tensors are file-descriptor backed and die with their processes).
+
+Reproducibility: ``individual`` runs are deterministic for a seed. A3C with one worker equals
+``individual``; with several, the interleaving of lock-free updates is up to the scheduler,
+so runs with the same seed agree in distribution, not bit for bit (that is Hogwild).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import queue as queue_mod
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+import torch.multiprocessing as mp
+
+from pyrl.results import write_bytes_atomic, write_json_atomic
+from pyrl.train.config import TrainConfig
+from pyrl.train.worker import build_model, make_optimizer, model_seed, run_worker
+
+POLL_S = 0.25
+
+
+def _spaces(cfg: TrainConfig):
+    from pyrl.envs import make
+
+    env = make(cfg.env, 1, seed=0)
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
+def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable[[dict], None]] = None) -> dict[str, Any]:
+    cfg.check()
+    obs_space, act_space = _spaces(cfg)  # an unknown env id fails here, before any process starts
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    ctx = mp.get_context("spawn")  # envpool's threads do not survive fork
+    shared_model = shared_opt = None
+    if cfg.method == "a3c":
+        shared_model = build_model(cfg, obs_space.shape, act_space, model_seed(cfg, 0)).share_memory()
+        shared_opt = make_optimizer(cfg, shared_model).share_memory_()
+    q = ctx.Queue()
+    stop = ctx.Event()
+    procs = [ctx.Process(target=run_worker, args=(w, cfg, shared_model, shared_opt, q, stop,
+                                                  str(out) if out else None), daemon=True)
+             for w in range(cfg.workers)]
+    t0 = time.time()
+    steps = [0] * cfg.workers
+    returns: list[list[float]] = [[] for _ in range(cfg.workers)]
+    curve: list[tuple[int, int, float]] = []
+    losses: dict[str, float] = {}
+    done: set[int] = set()
+    status, error = "ok", None
+
+    def handle(msg) -> tuple[str, Optional[str]]:
+        """Apply one worker message; returns the run's (status, error) after it."""
+        nonlocal losses
+        kind, wid = msg[0], msg[1]
+        if kind == "progress":
+            steps[wid] = msg[2]
+            for step, ret, _length in msg[3]:
+                returns[wid].append(ret)
+                curve.append((wid, step, ret))
+            losses = msg[4]
+            if progress is not None:
+                progress({"steps": sum(steps), "total": total_steps, "elapsed": time.time() - t0,
+                          "recent": [sum(r[-cfg.score_episodes:]) / len(r[-cfg.score_episodes:]) if r else None
+                                     for r in returns], "losses": losses})
+        elif kind == "done":
+            done.add(wid)
+        elif kind == "diverged":
+            return "diverged", msg[2]
+        elif kind == "error":
+            return "failed", f"worker {wid} failed: {msg[2]}"
+        return "ok", None
+
+    total_steps = cfg.updates_per_worker * cfg.rollout * cfg.envs_per_worker * cfg.workers
+    for p in procs:
+        p.start()
+    try:
+        while len(done) < cfg.workers and status == "ok":
+            try:
+                msg = q.get(timeout=POLL_S)
+            except queue_mod.Empty:
+                msg = None
+            if msg is not None:
+                status, error = handle(msg)
+            # checked on every pass, also while the other workers keep reporting
+            dead = [w for w, p in enumerate(procs) if w not in done and p.exitcode not in (None, 0)]
+            if dead and status == "ok":
+                # a worker that raised has sent its error first: prefer its own words
+                drain_until = time.time() + 1.0
+                while status == "ok" and time.time() < drain_until:
+                    try:
+                        status, error = handle(q.get(timeout=POLL_S))
+                    except queue_mod.Empty:
+                        break
+                if status == "ok":  # gone without a word: killed (signal) or crashed hard
+                    w = dead[0]
+                    code = procs[w].exitcode
+                    how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                    status, error = "failed", f"worker {w} died ({how})"
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted by the user (Ctrl-C)"
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=5)
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+        q.close()
+    wall = time.time() - t0
+    workers = []
+    for w in range(cfg.workers):
+        last = returns[w][-cfg.score_episodes:]
+        workers.append({"worker": w, "score": sum(last) / len(last) if last else None,
+                        "episodes": len(returns[w]), "steps": steps[w]})
+    scores = [w["score"] for w in workers if w["score"] is not None]
+    result = {
+        "status": status, "error": error, "method": cfg.method, "env": cfg.env, "config": cfg.to_dict(),
+        "seed": cfg.seed, "steps": sum(steps), "wall_s": wall, "sps": sum(steps) / wall if wall > 0 else 0.0,
+        "workers": workers, "score_mean": sum(scores) / len(scores) if scores else None,
+        "losses": losses,
+    }
+    if out is not None:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["worker", "step", "episode_return"])
+        writer.writerows(sorted(curve, key=lambda r: (r[1], r[0])))
+        write_bytes_atomic(out / "curve.csv", buf.getvalue().encode())
+        meta = {"obs_shape": list(obs_space.shape), "config": cfg.to_dict()}
+        if shared_model is not None:
+            b = io.BytesIO()
+            torch.save(shared_model.state_dict(), b)
+            write_bytes_atomic(out / "model.pt", b.getvalue())
+        write_json_atomic(out / "model_meta.json", meta)
+        write_json_atomic(out / "result.json", result)  # last: its presence means finished
+    return result

@@ -1,0 +1,125 @@
+"""The one worker loop of both methods: collect a rollout, advantages, loss, step, report.
+
+The methods differ in one place, ``make_targets``: which model and optimizer the worker
+steps. For ``a3c`` those are the global model and optimizer state in shared memory, stepped
+lock-free (Hogwild); for ``individual`` the worker builds its own. Everything else,
+including the local copy the worker acts and differentiates with, is the same code, which is
+why one A3C worker and one individual worker with the same seed end bit-identical.
+"""
+from __future__ import annotations
+
+import math
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from pyrl.train.config import TrainConfig
+from pyrl.train.optim import SharedOptimizer
+
+
+def model_seed(cfg: TrainConfig, worker: int) -> int:
+    """Initialisation seed: the A3C global model uses worker 0's, so W=1 runs coincide."""
+    return cfg.seed * 7919 + worker
+
+
+def worker_seed(cfg: TrainConfig, worker: int) -> int:
+    """Env and action-sampling seed of a worker."""
+    return (cfg.seed * 1_000_003 + worker * 10_007) % 2**31
+
+
+def build_model(cfg: TrainConfig, obs_shape, action_space, seed: int):
+    from pyrl.nn import ActorCritic
+
+    torch.manual_seed(seed)
+    return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, layer_norm=cfg.layernorm)
+
+
+def make_optimizer(cfg: TrainConfig, model) -> SharedOptimizer:
+    return SharedOptimizer(model.parameters(), kind=cfg.optimizer, lr=cfg.lr)
+
+
+def make_targets(cfg, wid, env, shared_model, shared_opt):
+    """THE switch between the methods: the model and optimizer this worker steps."""
+    if cfg.method == "a3c":
+        return shared_model, shared_opt
+    model = build_model(cfg, env.observation_space.shape, env.action_space, model_seed(cfg, wid))
+    return model, make_optimizer(cfg, model)
+
+
+def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, queue, stop, out_dir: Optional[str]) -> None:
+    """Entry point of a worker process. Reports over ``queue``; never raises."""
+    try:
+        _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir)
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        queue.put(("error", wid, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)))
+        raise SystemExit(1)
+
+
+def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
+    from pyrl.envs import make
+    from pyrl.rollout import EpisodeStats, RolloutStore, collect
+
+    torch.set_num_threads(1)  # W workers must not oversubscribe the cores
+    seed = worker_seed(cfg, wid)
+    gen = torch.Generator().manual_seed(seed)
+    env = make(cfg.env, cfg.envs_per_worker, seed=seed, num_threads=1)
+    target, opt = make_targets(cfg, wid, env, shared_model, shared_opt)
+    local = build_model(cfg, env.observation_space.shape, env.action_space, model_seed(cfg, wid))
+    store = RolloutStore.for_env(env, cfg.rollout)
+    stats = EpisodeStats(cfg.envs_per_worker, worker=wid)
+    obs, _ = env.reset()
+    store.start(obs)
+    state = local.initial_state(cfg.envs_per_worker)  # [N,H]
+    fail_after = int(__import__("os").environ.get("PYRL_TEST_FAIL_AFTER", "-1"))  # fault tests only
+    steps = 0
+    try:
+        for update in range(cfg.updates_per_worker):
+            if stop.is_set():
+                break
+            if update == fail_after and wid == 1:
+                raise RuntimeError("injected failure (PYRL_TEST_FAIL_AFTER)")
+            local.load_state_dict(target.state_dict())  # the params to act and differentiate with
+            state0 = state.clone()
+
+            def policy(o, reset):
+                nonlocal state
+                a, v, logp, state = local.act(o, state, reset, generator=gen)
+                return a, v, logp
+
+            collect(env, policy, store, value_fn=lambda o, reset: local.value(o, state, reset))
+            adv, ret, valid = store.advantages(cfg.gamma, cfg.gae_lambda)
+            episodes = stats.update(store.rewards, store.terminated, store.truncated)
+            steps += cfg.rollout * cfg.envs_per_worker
+
+            logp, ent, values = local.evaluate(store.obs[:-1], state0, store.reset, store.actions)
+            mask = valid.float()
+            n = mask.sum().clamp(min=1.0)
+            pg_loss = -(logp * adv * mask).sum() / n
+            v_loss = 0.5 * (((ret - values) ** 2) * mask).sum() / n
+            entropy = (ent * mask).sum() / n
+            loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+            local.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), cfg.max_grad_norm)
+            if not (math.isfinite(loss.item()) and math.isfinite(grad_norm.item())):
+                queue.put(("diverged", wid, f"worker {wid}: non-finite loss or gradient at update {update}"))
+                return
+            opt.step([p.grad for p in local.parameters()])
+            if not all(torch.isfinite(p).all() for p in target.parameters()):
+                queue.put(("diverged", wid, f"worker {wid}: non-finite parameters after update {update}"))
+                return
+            queue.put(("progress", wid, steps, [(steps, float(r), int(l)) for _, _, _, r, l in episodes],
+                       {"loss": loss.item(), "policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
+                        "entropy": entropy.item(), "grad_norm": grad_norm.item()}))
+        if cfg.method == "individual" and out_dir is not None:
+            from pyrl.results import write_bytes_atomic
+            import io
+
+            buf = io.BytesIO()
+            torch.save(target.state_dict(), buf)
+            write_bytes_atomic(Path(out_dir) / f"model_w{wid}.pt", buf.getvalue())
+        queue.put(("done", wid, steps))
+    finally:
+        env.close()

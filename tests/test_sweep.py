@@ -1,0 +1,147 @@
+"""Sweeps: the grid, the results directory, resume after SIGKILL, and the Ray backend.
+
+The end-to-end tests train real (tiny) runs on CartPole with real worker processes.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pyrl import sweep as sw
+from pyrl.cli import cli
+
+TINY = ["--env", "CartPole-v1", "--steps", "400", "--workers", "1", "--envs-per-worker", "2",
+        "--rollout", "10", "--hidden", "16"]
+
+
+def settings(**over):
+    s = dict(components=["rnn", "layernorm"], methods=["a3c", "individual"], seeds=3, env="CartPole-v1",
+             steps=400, workers=1, envs_per_worker=2, rollout=10, hidden=16)
+    s.update(over)
+    return s
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "160")
+    return CliRunner()
+
+
+def test_grid_is_the_full_factorial_with_the_neither_cell():
+    specs = sw.grid(settings())
+    assert len(specs) == 4 * 2 * 3
+    assert len({s.run_id for s in specs}) == len(specs)
+    combos = {tuple(sorted(s.components.items())) for s in specs}
+    assert (("layernorm", False), ("rnn", False)) in combos and len(combos) == 4
+    for s in specs:
+        assert s.train_kwargs["rnn"] == s.components["rnn"]
+        assert s.train_kwargs["method"] == s.method and s.train_kwargs["seed"] == s.seed
+
+
+def test_one_configuration_grid():
+    specs = sw.grid(settings(components=[], seeds=2, rnn=True, layernorm=False))
+    assert len(specs) == 4 and all(s.train_kwargs["rnn"] is True for s in specs)
+
+
+def test_other_settings_into_the_same_directory_are_refused(tmp_path):
+    sw.prepare(tmp_path, settings())
+    sw.prepare(tmp_path, settings())  # the same sweep: fine (a resume)
+    with pytest.raises(sw.SweepError, match="other settings.*steps"):
+        sw.prepare(tmp_path, settings(steps=800))
+
+
+def test_ablate_end_to_end_then_rerun_skips_everything(runner, tmp_path):
+    out = tmp_path / "sweep"
+    result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["sweep"]["runs"] == 8 and doc["sweep"]["ok"] == 8
+    dirs = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert len(dirs) == 8 and "a3c__rnn-off_layernorm-off__seed0" in dirs
+    for d in dirs:
+        res = json.loads((out / d / "result.json").read_text())
+        assert res["status"] == "ok" and len(res["workers"]) == 1
+    report = doc["report"]
+    assert {c["method"] for c in report["cells"]} == {"a3c", "individual"}
+    assert len({json.dumps(c["config"], sort_keys=True) for c in report["cells"]}) == 4
+    stamps = {d: (out / d / "result.json").stat().st_mtime_ns for d in dirs}
+    again = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(out), "--json", "--no-report"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["sweep"]["skipped"] == 8
+    assert stamps == {d: (out / d / "result.json").stat().st_mtime_ns for d in dirs}
+
+
+def test_clashing_rerun_is_refused_with_exit_2(runner, tmp_path):
+    sw.prepare(tmp_path, {"components": ["rnn"], "methods": ["a3c"], "seeds": 1})
+    result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "other settings" in result.output
+
+
+def test_bad_sweep_arguments_exit_2(runner, tmp_path):
+    for args in (["--components", "rnn,bogus"], ["--methods", "a3c,a3c"], ["--steps", "5"],
+                 ["--env", "NoSuchEnv-v9"]):
+        result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(tmp_path / "x"), *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_failed_runs_are_recorded_and_do_not_stop_the_sweep(runner, tmp_path):
+    # a learning rate this large makes every run diverge: each is recorded, the sweep completes
+    out = tmp_path / "div"
+    result = runner.invoke(cli, ["compare", *TINY, "--seeds", "1", "--lr", "1e30", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    statuses = [json.loads(p.read_text())["status"] for p in out.glob("*/result.json")]
+    assert len(statuses) == 2 and all(s in ("diverged", "failed") for s in statuses), statuses
+
+
+def _children(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_resume_after_sigkill(tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "pyrl", "ablate", *TINY, "--steps", "3000", "--seeds", "1", "--jobs", "1",
+           "--out", str(out), "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("*/result.json")):
+        time.sleep(0.2)
+    first = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
+    assert first, "no run finished within 120 s"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(first) < 8, "the sweep finished before it could be killed"
+    # the pool processes die with the driver (PR_SET_PDEATHSIG); give them a moment
+    time.sleep(2)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    results = {p.parent.name: p for p in out.glob("*/result.json")}
+    assert len(results) == 8
+    for name, mtime in first.items():  # finished before the kill: untouched
+        assert results[name].stat().st_mtime_ns == mtime
+    assert all(json.loads(p.read_text())["status"] == "ok" for p in results.values())
+
+
+@pytest.mark.slow
+def test_ray_backend_on_a_real_local_instance(tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        events = []
+        results = sw.sweep(settings(components=[], seeds=1, rnn=False, layernorm=False), tmp_path,
+                           backend="ray", on_event=lambda e: events.append(e.kind))
+    finally:
+        ray.shutdown()
+    assert len(results) == 2 and all(r["status"] == "ok" for r in results)
+    assert events.count("start") == 2 and events.count("done") == 2
+    # the driver alone wrote the directory: every run's files are here
+    for d in (p for p in tmp_path.iterdir() if p.is_dir()):
+        assert (d / "result.json").exists() and (d / "curve.csv").exists()

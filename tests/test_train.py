@@ -1,0 +1,171 @@
+"""Trainers: real worker processes, real envpool envs, tiny budgets."""
+import json
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pyrl.cli import cli
+from pyrl.train.config import TrainConfig
+from pyrl.train.run import train
+
+
+def cfg(**over):
+    c = dict(env="CartPole-v1", workers=1, envs_per_worker=4, steps=1600, rollout=10, hidden=16, seed=3)
+    c.update(over)
+    return TrainConfig(**c)
+
+
+def load(path):
+    return torch.load(path, weights_only=True)
+
+
+def assert_same_params(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("arch", [dict(rnn=False, layernorm=False), dict(rnn=True, layernorm=True)])
+def test_one_worker_a3c_equals_individual(tmp_path, arch):
+    ra = train(cfg(method="a3c", **arch), tmp_path / "a3c")
+    ri = train(cfg(method="individual", **arch), tmp_path / "ind")
+    assert ra["status"] == ri["status"] == "ok"
+    a, i = load(tmp_path / "a3c" / "model.pt"), load(tmp_path / "ind" / "model_w0.pt")
+    assert_same_params(a, i)
+    fresh = train(cfg(method="individual", steps=40, rollout=10, envs_per_worker=4, **arch), None)
+    assert fresh["status"] == "ok"
+    assert ra["workers"][0]["score"] == ri["workers"][0]["score"]
+
+
+def test_individual_is_reproducible_and_seed_matters(tmp_path):
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        assert train(cfg(method="individual", workers=2, seed=seed), tmp_path / name)["status"] == "ok"
+    for w in (0, 1):
+        assert_same_params(load(tmp_path / "a" / f"model_w{w}.pt"), load(tmp_path / "b" / f"model_w{w}.pt"))
+    a, c = load(tmp_path / "a" / "model_w0.pt"), load(tmp_path / "c" / "model_w0.pt")
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    # the two workers of one run are different learners (own seeds, own models)
+    w0, w1 = load(tmp_path / "a" / "model_w0.pt"), load(tmp_path / "a" / "model_w1.pt")
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0)
+
+
+def test_a3c_two_workers_writes_a_complete_run(tmp_path):
+    out = tmp_path / "run"
+    res = train(cfg(method="a3c", workers=2, steps=8000, envs_per_worker=4), out)
+    assert res["status"] == "ok" and res["error"] is None
+    assert [w["worker"] for w in res["workers"]] == [0, 1]
+    assert res["steps"] == 8000 and res["sps"] > 0
+    assert all(w["episodes"] > 0 and w["score"] > 0 for w in res["workers"])
+    on_disk = json.loads((out / "result.json").read_text())
+    assert on_disk["score_mean"] == pytest.approx(res["score_mean"])
+    lines = (out / "curve.csv").read_text().splitlines()
+    assert lines[0] == "worker,step,episode_return" and len(lines) - 1 == sum(w["episodes"] for w in res["workers"])
+    model = load(out / "model.pt")
+    assert "policy.weight" in model and not list(out.glob("model_w*.pt"))
+    assert multiprocessing.active_children() == []
+
+
+def test_worker_exception_fails_the_run_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYRL_TEST_FAIL_AFTER", "2")
+    t0 = time.time()
+    res = train(cfg(method="a3c", workers=2, steps=80_000), tmp_path / "f")
+    assert res["status"] == "failed"
+    assert "worker 1" in res["error"] and "injected failure" in res["error"]
+    assert time.time() - t0 < 60
+    assert multiprocessing.active_children() == []
+    assert json.loads((tmp_path / "f" / "result.json").read_text())["status"] == "failed"
+
+
+def test_killed_worker_is_detected_within_seconds(tmp_path):
+    killed = {}
+
+    def progress(p):
+        if not killed:
+            child = multiprocessing.active_children()[0]
+            killed["pid"], killed["t"] = child.pid, time.time()
+            os.kill(child.pid, signal.SIGKILL)
+
+    res = train(cfg(method="individual", workers=2, steps=400_000), tmp_path / "k", progress=progress)
+    assert res["status"] == "failed" and "killed by signal 9" in res["error"], res["error"]
+    assert time.time() - killed["t"] < 10
+    assert multiprocessing.active_children() == []
+
+
+def test_huge_learning_rate_diverges(tmp_path):
+    res = train(cfg(method="a3c", workers=2, lr=1e30, steps=20_000), tmp_path / "d")
+    assert res["status"] == "diverged", res
+    assert "non-finite" in res["error"]
+
+
+def test_recurrent_training_pass_matches_acting(tmp_path):
+    # The values and log-probs recomputed over the rollout by the fused sequence op (with the
+    # rollout engine's reset mask) equal those computed step by step while acting.
+    from pyrl.envs import make
+    from pyrl.rollout import RolloutStore, collect
+    from pyrl.train.worker import build_model
+
+    c = cfg(rnn=True, layernorm=True, hidden=32, env="CartPoleNoVel-v1", envs_per_worker=6, rollout=40)
+    env = make(c.env, c.envs_per_worker, seed=1)
+    model = build_model(c, env.observation_space.shape, env.action_space, 0)
+    store = RolloutStore.for_env(env, c.rollout)
+    obs, _ = env.reset()
+    store.start(obs)
+    state = model.initial_state(c.envs_per_worker)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):  # several rollouts, so episodes end inside them and across them
+        state0 = state.clone()
+
+        def policy(o, reset):
+            nonlocal state
+            a, v, lp, state = model.act(o, state, reset, generator=gen)
+            return a, v, lp
+
+        collect(env, policy, store)
+        logp, _, values = model.evaluate(store.obs[:-1], state0, store.reset, store.actions)
+        torch.testing.assert_close(values.detach(), store.values[:-1], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(logp.detach(), store.logprobs, rtol=1e-4, atol=1e-5)
+    assert store.reset[1:].any(), "no episode started inside a rollout: the test checks too little"
+    env.close()
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    return CliRunner()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "0"], "--workers"),
+    (["--steps", "10"], "--steps"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--optimizer", "sgd"], "--optimizer"),
+    (["--env", "NoSuchEnv-v3"], "NoSuchEnv-v3"),
+])
+def test_train_cli_bad_arguments_exit_2(runner, tmp_path, args, message):
+    result = runner.invoke(cli, ["train", "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_train_cli_json_then_eval(runner, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(cli, ["train", "--method", "individual", "--workers", "2", "--envs-per-worker", "4",
+                                 "--steps", "2000", "--rollout", "10", "--hidden", "16", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert set(doc) >= {"method", "env", "config", "seed", "steps", "wall_s", "sps", "workers", "score_mean"}
+    assert doc["method"] == "individual" and len(doc["workers"]) == 2
+    assert set(doc["workers"][0]) >= {"worker", "score", "episodes"}
+    ev = runner.invoke(cli, ["eval", str(out), "--episodes", "3", "--json"])
+    assert ev.exit_code == 0, ev.output
+    models = json.loads(ev.output)["models"]
+    assert [m["model"] for m in models] == ["model_w0.pt", "model_w1.pt"]
+    assert all(len(m["returns"]) == 3 and m["min"] >= 1 for m in models)
+    bad = runner.invoke(cli, ["eval", str(tmp_path)])
+    assert bad.exit_code == 2 and "not a pyrl run directory" in bad.output
