@@ -169,3 +169,17 @@ def test_train_cli_json_then_eval(runner, tmp_path):
     assert all(len(m["returns"]) == 3 and m["min"] >= 1 for m in models)
     bad = runner.invoke(cli, ["eval", str(tmp_path)])
     assert bad.exit_code == 2 and "not a pyrl run directory" in bad.output
+
+
+def test_tensorboard_flag(runner, tmp_path):
+    import importlib.util
+
+    out = tmp_path / "tb"
+    args = ["train", "--workers", "1", "--envs-per-worker", "2", "--steps", "400", "--rollout", "10",
+            "--hidden", "8", "--out", str(out), "--tensorboard", "--json"]
+    result = runner.invoke(cli, args)
+    if importlib.util.find_spec("tensorboard") is None:
+        assert result.exit_code == 2 and "pip install tensorboard" in result.output
+    else:
+        assert result.exit_code == 0, result.output
+        assert list((out / "tb").glob("events.out.tfevents.*"))

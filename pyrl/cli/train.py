@@ -30,9 +30,10 @@ from pyrl.cli.common import abort, console, print_json
 @click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True)
 @click.option("--score-episodes", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, layernorm, hidden, lr, optimizer,
-          gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, out, as_json):
+          gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, out, tensorboard, as_json):
     """Train one run and write result.json, curve.csv and the model(s) to --out."""
     if not lr > 0:
         raise click.BadParameter(f"must be positive, got {lr}", param_hint="--lr")
@@ -40,6 +41,13 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, laye
         raise click.BadParameter(
             f"{steps} is less than one rollout of every worker (rollout x envs-per-worker x workers = "
             f"{rollout * envs_per_worker * workers})", param_hint="--steps")
+    if tensorboard:
+        try:
+            import tensorboard as _tb  # noqa: F401
+        except ImportError:
+            raise click.UsageError("--tensorboard needs the tensorboard package: pip install tensorboard")
+    from functools import partial
+
     from pyrl.envs import EnvError
     from pyrl.train.config import TrainConfig
     from pyrl.train.run import train as run_train
@@ -48,6 +56,7 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, laye
                       rollout=rollout, seed=seed, rnn=rnn, layernorm=layernorm, hidden=hidden, lr=lr,
                       optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
                       max_grad_norm=max_grad_norm, score_episodes=score_episodes)
+    run_train = partial(run_train, tensorboard=tensorboard)
     try:
         if as_json:
             result = run_train(cfg, out)

@@ -39,7 +39,10 @@ def _spaces(cfg: TrainConfig):
         env.close()
 
 
-def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable[[dict], None]] = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable[[dict], None]] = None,
+          tensorboard: bool = False) -> dict[str, Any]:
+    """Run W workers to the end of the budget (or a failure); see the module docstring.
+    ``tensorboard`` writes CleanRL-named scalars under ``out_dir/tb``."""
     cfg.check()
     obs_space, act_space = _spaces(cfg)  # an unknown env id fails here, before any process starts
     out = Path(out_dir) if out_dir is not None else None
@@ -48,7 +51,8 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     ctx = mp.get_context("spawn")  # envpool's threads do not survive fork
     shared_model = shared_opt = None
     if cfg.method == "a3c":
-        shared_model = build_model(cfg, obs_space.shape, act_space, model_seed(cfg, 0)).share_memory()
+        with torch.random.fork_rng():  # seeding the init must not touch the caller's RNG
+            shared_model = build_model(cfg, obs_space.shape, act_space, model_seed(cfg, 0)).share_memory()
         shared_opt = make_optimizer(cfg, shared_model).share_memory_()
     q = ctx.Queue()
     stop = ctx.Event()
@@ -72,7 +76,13 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
             for step, ret, _length in msg[3]:
                 returns[wid].append(ret)
                 curve.append((wid, step, ret))
+                if writer is not None:
+                    writer.add_scalar("charts/episodic_return", ret, sum(steps))
             losses = msg[4]
+            if writer is not None:
+                writer.add_scalar("charts/SPS", sum(steps) / max(time.time() - t0, 1e-9), sum(steps))
+                for name, value in losses.items():
+                    writer.add_scalar(f"losses/{name}", value, sum(steps))
             if progress is not None:
                 progress({"steps": sum(steps), "total": total_steps, "elapsed": time.time() - t0,
                           "recent": [sum(r[-cfg.score_episodes:]) / len(r[-cfg.score_episodes:]) if r else None
@@ -84,6 +94,12 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         elif kind == "error":
             return "failed", f"worker {wid} failed: {msg[2]}"
         return "ok", None
+
+    writer = None
+    if tensorboard and out is not None:
+        from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+
+        writer = SummaryWriter(str(out / "tb"))
 
     total_steps = cfg.updates_per_worker * cfg.rollout * cfg.envs_per_worker * cfg.workers
     for p in procs:
@@ -122,6 +138,8 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
                 p.kill()
                 p.join()
         q.close()
+        if writer is not None:
+            writer.close()
     wall = time.time() - t0
     workers = []
     for w in range(cfg.workers):

@@ -50,11 +50,27 @@ def make_targets(cfg, wid, env, shared_model, shared_opt):
 
 def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, queue, stop, out_dir: Optional[str]) -> None:
     """Entry point of a worker process. Reports over ``queue``; never raises."""
+    _bind_to_parent()
     try:
         _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         queue.put(("error", wid, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)))
         raise SystemExit(1)
+
+
+def _bind_to_parent() -> None:
+    """Ctrl-C reaches every process of the terminal: the parent alone handles it and stops
+    the workers through its event, so they end their loop and keep what they finished. And a
+    worker must not outlive its parent, even one killed with SIGKILL (Linux)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
