@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
@@ -99,9 +100,11 @@ def learning_curves(runs: list[dict], components: list[str], path: Path, bins: i
             with np.errstate(invalid="ignore"):
                 binned.append(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
         arr = np.array(binned)
-        mean = np.nanmean(arr, axis=0)
         n = np.sum(~np.isnan(arr), axis=0)
-        sem = np.nanstd(arr, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if len(arr) > 1 else np.zeros_like(mean)
+        with warnings.catch_warnings():  # bins no run reached are NaN, and are left out of the plot
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(arr, axis=0)
+            sem = np.nanstd(arr, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if len(arr) > 1 else np.zeros_like(mean)
         line, = ax.plot(centers, mean, label=f"{label} / {method} (runs: {len(per_run)})")
         ax.fill_between(centers, mean - 1.96 * sem, mean + 1.96 * sem, alpha=0.2, color=line.get_color())
     ax.set_xlabel("env steps (per worker)")

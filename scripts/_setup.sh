@@ -23,7 +23,7 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
     "$VPY" -m pip install -q "$TORCH_REQ"
 fi
 # Build deps that --no-build-isolation needs in the venv itself.
-"$VPY" -m pip install -q pybind11 ninja "setuptools>=64" wheel
+"$VPY" -m pip install -q pybind11 ninja "setuptools>=77" wheel
 # Reinstall only when the sources changed since the last install (the stamp holds their hash).
 STAMP=.venv/.pyrl-installed
 HASH="$(find pyproject.toml setup.py csrc -type f | sort | xargs cat | sha256sum | cut -d' ' -f1)"

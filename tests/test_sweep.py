@@ -71,6 +71,12 @@ def test_ablate_end_to_end_then_rerun_skips_everything(runner, tmp_path):
     report = doc["report"]
     assert {c["method"] for c in report["cells"]} == {"a3c", "individual"}
     assert len({json.dumps(c["config"], sort_keys=True) for c in report["cells"]}) == 4
+    plots = tmp_path / "plots"
+    rep = runner.invoke(cli, ["report", str(out), "--plots", str(plots), "--markdown", str(tmp_path / "r.md"),
+                              "--n-boot", "200"])
+    assert rep.exit_code == 0, rep.output
+    for name in ("learning_curves.png", "cv_per_configuration.png", "score_distributions.png"):
+        assert (plots / name).read_bytes()[:4] == b"\x89PNG", name
     stamps = {d: (out / d / "result.json").stat().st_mtime_ns for d in dirs}
     again = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(out), "--json", "--no-report"])
     assert again.exit_code == 0, again.output
