@@ -4,16 +4,9 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 from pyrl.cli import cli
 
-
-@pytest.fixture
-def runner(monkeypatch):
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "120")
-    return CliRunner()
 
 
 def test_help_lists_commands_without_importing_torch():

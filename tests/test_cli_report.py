@@ -4,16 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from pyrl.cli import cli
 
-
-@pytest.fixture
-def runner(monkeypatch):
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "160")
-    return CliRunner()
 
 
 def write_scores(path, rows=None, header=("method", "seed", "worker", "score", "rnn", "layernorm")):

@@ -8,10 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from pyrl import sweep as sw
 from pyrl.cli import cli
@@ -26,12 +24,6 @@ def settings(**over):
     s.update(over)
     return s
 
-
-@pytest.fixture
-def runner(monkeypatch):
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "160")
-    return CliRunner()
 
 
 def test_grid_is_the_full_factorial_with_the_neither_cell():

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from pyrl.cli import cli
 from pyrl.train.config import TrainConfig
@@ -132,12 +131,6 @@ def test_recurrent_training_pass_matches_acting(tmp_path):
     assert store.reset[1:].any(), "no episode started inside a rollout: the test checks too little"
     env.close()
 
-
-@pytest.fixture
-def runner(monkeypatch):
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "120")
-    return CliRunner()
 
 
 @pytest.mark.parametrize("args, message", [

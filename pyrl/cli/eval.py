@@ -1,7 +1,6 @@
 """``pyrl eval RUN_DIR``: the saved models of a run on fresh episodes."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from pyrl.cli.common import abort, console, dumps, print_json
+from pyrl.cli.common import abort, console, print_json
 
 
 def _score_range(ctx, param, value):
