@@ -37,8 +37,10 @@ def _extension():
     if sys.platform != "win32":
         cxx_flags += ["-fopenmp"]
     link = ["-fopenmp"] if sys.platform != "win32" else []
-    if _want_cuda():
-        cu = sorted(glob.glob("csrc/cuda/*.cu")) + sorted(glob.glob("csrc/cuda/*.cpp"))
+    cu = sorted(glob.glob("csrc/cuda/*.cu")) + sorted(glob.glob("csrc/cuda/*.cpp"))
+    if _want_cuda() and not cu:
+        print("pyrl: no CUDA sources in csrc/cuda yet; building the CPU extension", file=sys.stderr)
+    if _want_cuda() and cu:
         return CUDAExtension(
             "pyrl._C",
             cpp + cu,
