@@ -59,7 +59,9 @@ def sweep_options(f):
 
 def _settings(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
               lr, optimizer, fixed=None):
-    base = dict(__import__("pyrl.sweep", fromlist=["PRESETS"]).PRESETS[preset or "quick"])
+    from pyrl.sweep import PRESETS
+
+    base = dict(PRESETS[preset or "quick"])
     given = dict(env=env, seeds=seeds, steps=steps, workers=workers, envs_per_worker=envs_per_worker)
     base.update({k: v for k, v in given.items() if v is not None})
     settings = dict(components=list(components), methods=list(methods), rollout=rollout, hidden=hidden, **base)
