@@ -1,0 +1,217 @@
+// The fused LayerNorm-GRU on CUDA tensors: pyrl::lngru_forward_cuda / lngru_backward_cuda
+// (declared in pyrl.h, dispatched to by bindings.cpp). Same checks, same math and the same
+// saved tensors as the CPU op in csrc/lngru.cpp; read that file first.
+//
+// Cost structure, as on the CPU: the input projection of all T steps is one product
+// (cuBLAS through at::mm), each step is one recurrent product plus ONE fused kernel (both
+// LayerNorms, gates, new state, and the reset of the state entering the next step).
+// Backward: per step one fused kernel (gates backward, recurrent-side LayerNorm backward,
+// the reset mask of the incoming gradient) plus one product; after the loop one kernel for
+// the input-side LayerNorm backward of all T*B rows and large products for the weight
+// gradients. Everything is enqueued on the current stream; nothing synchronises.
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <limits>
+
+#include "lngru_kernels.h"
+#include "pyrl.h"
+
+namespace pyrl {
+namespace {
+
+struct Dims {
+  int64_t T, B, I, H;
+};
+
+// The CPU op's checks (csrc/lngru.cpp), with the same messages, plus "x must be on CUDA".
+void check_arg(const at::Tensor& t, const char* name, at::IntArrayRef shape, const at::Tensor& like) {
+  TORCH_CHECK(t.defined(), "lngru: ", name, " is undefined");
+  TORCH_CHECK(t.dim() == static_cast<int64_t>(shape.size()), "lngru: ", name, " must have ",
+              shape.size(), " dimensions ", shape, ", got shape ", t.sizes());
+  TORCH_CHECK(t.sizes() == shape, "lngru: ", name, " must have shape ", shape, ", got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), "lngru: ", name, " has dtype ",
+              t.scalar_type(), " but x has ", like.scalar_type(), " (all floating inputs must match)");
+  TORCH_CHECK(t.device() == like.device(), "lngru: ", name, " is on ", t.device(), " but x is on ",
+              like.device());
+  TORCH_CHECK(t.is_contiguous(), "lngru: ", name, " must be contiguous (call .contiguous())");
+}
+
+Dims check_inputs(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
+                  const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+                  const at::Tensor& bias_hh, const std::optional<at::Tensor>& gamma_ih,
+                  const std::optional<at::Tensor>& gamma_hh, const at::Tensor* bias_ih) {
+  TORCH_CHECK(x.defined() && x.dim() == 3, "lngru: x must have 3 dimensions [T,B,I], got shape ",
+              x.defined() ? x.sizes() : at::IntArrayRef{});
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "lngru: x must be float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(x.is_contiguous(), "lngru: x must be contiguous (call .contiguous())");
+  TORCH_CHECK(x.is_cuda(), "lngru: the CUDA op got tensors on ", x.device());
+  TORCH_CHECK(h0.defined() && h0.dim() == 2, "lngru: h0 must have 2 dimensions [B,H], got shape ",
+              h0.defined() ? h0.sizes() : at::IntArrayRef{});
+  const Dims d{x.size(0), x.size(1), x.size(2), h0.size(1)};
+  TORCH_CHECK(d.T >= 1 && d.B >= 1 && d.I >= 1 && d.H >= 1,
+              "lngru: sizes must be positive, got T=", d.T, " B=", d.B, " I=", d.I, " H=", d.H);
+  // One thread block per row: the grid's x dimension bounds the rows of one launch.
+  TORCH_CHECK(d.T * d.B <= std::numeric_limits<int32_t>::max(),
+              "lngru: T*B must be below 2^31 on CUDA, got T=", d.T, " B=", d.B);
+  check_arg(h0, "h0", {d.B, d.H}, x);
+  TORCH_CHECK(reset.defined() && reset.scalar_type() == at::kBool, "lngru: reset must be a bool tensor");
+  TORCH_CHECK(reset.dim() == 2 && reset.size(0) == d.T && reset.size(1) == d.B,
+              "lngru: reset must have shape [T,B] = [", d.T, ", ", d.B, "], got ", reset.sizes());
+  TORCH_CHECK(reset.device() == x.device(), "lngru: reset is on ", reset.device(), " but x is on ", x.device());
+  TORCH_CHECK(reset.is_contiguous(), "lngru: reset must be contiguous (call .contiguous())");
+  check_arg(weight_ih, "weight_ih", {3 * d.H, d.I}, x);
+  check_arg(weight_hh, "weight_hh", {3 * d.H, d.H}, x);
+  if (bias_ih != nullptr) check_arg(*bias_ih, "bias_ih", {3 * d.H}, x);
+  check_arg(bias_hh, "bias_hh", {3 * d.H}, x);
+  TORCH_CHECK(gamma_ih.has_value() == gamma_hh.has_value(),
+              "lngru: give both gamma_ih and gamma_hh (LayerNorm) or neither (plain GRU)");
+  if (gamma_ih.has_value()) {
+    check_arg(*gamma_ih, "gamma_ih", {3 * d.H}, x);
+    check_arg(*gamma_hh, "gamma_hh", {3 * d.H}, x);
+  }
+  return d;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> lngru_forward_cuda(
+    const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
+    const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& bias_ih,
+    const at::Tensor& bias_hh, const std::optional<at::Tensor>& gamma_ih,
+    const std::optional<at::Tensor>& gamma_hh, double eps) {
+  const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, &bias_ih);
+  TORCH_CHECK(eps > 0, "lngru: eps must be positive, got ", eps);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
+  const bool ln = gamma_ih.has_value();
+
+  // Input projection for all T steps in one product; normalised in place by the steps.
+  at::Tensor xhat = at::mm(x.view({T * B, d.I}), weight_ih.t()).view({T, B, G});  // [T,B,3H]
+  at::Tensor hhat = at::empty({T, B, G}, x.options());                            // [T,B,3H]
+  at::Tensor out = at::empty({T, B, H}, x.options());                             // [T,B,H]
+  at::Tensor rstd = at::empty({T, B, 2}, x.options());  // [T,B,2] (x side, h side); 1 without LN
+  at::Tensor gates = at::empty({T, B, G}, x.options());                           // [T,B,3H] r,z,n
+  at::Tensor hbuf = at::empty({2, B, H}, x.options());  // state entering t, t+1 (reset applied)
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_forward_cuda", [&] {
+    const bool* rst = reset.data_ptr<bool>();
+    const scalar_t* b_ih = bias_ih.data_ptr<scalar_t>();
+    const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
+    const scalar_t* g_ih = ln ? gamma_ih->data_ptr<scalar_t>() : nullptr;
+    const scalar_t* g_hh = ln ? gamma_hh->data_ptr<scalar_t>() : nullptr;
+    scalar_t* xhat_p = xhat.data_ptr<scalar_t>();
+    scalar_t* hhat_p = hhat.data_ptr<scalar_t>();
+    scalar_t* out_p = out.data_ptr<scalar_t>();
+    scalar_t* rstd_p = rstd.data_ptr<scalar_t>();
+    scalar_t* gates_p = gates.data_ptr<scalar_t>();
+    const at::Tensor w_hh_t = weight_hh.t();
+    const at::Tensor hb[2] = {hbuf[0], hbuf[1]};  // [B,H] each: ping-pong state buffers
+    C10_CUDA_CHECK(cuda::lngru_mask_rows<scalar_t>(hb[0].data_ptr<scalar_t>(),
+                                                   h0.data_ptr<scalar_t>(), rst, B, H, stream));
+    for (int64_t t = 0; t < T; ++t) {
+      const at::Tensor& hprev = hb[t % 2];        // [B,H] state entering step t
+      const at::Tensor& hnext = hb[(t + 1) % 2];  // [B,H] state entering step t+1
+      at::Tensor hw = hhat[t];                    // [B,3H]
+      at::mm_out(hw, hprev, w_hh_t);
+      C10_CUDA_CHECK(cuda::lngru_forward_step<scalar_t>(
+          xhat_p + t * B * G, hhat_p + t * B * G, hprev.data_ptr<scalar_t>(), b_ih, b_hh,
+          g_ih, g_hh, rstd_p + t * B * 2, gates_p + t * B * G, out_p + t * B * H,
+          hnext.data_ptr<scalar_t>(), t + 1 < T ? rst + (t + 1) * B : nullptr, B, H, eps,
+          stream));
+    }
+  });
+  return {out, xhat, hhat, rstd, gates};
+}
+
+std::vector<at::Tensor> lngru_backward_cuda(
+    const at::Tensor& grad_out_in, const at::Tensor& grad_hT_in, const at::Tensor& x,
+    const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
+    const at::Tensor& weight_hh, const at::Tensor& bias_hh,
+    const std::optional<at::Tensor>& gamma_ih, const std::optional<at::Tensor>& gamma_hh,
+    const at::Tensor& out, const at::Tensor& xhat, const at::Tensor& hhat,
+    const at::Tensor& rstd, const at::Tensor& gates) {
+  const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, nullptr);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
+  const bool ln = gamma_ih.has_value();
+  // Upstream gradients may be expanded zeros or other views: make them plain.
+  const at::Tensor grad_out = grad_out_in.contiguous();
+  check_arg(grad_out, "grad_out", {T, B, H}, x);
+  check_arg(out, "out", {T, B, H}, x);
+  check_arg(xhat, "xhat", {T, B, G}, x);
+  check_arg(hhat, "hhat", {T, B, G}, x);
+  check_arg(rstd, "rstd", {T, B, 2}, x);
+  check_arg(gates, "gates", {T, B, G}, x);
+  at::Tensor dh = grad_hT_in.contiguous().clone();  // [B,H] grad of the state leaving step t
+  check_arg(dh, "grad_hT", {B, H}, x);
+
+  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh.
+  const at::Tensor keep = reset.logical_not().unsqueeze(-1).to(x.scalar_type());  // [T,B,1]
+  const at::Tensor hprev_all = at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).mul_(keep);
+
+  at::Tensor da = at::empty({T, B, G}, x.options());   // grad of a (input side, post gain+bias)
+  at::Tensor dc = at::empty({T, B, G}, x.options());   // grad of c (recurrent side)
+  at::Tensor dhw = ln ? at::empty({T, B, G}, x.options()) : dc;  // grad of h W_hh^T
+  at::Tensor dh_direct = at::empty({B, H}, x.options());  // the z * dh path to the previous state
+
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward_cuda", [&] {
+    const bool* rst = reset.data_ptr<bool>();
+    const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
+    const scalar_t* g_hh = ln ? gamma_hh->data_ptr<scalar_t>() : nullptr;
+    const scalar_t* go_p = grad_out.data_ptr<scalar_t>();
+    const scalar_t* gates_p = gates.data_ptr<scalar_t>();
+    const scalar_t* hhat_p = hhat.data_ptr<scalar_t>();
+    const scalar_t* hprev_p = hprev_all.data_ptr<scalar_t>();
+    const scalar_t* rstd_p = rstd.data_ptr<scalar_t>();
+    scalar_t* dh_p = dh.data_ptr<scalar_t>();
+    scalar_t* dd_p = dh_direct.data_ptr<scalar_t>();
+    scalar_t* da_p = da.data_ptr<scalar_t>();
+    scalar_t* dc_p = dc.data_ptr<scalar_t>();
+    scalar_t* dhw_p = ln ? dhw.data_ptr<scalar_t>() : nullptr;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      // dh holds the grad of the state leaving step t before the reset of step t+1 cut
+      // its rows; the kernel applies that cut (grad_hT at t = T-1 is not cut).
+      C10_CUDA_CHECK(cuda::lngru_backward_step<scalar_t>(
+          go_p + t * B * H, dh_p, t + 1 < T ? rst + (t + 1) * B : nullptr, gates_p + t * B * G,
+          hhat_p + t * B * G, hprev_p + t * B * H, rstd_p + t * B * 2, b_hh, g_hh,
+          da_p + t * B * G, dc_p + t * B * G, ln ? dhw_p + t * B * G : nullptr, dd_p, B, H,
+          stream));
+      // dh <- z*dh + dhw[t] W_hh: the grad of the (reset) state entering step t.
+      at::addmm_out(dh, dh_direct, dhw[t], weight_hh);
+    }
+    // Nothing flows through a reset at step 0 into h0.
+    C10_CUDA_CHECK(cuda::lngru_mask_rows<scalar_t>(dh_p, dh_p, rst, B, H, stream));
+  });
+
+  // Bias and gain gradients are sums over all (t, b) rows.
+  at::Tensor dbias_ih = da.sum({0, 1});
+  at::Tensor dbias_hh = dc.sum({0, 1});
+  at::Tensor dgamma_ih, dgamma_hh;
+  at::Tensor dxw = da;  // grad of x W_ih^T, [T,B,3H]
+  if (ln) {
+    dgamma_ih = (da * xhat).sum({0, 1});  // before the pass below turns da into dxw
+    dgamma_hh = (dc * hhat).sum({0, 1});
+    // The input-side LayerNorm backward is off the recurrence: one launch over all rows.
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward_ln_x_cuda", [&] {
+      C10_CUDA_CHECK(cuda::lngru_layernorm_backward_rows<scalar_t>(
+          da.data_ptr<scalar_t>(), xhat.data_ptr<scalar_t>(), gamma_ih->data_ptr<scalar_t>(),
+          rstd.data_ptr<scalar_t>(), 2, T * B, H, stream));
+    });
+  } else {
+    dgamma_ih = at::empty({0}, x.options());
+    dgamma_hh = at::empty({0}, x.options());
+  }
+  // Weight gradients gathered by large products over all T*B rows.
+  const at::Tensor dxw2 = dxw.view({T * B, G});
+  at::Tensor dx = at::mm(dxw2, weight_ih).view({T, B, d.I});
+  at::Tensor dweight_ih = at::mm(dxw2.t(), x.view({T * B, d.I}));
+  at::Tensor dweight_hh = at::mm(dhw.view({T * B, G}).t(), hprev_all.view({T * B, H}));
+  return {dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh, dgamma_ih, dgamma_hh};
+}
+
+}  // namespace pyrl
