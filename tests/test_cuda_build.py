@@ -20,6 +20,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from lngru_cases import grads, make_inputs, make_params
 from pyrl import ops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,35 +94,15 @@ def test_kernel_header_is_plain_host_cpp(tmp_path):
 
 # ---- the CUDA op against the reference (GPU + CUDA build) ----
 
-def _params(I, H, layer_norm, dtype=torch.float64, seed=0, device="cuda"):
-    g = torch.Generator().manual_seed(seed)
-    G = 3 * H
-    p = [
-        torch.randn(G, I, generator=g, dtype=dtype) / I**0.5,
-        torch.randn(G, H, generator=g, dtype=dtype) / H**0.5,
-        torch.randn(G, generator=g, dtype=dtype) * 0.5,
-        torch.randn(G, generator=g, dtype=dtype) * 0.5,
-    ]
-    if layer_norm:
-        p += [torch.rand(G, generator=g, dtype=dtype) + 0.5, torch.rand(G, generator=g, dtype=dtype) + 0.5]
-    else:
-        p += [None, None]
-    return [t.to(device).requires_grad_() if t is not None else None for t in p]
+def _params(*args, device="cuda", **kwargs):
+    return make_params(*args, device=device, **kwargs)
 
 
-def _inputs(T, B, I, H, dtype=torch.float64, reset_p=0.3, seed=1, device="cuda"):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(T, B, I, generator=g, dtype=dtype).to(device).requires_grad_()
-    h0 = torch.randn(B, H, generator=g, dtype=dtype).to(device).requires_grad_()
-    reset = (torch.rand(T, B, generator=g) < reset_p).to(device)
-    return x, h0, reset
+def _inputs(*args, device="cuda", **kwargs):
+    return make_inputs(*args, device=device, **kwargs)
 
 
-def _grads(outputs, inputs, seed=2):
-    g = torch.Generator().manual_seed(seed)
-    loss = sum((o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.device, o.dtype)).sum()
-               for o in outputs)
-    return torch.autograd.grad(loss, [t for t in inputs if t is not None])
+_grads = grads
 
 
 def _cpu_copy(tensors):

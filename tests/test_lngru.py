@@ -5,40 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
+from lngru_cases import grads, make_inputs, make_params
 from pyrl import ops
 from pyrl.nn import LNGRU
-
-
-def make_params(I, H, layer_norm, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    G = 3 * H
-    p = [
-        torch.randn(G, I, generator=g, dtype=dtype) / I**0.5,
-        torch.randn(G, H, generator=g, dtype=dtype) / H**0.5,
-        torch.randn(G, generator=g, dtype=dtype) * 0.5,
-        torch.randn(G, generator=g, dtype=dtype) * 0.5,
-    ]
-    if layer_norm:
-        p += [torch.rand(G, generator=g, dtype=dtype) + 0.5, torch.rand(G, generator=g, dtype=dtype) + 0.5]
-    else:
-        p += [None, None]
-    return [t.requires_grad_() if t is not None else None for t in p]
-
-
-def make_inputs(T, B, I, H, dtype=torch.float64, reset_p=0.3, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(T, B, I, generator=g, dtype=dtype).requires_grad_()
-    h0 = torch.randn(B, H, generator=g, dtype=dtype).requires_grad_()
-    reset = torch.rand(T, B, generator=g) < reset_p
-    return x, h0, reset
-
-
-def grads(outputs, inputs, seed=2):
-    g = torch.Generator().manual_seed(seed)
-    # weights drawn in float64 and cast, so float32 and float64 runs get the same ones
-    loss = sum((o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.dtype)).sum() for o in outputs)
-    live = [t for t in inputs if t is not None]
-    return torch.autograd.grad(loss, live)
 
 
 @pytest.mark.parametrize("layer_norm", [False, True])

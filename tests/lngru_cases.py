@@ -1,0 +1,34 @@
+"""Inputs shared by the LN-GRU tests on every device (tests/test_lngru.py, test_cuda_build.py)."""
+import torch
+
+
+def make_params(I, H, layer_norm, dtype=torch.float64, seed=0, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    G = 3 * H
+    p = [
+        torch.randn(G, I, generator=g, dtype=dtype) / I**0.5,
+        torch.randn(G, H, generator=g, dtype=dtype) / H**0.5,
+        torch.randn(G, generator=g, dtype=dtype) * 0.5,
+        torch.randn(G, generator=g, dtype=dtype) * 0.5,
+    ]
+    if layer_norm:
+        p += [torch.rand(G, generator=g, dtype=dtype) + 0.5, torch.rand(G, generator=g, dtype=dtype) + 0.5]
+    else:
+        p += [None, None]
+    return [t.to(device).requires_grad_() if t is not None else None for t in p]
+
+
+def make_inputs(T, B, I, H, dtype=torch.float64, reset_p=0.3, seed=1, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(T, B, I, generator=g, dtype=dtype).to(device).requires_grad_()
+    h0 = torch.randn(B, H, generator=g, dtype=dtype).to(device).requires_grad_()
+    reset = (torch.rand(T, B, generator=g) < reset_p).to(device)
+    return x, h0, reset
+
+
+def grads(outputs, inputs, seed=2):
+    g = torch.Generator().manual_seed(seed)
+    # weights drawn in float64 on the CPU and cast, so every dtype and device gets the same ones
+    loss = sum((o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.device, o.dtype)).sum()
+               for o in outputs)
+    return torch.autograd.grad(loss, [t for t in inputs if t is not None])
