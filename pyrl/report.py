@@ -151,7 +151,7 @@ def tables(doc: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     return out
 
 
-def cv_bars(doc: dict[str, Any], width: int = 30) -> list[tuple[str, str, Optional[float]]]:
+def cv_bars(doc: dict[str, Any]) -> list[tuple[str, str, Optional[float]]]:
     """(configuration, method, cv) per cell, for bar charts."""
     return [(c["label"], c["method"], c["cv"]) for c in doc["cells"]]
 

@@ -9,6 +9,7 @@ why one A3C worker and one individual worker with the same seed end bit-identica
 from __future__ import annotations
 
 import math
+import os
 import traceback
 from pathlib import Path
 from typing import Optional
@@ -88,7 +89,7 @@ def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
     obs, _ = env.reset()
     store.start(obs)
     state = local.initial_state(cfg.envs_per_worker)  # [N,H]
-    fail_after = int(__import__("os").environ.get("PYRL_TEST_FAIL_AFTER", "-1"))  # fault tests only
+    fail_after = int(os.environ.get("PYRL_TEST_FAIL_AFTER", "-1"))  # fault tests only
     steps = 0
     try:
         for update in range(cfg.updates_per_worker):
@@ -130,8 +131,9 @@ def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
                        {"loss": loss.item(), "policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
                         "entropy": entropy.item(), "grad_norm": grad_norm.item()}))
         if cfg.method == "individual" and out_dir is not None:
-            from pyrl.results import write_bytes_atomic
             import io
+
+            from pyrl.results import write_bytes_atomic
 
             buf = io.BytesIO()
             torch.save(target.state_dict(), buf)
