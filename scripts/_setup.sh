@@ -29,7 +29,7 @@ STAMP=.venv/.pyrl-installed
 HASH="$(find pyproject.toml setup.py csrc -type f | sort | xargs cat | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ] || ! "$VPY" -c "import pyrl._C" 2>/dev/null; then
     echo "pyrl: building and installing pyrl (extension pyrl._C)" >&2
-    MAX_JOBS="${MAX_JOBS:-2}" "$VPY" -m pip install -q --no-build-isolation -e ".[test,ray]"
+    MAX_JOBS="${MAX_JOBS:-2}" "$VPY" -m pip install -q --no-build-isolation -e ".[test,ray,bench]"
     echo "$HASH" > "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -49,3 +49,38 @@ def test_bench_bad_usage_exits_2(runner):
     result = runner.invoke(cli, ["bench", "rollout", "--env", "NoSuchEnv-v0", "--quick"])
     assert result.exit_code == 2, result.output
     assert "NoSuchEnv-v0" in result.output and "Traceback" not in result.output
+
+
+def test_bench_train_json_against_sb3(runner):
+    args = ["bench", "train", "--json", "--steps", "2000", "--repeats", "1", "--methods", "a3c",
+            "--envs", "4"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["bench"] == "train" and doc["steps"] == 2000 and doc["target_vs_sb3"] == 2.0
+    rows = {(r["lib"], r["method"], r["workers"]): r for r in doc["rows"]}
+    assert set(rows) == {("sb3", "a2c", 1), ("pyrl", "a3c", 1), ("pyrl", "a3c", 2)}
+    sb3 = rows[("sb3", "a2c", 1)]["sps_median"]
+    for r in rows.values():
+        assert len(r["sps"]) == 1 and r["sps_median"] > 0
+        assert r["vs_sb3"] == pytest.approx(r["sps_median"] / sb3)
+    assert rows[("pyrl", "a3c", 2)]["scaling"] == pytest.approx(
+        rows[("pyrl", "a3c", 2)]["sps_median"] / rows[("pyrl", "a3c", 1)]["sps_median"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "a3c,ppo"], "--methods"),
+    (["--env", "CartPoleNoVel-v1"], "Gymnasium"),
+    (["--env", "NoSuchEnv-v0", "--no-sb3"], "NoSuchEnv-v0"),
+    (["--steps", "10"], "--steps"),
+])
+def test_bench_train_bad_usage_exits_2(runner, args, message):
+    result = runner.invoke(cli, ["bench", "train", "--repeats", "1", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_bench_train_without_sb3_says_how_to_get_it(runner, monkeypatch):
+    monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # what the import sees when absent
+    result = runner.invoke(cli, ["bench", "train", "--repeats", "1"])
+    assert result.exit_code == 2 and "pip install 'pyrl[bench]'" in result.output

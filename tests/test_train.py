@@ -3,6 +3,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -164,15 +166,98 @@ def test_train_cli_json_then_eval(runner, tmp_path):
     assert bad.exit_code == 2 and "not a pyrl run directory" in bad.output
 
 
-def test_tensorboard_flag(runner, tmp_path):
-    import importlib.util
+def test_tensorboard_scalars_have_cleanrl_names(runner, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "tb"
-    args = ["train", "--workers", "1", "--envs-per-worker", "2", "--steps", "400", "--rollout", "10",
+    args = ["train", "--workers", "1", "--envs-per-worker", "2", "--steps", "2000", "--rollout", "10",
             "--hidden", "8", "--out", str(out), "--tensorboard", "--json"]
     result = runner.invoke(cli, args)
-    if importlib.util.find_spec("tensorboard") is None:
-        assert result.exit_code == 2 and "pip install tensorboard" in result.output
-    else:
-        assert result.exit_code == 0, result.output
-        assert list((out / "tb").glob("events.out.tfevents.*"))
+    assert result.exit_code == 0, result.output
+    events = EventAccumulator(str(out / "tb")).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"charts/episodic_return", "charts/SPS", "losses/value_loss", "losses/policy_loss",
+            "losses/entropy"} <= tags, tags
+    returns = [e.value for e in events.Scalars("charts/episodic_return")]
+    assert len(returns) == json.loads(result.output)["workers"][0]["episodes"] and min(returns) >= 1
+
+
+def test_tensorboard_flag_without_the_package_is_a_usage_error(runner, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # what `import tensorboard` sees when absent
+    result = runner.invoke(cli, ["train", "--steps", "400", "--out", str(tmp_path / "x"), "--tensorboard"])
+    assert result.exit_code == 2 and "pip install tensorboard" in result.output
+
+
+# ---- the process tree: Ctrl-C and a killed parent, seen from outside as a user would ----
+
+def _live_in_session(sid):
+    """Pids of the processes of session ``sid`` that still run (zombies excluded)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()  # state ppid pgrp session ...
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                pids.append(int(d))
+    return pids
+
+
+def _start_training(out, *extra):
+    """``pyrl train`` in its own session (as a shell job), once its workers are training."""
+    args = [sys.executable, "-m", "pyrl", "train", "--workers", "2", "--envs-per-worker", "4",
+            "--steps", "50000000", "--hidden", "16", "--out", str(out), "--json", *extra]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 60
+    # parent, resource tracker, fork server and two workers
+    while len(_live_in_session(proc.pid)) < 5 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(3)  # let the workers finish some updates
+    return proc
+
+
+def _wait_until_gone(sid, timeout=15):
+    deadline = time.time() + timeout
+    while _live_in_session(sid) and time.time() < deadline:
+        time.sleep(0.2)
+    return _live_in_session(sid)
+
+
+def _shm():
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+@pytest.mark.parametrize("method", ["individual", "a3c"])
+def test_ctrl_c_stops_every_process_and_keeps_what_was_finished(tmp_path, method):
+    shm_before = _shm()
+    out = tmp_path / "run"
+    proc = _start_training(out, "--method", method)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C: the whole group
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(stdout)
+    assert doc["status"] == "interrupted" and doc["steps"] > 0
+    on_disk = json.loads((out / "result.json").read_text())
+    assert on_disk["status"] == "interrupted" and on_disk["steps"] == doc["steps"]
+    assert sum(w["episodes"] for w in on_disk["workers"]) > 0
+    models = ["model_w0.pt", "model_w1.pt"] if method == "individual" else ["model.pt"]
+    for name in models:
+        assert "policy.weight" in load(out / name)
+    assert _wait_until_gone(proc.pid) == []
+    assert _shm() - shm_before == set()
+
+
+def test_a_killed_parent_leaves_no_process_behind(tmp_path):
+    shm_before = _shm()
+    proc = _start_training(tmp_path / "run", "--method", "a3c")
+    proc.kill()  # SIGKILL to the parent alone: nothing can clean up in it
+    proc.communicate(timeout=30)
+    assert _wait_until_gone(proc.pid) == []
+    assert not (tmp_path / "run" / "result.json").exists()  # an unfinished run has no result
+    time.sleep(1)  # the resource tracker unlinks what the parent left once the last holder is gone
+    assert _shm() - shm_before == set()

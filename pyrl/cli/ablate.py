@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from pyrl.cli.common import abort, console, print_json
+from pyrl.train.config import TrainConfig
+
+D = TrainConfig()  # the trainer's defaults
 
 KNOWN_COMPONENTS = ("rnn", "layernorm")
 KNOWN_METHODS = ("a3c", "individual")
@@ -36,8 +39,8 @@ def sweep_options(f):
         click.option("--steps", type=click.IntRange(min=1), default=None, help="Total env steps of each run."),
         click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers per run (W)."),
         click.option("--envs-per-worker", type=click.IntRange(min=1), default=None, help="Envs per worker (N)."),
-        click.option("--rollout", type=click.IntRange(min=1), default=20, show_default=True, help="Rollout length T."),
-        click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True, help="Hidden size."),
+        click.option("--rollout", type=click.IntRange(min=1), default=D.rollout, show_default=True, help="Rollout length T."),
+        click.option("--hidden", type=click.IntRange(min=1), default=D.hidden, show_default=True, help="Hidden size."),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
                      help="Learning rate (default: the trainer's)."),
         click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=None,

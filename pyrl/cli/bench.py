@@ -1,4 +1,4 @@
-"""``pyrl bench kernel | rollout``: microbenchmarks (speed claims live here, not in tests)."""
+"""``pyrl bench kernel | rollout | train``: benchmarks (speed claims live here, not in tests)."""
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -59,3 +59,46 @@ def rollout(as_json, quick, env_id, num_envs):
         abort(str(exc), code=2)
     print_json(result) if as_json else rb.render(result, console)
 
+
+
+@bench.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--env", "env_id", default="CartPole-v1", show_default=True,
+              help="A Gymnasium id (SB3 makes its envs with Gymnasium, pyrl with envpool).")
+@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Envs per worker (and SB3's n_envs).")
+@click.option("--steps", type=click.IntRange(min=1000), default=300_000, show_default=True,
+              help="Total env steps of each run.")
+@click.option("--max-workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="pyrl runs with 1..this many workers.")
+@click.option("--methods", default="a3c,individual", show_default=True, help="pyrl methods, comma-separated.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--sb3/--no-sb3", "with_sb3", default=True, show_default=True,
+              help="Time Stable-Baselines3 A2C alongside (pip install 'pyrl[bench]').")
+def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_sb3):
+    """Training steps/s: pyrl A3C and individual (1..W workers) vs Stable-Baselines3 A2C."""
+    from pyrl.benchmarks import train as tb
+    from pyrl.envs import EnvError
+    from pyrl.train.config import METHODS
+
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown or not chosen:
+        raise click.BadParameter(f"choose from {', '.join(METHODS)}, got {methods!r}", param_hint="--methods")
+    if with_sb3 and not tb.sb3_available():
+        abort("the SB3 comparison needs stable-baselines3: pip install 'pyrl[bench]' (or pass --no-sb3)", code=2)
+    if with_sb3:
+        import gymnasium
+
+        try:
+            gymnasium.spec(env_id)
+        except gymnasium.error.Error:
+            abort(f"SB3 makes its envs with Gymnasium, which has no {env_id!r} (or pass --no-sb3)", code=2)
+    try:
+        with console.status("timing training runs...", spinner="dots") if not as_json else nullcontext() as st:
+            result = tb.run(env_id=env_id, num_envs=num_envs, steps=steps, max_workers=max_workers,
+                            methods=chosen, repeats=repeats, with_sb3=with_sb3,
+                            progress=(lambda msg: st.update(f"timing {msg}")) if st is not None else None)
+    except EnvError as exc:
+        abort(str(exc), code=2)
+    print_json(result) if as_json else tb.render(result, console)

@@ -16,7 +16,9 @@ err_console = Console(stderr=True)
 
 def abort(message: str, code: int = 1) -> NoReturn:
     """One red line on stderr, then exit (1: the run failed; 2: a usage mistake)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape  # a message is plain text: "pyrl[bench]" is not markup
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

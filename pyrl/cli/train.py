@@ -6,29 +6,32 @@ from pathlib import Path
 import click
 
 from pyrl.cli.common import abort, console, print_json
+from pyrl.train.config import TrainConfig
+
+D = TrainConfig()  # the defaults live in one place
 
 
 @click.command()
-@click.option("--method", type=click.Choice(["a3c", "individual"]), default="a3c", show_default=True,
+@click.option("--method", type=click.Choice(["a3c", "individual"]), default=D.method, show_default=True,
               help="a3c: one shared model, lock-free; individual: each worker learns alone.")
-@click.option("--env", "env", default="CartPole-v1", show_default=True, help="Environment id.")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes W.")
-@click.option("--envs-per-worker", type=click.IntRange(min=1), default=8, show_default=True, help="Envs per worker N.")
-@click.option("--steps", type=click.IntRange(min=1), default=300_000, show_default=True,
+@click.option("--env", "env", default=D.env, show_default=True, help="Environment id.")
+@click.option("--workers", type=click.IntRange(min=1), default=D.workers, show_default=True, help="Worker processes W.")
+@click.option("--envs-per-worker", type=click.IntRange(min=1), default=D.envs_per_worker, show_default=True, help="Envs per worker N.")
+@click.option("--steps", type=click.IntRange(min=1), default=D.steps, show_default=True,
               help="Total env steps of the run, split over the workers.")
-@click.option("--rollout", type=click.IntRange(min=1), default=20, show_default=True, help="Rollout length T.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rollout", type=click.IntRange(min=1), default=D.rollout, show_default=True, help="Rollout length T.")
+@click.option("--seed", type=int, default=D.seed, show_default=True)
 @click.option("--rnn/--no-rnn", default=False, show_default=True, help="Recurrent core (fused LN-GRU).")
 @click.option("--layernorm/--no-layernorm", default=False, show_default=True, help="LayerNorm everywhere.")
-@click.option("--hidden", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--lr", type=float, default=7e-4, show_default=True)
-@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default="adam", show_default=True)
-@click.option("--gamma", type=click.FloatRange(0, 1), default=0.99, show_default=True)
-@click.option("--gae-lambda", type=click.FloatRange(0, 1), default=0.95, show_default=True)
-@click.option("--ent-coef", type=click.FloatRange(min=0), default=0.01, show_default=True)
-@click.option("--vf-coef", type=click.FloatRange(min=0), default=0.5, show_default=True)
-@click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True)
-@click.option("--score-episodes", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=D.hidden, show_default=True)
+@click.option("--lr", type=float, default=D.lr, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=D.optimizer, show_default=True)
+@click.option("--gamma", type=click.FloatRange(0, 1), default=D.gamma, show_default=True)
+@click.option("--gae-lambda", type=click.FloatRange(0, 1), default=D.gae_lambda, show_default=True)
+@click.option("--ent-coef", type=click.FloatRange(min=0), default=D.ent_coef, show_default=True)
+@click.option("--vf-coef", type=click.FloatRange(min=0), default=D.vf_coef, show_default=True)
+@click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=D.max_grad_norm, show_default=True)
+@click.option("--score-episodes", type=click.IntRange(min=1), default=D.score_episodes, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
@@ -49,7 +52,6 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, laye
     from functools import partial
 
     from pyrl.envs import EnvError
-    from pyrl.train.config import TrainConfig
     from pyrl.train.run import train as run_train
 
     cfg = TrainConfig(method=method, env=env, workers=workers, envs_per_worker=envs_per_worker, steps=steps,
@@ -70,7 +72,7 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, laye
     else:
         _summary(result, out)
     if result["status"] != "ok":
-        raise SystemExit(1)
+        raise SystemExit(130 if result["status"] == "interrupted" else 1)  # 130: the shell's Ctrl-C code
 
 
 def _with_display(cfg, out, run_train):

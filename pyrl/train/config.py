@@ -19,8 +19,9 @@ class TrainConfig:
     """Envs N stepped together by each worker."""
     steps: int = 300_000
     """Total env steps of the run, split evenly over the workers."""
-    rollout: int = 20
-    """Rollout length T: env steps per env between two updates."""
+    rollout: int = 5
+    """Rollout length T: env steps per env between two updates. 5 (as in the A3C paper's
+    t_max range) learns CartPole-v1 in 300k steps where 20 stalls near 170 (bench/README.md)."""
     seed: int = 0
     """Every source of randomness derives from it."""
     rnn: bool = False
@@ -37,8 +38,8 @@ class TrainConfig:
     """Discount."""
     gae_lambda: float = 0.95
     """GAE lambda (1.0: the n-step returns of the A3C paper)."""
-    ent_coef: float = 0.01
-    """Entropy bonus coefficient."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient (0.01 keeps A3C on CartPole-v1 below 475 at 300k steps)."""
     vf_coef: float = 0.5
     """Value loss coefficient."""
     max_grad_norm: float = 0.5

@@ -29,18 +29,37 @@ class SharedOptimizer:
 
     @torch.no_grad()
     def step(self, grads) -> None:
-        """One update of ``params`` from ``grads`` (a list aligned with params)."""
+        """One update of ``params`` from ``grads`` (a list aligned with params).
+
+        Lock-free, yet each worker's step is self-consistent: it reads the shared statistics
+        once, computes its new moments locally, writes them back, and steps with its *own*
+        moments. Stepping with the shared tensors re-read after the write (the textbook
+        in-place form) lets another worker's first moment land between this worker's second
+        moment update and its step, so m/sqrt(v) is unbounded (m from a large gradient over v
+        from a tiny one) and Hogwild Adam occasionally blows up early in training. Here a
+        race can only lose an update, never mismatch m and v.
+        """
         self.step_count += 1
         t = float(self.step_count.item())
+        grads = list(grads)
+        # One multi-tensor (_foreach) op per stage: the model has few, small parameters, so
+        # per-tensor op dispatch would cost more than the arithmetic.
         if self.kind == "adam":
             b1, b2 = self.betas
             bc1, bc2 = 1 - b1**t, 1 - b2**t
             step_size = self.lr * math.sqrt(bc2) / bc1
-            for p, g, m, v in zip(self.params, grads, self.exp_avg, self.sq_avg):
-                m.mul_(b1).add_(g, alpha=1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                p.addcdiv_(m, v.sqrt().add_(self.eps * math.sqrt(bc2)), value=-step_size)
+            m_new = torch._foreach_lerp(self.exp_avg, grads, 1 - b1)
+            v_new = torch._foreach_mul(self.sq_avg, b2)
+            torch._foreach_addcmul_(v_new, grads, grads, value=1 - b2)
+            torch._foreach_copy_(self.exp_avg, m_new)
+            torch._foreach_copy_(self.sq_avg, v_new)
+            denom = torch._foreach_sqrt(v_new)
+            torch._foreach_add_(denom, self.eps * math.sqrt(bc2))
+            torch._foreach_addcdiv_(self.params, m_new, denom, value=-step_size)
         else:  # RMSProp as in the A3C paper: shared running mean of squared gradients
-            for p, g, v in zip(self.params, grads, self.sq_avg):
-                v.mul_(self.alpha).addcmul_(g, g, value=1 - self.alpha)
-                p.addcdiv_(g, v.sqrt().add_(self.eps), value=-self.lr)
+            v_new = torch._foreach_mul(self.sq_avg, self.alpha)
+            torch._foreach_addcmul_(v_new, grads, grads, value=1 - self.alpha)
+            torch._foreach_copy_(self.sq_avg, v_new)
+            denom = torch._foreach_sqrt(v_new)
+            torch._foreach_add_(denom, self.eps)
+            torch._foreach_addcdiv_(self.params, grads, denom, value=-self.lr)

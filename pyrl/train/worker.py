@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import traceback
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,8 @@ import torch
 
 from pyrl.train.config import TrainConfig
 from pyrl.train.optim import SharedOptimizer
+
+REPORT_S = 0.1  # seconds between a worker's progress reports
 
 
 def model_seed(cfg: TrainConfig, worker: int) -> int:
@@ -49,9 +52,14 @@ def make_targets(cfg, wid, env, shared_model, shared_opt):
     return model, make_optimizer(cfg, model)
 
 
-def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, queue, stop, out_dir: Optional[str]) -> None:
-    """Entry point of a worker process. Reports over ``queue``; never raises."""
+def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, queue, stop, out_dir: Optional[str],
+               environ: Optional[dict] = None) -> None:
+    """Entry point of a worker process. Reports over ``queue``; never raises. ``environ``: the
+    parent's environment now (a fork server's children inherit the server's, from its start)."""
     _bind_to_parent()
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     try:
         _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
@@ -62,16 +70,23 @@ def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, queue, stop
 def _bind_to_parent() -> None:
     """Ctrl-C reaches every process of the terminal: the parent alone handles it and stops
     the workers through its event, so they end their loop and keep what they finished. And a
-    worker must not outlive its parent, even one killed with SIGKILL (Linux)."""
+    worker must not outlive its parent, even one killed with SIGKILL: a thread waits on the
+    parent's sentinel (a pipe that closes when the parent dies) and kills the worker then.
+    Not PR_SET_PDEATHSIG: a fork server's children have the server as their parent, and the
+    server lives as long as any of its children hold its pipe."""
     import signal
+    import threading
+    from multiprocessing import parent_process
+    from multiprocessing.connection import wait
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import ctypes
+    parent = parent_process()
+    if parent is not None:
+        def die_with_parent():
+            wait([parent.sentinel])
+            os.kill(os.getpid(), signal.SIGKILL)
 
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        threading.Thread(target=die_with_parent, name="pyrl-parent-watch", daemon=True).start()
 
 
 def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
@@ -91,13 +106,24 @@ def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
     state = local.initial_state(cfg.envs_per_worker)  # [N,H]
     fail_after = int(os.environ.get("PYRL_TEST_FAIL_AFTER", "-1"))  # fault tests only
     steps = 0
+    local_params, target_params = list(local.parameters()), list(target.parameters())
+    refresh_local = torch.no_grad()(lambda: torch._foreach_copy_(local_params, target_params))
+    refresh_local()  # the params to act and differentiate with
+    last_report, unreported, last_losses = 0.0, [], None
+
+    def report():
+        nonlocal last_report, unreported
+        names = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
+        losses = {k: v.item() for k, v in zip(names, last_losses)} if last_losses else {}
+        queue.put(("progress", wid, steps, unreported, losses))
+        last_report, unreported = time.monotonic(), []
+
     try:
         for update in range(cfg.updates_per_worker):
             if stop.is_set():
                 break
             if update == fail_after and wid == 1:
                 raise RuntimeError("injected failure (PYRL_TEST_FAIL_AFTER)")
-            local.load_state_dict(target.state_dict())  # the params to act and differentiate with
             state0 = state.clone()
 
             def policy(o, reset):
@@ -117,19 +143,33 @@ def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
             v_loss = 0.5 * (((ret - values) ** 2) * mask).sum() / n
             entropy = (ent * mask).sum() / n
             loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
-            local.zero_grad(set_to_none=True)
+            for p in local_params:
+                p.grad = None
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(local.parameters(), cfg.max_grad_norm)
-            if not (math.isfinite(loss.item()) and math.isfinite(grad_norm.item())):
-                queue.put(("diverged", wid, f"worker {wid}: non-finite loss or gradient at update {update}"))
+            grad_norm = torch.nn.utils.clip_grad_norm_(local_params, cfg.max_grad_norm)
+            bad = ("loss" if not math.isfinite(loss.item()) else
+                   "gradient" if not math.isfinite(grad_norm.item()) else None)
+            if bad:
+                report()
+                queue.put(("diverged", wid, f"worker {wid}: non-finite {bad} at update {update}"))
                 return
-            opt.step([p.grad for p in local.parameters()])
-            if not all(torch.isfinite(p).all() for p in target.parameters()):
-                queue.put(("diverged", wid, f"worker {wid}: non-finite parameters after update {update}"))
+            opt.step([p.grad for p in local_params])
+            # Refresh the local copy and check *it*, a copy_ snapshot of the target. Checking the
+            # shared tensors in place is unsound under Hogwild: isfinite may load an element twice
+            # (x == x) and see two values while another worker writes, a spurious non-finite.
+            refresh_local()
+            if not torch.isfinite(torch.stack(torch._foreach_norm(local_params, math.inf))).all():  # max |p|: no overflow
+                bad = next(name for name, p in local.named_parameters() if not torch.isfinite(p).all())
+                report()
+                queue.put(("diverged", wid, f"worker {wid}: non-finite parameter {bad} after update {update}"))
                 return
-            queue.put(("progress", wid, steps, [(steps, float(r), int(l)) for _, _, _, r, l in episodes],
-                       {"loss": loss.item(), "policy_loss": pg_loss.item(), "value_loss": v_loss.item(),
-                        "entropy": entropy.item(), "grad_norm": grad_norm.item()}))
+            unreported += [(steps, float(r), int(l)) for _, _, _, r, l in episodes]
+            last_losses = (loss, pg_loss, v_loss, entropy, grad_norm)
+            # a few reports a second: one per update would cost the worker and the parent a
+            # pickle and a wake-up every couple of milliseconds
+            if time.monotonic() - last_report >= REPORT_S:
+                report()
+        report()  # the rest, also after a stop: what was finished is kept
         if cfg.method == "individual" and out_dir is not None:
             import io
 

@@ -1,0 +1,111 @@
+"""``pyrl bench train``: training steps/s of pyrl against Stable-Baselines3 A2C, and how pyrl
+scales from 1 to W workers.
+
+- SB3 A2C with its defaults (``MlpPolicy``: separate 64-64 tanh policy and value MLPs;
+  n_steps 5, RMSprop lr 7e-4), ``make_vec_env(env_id, n_envs=N)`` (Gymnasium envs stepped in
+  its own process), one torch thread. Timed: ``learn(steps)``.
+- pyrl: ``pyrl.train.run.train``, what ``pyrl train`` runs: feed-forward, hidden 64 (a shared
+  64-64 tanh trunk), the trainer's defaults (rollout 5), N envs per worker, W = 1..max workers.
+  Timed: the whole run, from spawning the workers to their exit, so process start-up counts
+  against pyrl.
+
+Both sides see the same env id, N and total steps. Repeats alternate all the runs, so that the
+noise of a shared machine hits each alike; every figure is a median over repeats.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Optional
+
+import torch
+
+from pyrl.benchmarks.rollout import _machine
+
+TARGET_VS_SB3 = 2.0  # issue 4: A3C with 2 workers on a 2-core machine, >= 2x SB3 A2C
+
+
+def sb3_available() -> bool:
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _sb3_sps(env_id: str, num_envs: int, steps: int, seed: int) -> float:
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_vec_env
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        env = make_vec_env(env_id, n_envs=num_envs, seed=seed)
+        model = A2C("MlpPolicy", env, seed=seed, device="cpu", verbose=0)
+        t0 = time.perf_counter()
+        model.learn(total_timesteps=steps)
+        wall = time.perf_counter() - t0
+        done = model.num_timesteps  # learn rounds up to whole rollouts
+        env.close()
+    finally:
+        torch.set_num_threads(prev)
+    return done / wall
+
+
+def _pyrl_sps(method: str, env_id: str, workers: int, num_envs: int, steps: int, seed: int) -> float:
+    from pyrl.train.config import TrainConfig
+    from pyrl.train.run import train
+
+    cfg = TrainConfig(method=method, env=env_id, workers=workers, envs_per_worker=num_envs, steps=steps,
+                      seed=seed, hidden=64)
+    result = train(cfg, None)
+    if result["status"] != "ok":
+        raise RuntimeError(f"pyrl {method} W={workers} run ended {result['status']}: {result['error']}")
+    return result["sps"]
+
+
+def run(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 100_000, max_workers: int = 2,
+        methods: tuple[str, ...] = ("a3c", "individual"), repeats: int = 3, with_sb3: bool = True,
+        progress: Optional[Any] = None) -> dict[str, Any]:
+    """Steps/s of SB3 A2C (if ``with_sb3``) and of every (method, W) in one interleaved run."""
+    cases = [("sb3", "a2c", 1)] if with_sb3 else []
+    cases += [("pyrl", m, w) for m in methods for w in range(1, max_workers + 1)]
+    sps: dict[tuple[str, str, int], list[float]] = {c: [] for c in cases}
+    for r in range(repeats):
+        for lib, method, workers in cases:
+            if progress is not None:
+                progress(f"repeat {r + 1}/{repeats}: {lib} {method} W={workers}")
+            if lib == "sb3":
+                sps[(lib, method, workers)].append(_sb3_sps(env_id, num_envs, steps, seed=r))
+            else:
+                sps[(lib, method, workers)].append(_pyrl_sps(method, env_id, workers, num_envs, steps, seed=r))
+    rows = []
+    sb3_median = statistics.median(sps[("sb3", "a2c", 1)]) if with_sb3 else None
+    for lib, method, workers in cases:
+        med = statistics.median(sps[(lib, method, workers)])
+        one = statistics.median(sps[(lib, method, 1)])
+        rows.append({"lib": lib, "method": method, "workers": workers, "sps": sps[(lib, method, workers)],
+                     "sps_median": med, "vs_sb3": med / sb3_median if sb3_median else None,
+                     "scaling": med / one})
+    return {"bench": "train", "machine": _machine(), "env_id": env_id, "envs_per_worker": num_envs,
+            "steps": steps, "repeats": repeats, "target_vs_sb3": TARGET_VS_SB3, "rows": rows}
+
+
+def render(result: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"pyrl bench train: {result['env_id']}, {result['envs_per_worker']} envs per worker, "
+                    f"{result['steps']:,} steps per run", title_justify="left")
+    for col in ("run", "workers", "steps/s (median)", "vs SB3 A2C", "vs 1 worker"):
+        t.add_column(col, justify="left" if col == "run" else "right")
+    for row in result["rows"]:
+        name = "SB3 A2C (defaults)" if row["lib"] == "sb3" else f"pyrl {row['method']}"
+        vs = "-" if row["vs_sb3"] is None else f"{row['vs_sb3']:.2f}x"
+        if row["lib"] == "pyrl" and row["method"] == "a3c" and row["workers"] == 2 and row["vs_sb3"] is not None:
+            met = row["vs_sb3"] >= result["target_vs_sb3"]
+            vs += f" (target >= {result['target_vs_sb3']:.0f}x: {'[green]met[/]' if met else '[red]missed[/]'})"
+        t.add_row(name, str(row["workers"]), f"{row['sps_median']:,.0f}", vs, f"{row['scaling']:.2f}x")
+    console.print(t)
+    m = result["machine"]
+    console.print(f"{m['cores']} cores, {m['cpu']}, torch {m['torch']}; medians of {result['repeats']} "
+                  "repeats, runs interleaved; pyrl timed from spawn to exit")
