@@ -130,7 +130,12 @@ class VecEnv:
         # The hot path: envpool already returns float32 rewards and bool flags, so a fully
         # observed envpool env steps with no Python frame of ours in between.
         self._pending: Optional[np.ndarray] = None
-        if backend == "envpool" and self._keep is None:
+        # Box actions are clipped to the space's bounds (as gymnasium's ClipAction): a
+        # Gaussian policy samples outside them, and not every env clips for itself.
+        from gymnasium.spaces import Box
+
+        self._clip = (action_space.low, action_space.high) if isinstance(action_space, Box) else None
+        if backend == "envpool" and self._keep is None and self._clip is None:
             self.step = env.step  # type: ignore[method-assign]
             self.send = env.send  # type: ignore[method-assign]
             self.recv = env.recv  # type: ignore[method-assign]
@@ -148,7 +153,7 @@ class VecEnv:
     def step(self, actions: np.ndarray):
         """Steps every env with actions [N, ...] (numpy); returns
         (obs [N, ...], reward [N] float32, terminated [N] bool, truncated [N] bool, info)."""
-        obs, reward, terminated, truncated, info = self._env.step(actions)
+        obs, reward, terminated, truncated, info = self._env.step(self._clipped(actions))
         if reward.dtype != np.float32:
             reward = reward.astype(np.float32)
         terminated = terminated.astype(bool, copy=False)
@@ -164,7 +169,7 @@ class VecEnv:
         meanwhile), ``recv`` returns what ``step`` would have. The collection loop does its
         bookkeeping in between."""
         if self.backend == "envpool":
-            self._env.send(actions)
+            self._env.send(self._clipped(actions))
         else:
             if self._pending is not None:
                 raise RuntimeError("send() twice without recv()")
@@ -179,6 +184,9 @@ class VecEnv:
             raise RuntimeError("recv() without send()")
         actions, self._pending = self._pending, None
         return self.step(actions)
+
+    def _clipped(self, actions: np.ndarray) -> np.ndarray:
+        return actions if self._clip is None else np.clip(actions, *self._clip)
 
     def _observe(self, obs: np.ndarray) -> np.ndarray:
         if self._keep is None:

@@ -136,7 +136,9 @@ def tables(doc: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
 
     inter = doc.get("interaction")
     if inter:
-        rows = [["gap", num(inter["gap"]["value"], 2, True), ci(inter["gap"]["ci95"]), inter["gap"]["verdict"]]]
+        gap = inter.get("gap")  # None when a corner lacks one of the methods (e.g. a one-method sweep)
+        rows = [["gap", num(gap["value"], 2, True), ci(gap["ci95"]), gap["verdict"]] if gap else
+                ["gap", "n/a", "n/a", next((n for n in inter.get("notes", []) if n.startswith("gap")), "not computed")]]
         for method, v in (inter.get("cv") or {}).items():
             if v:
                 rows.append([f"{method} CV", num(v["value"], 3, True), ci(v["ci95"], 3), v["verdict"]])
@@ -148,7 +150,7 @@ def tables(doc: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     out.append(("8. Per cell: n, bootstrap CI of the mean, median, IQM",
                 ["configuration", "method", "n", "seeds", "mean", "mean 95% CI", "median", "IQM", "worst", "warning"],
                 rows))
-    return out
+    return [t for t in out if t[2]]  # a one-method sweep has no method comparisons to tabulate
 
 
 def cv_bars(doc: dict[str, Any]) -> list[tuple[str, str, Optional[float]]]:
@@ -230,8 +232,13 @@ def summary_paragraph(doc: dict[str, Any]) -> str:
     for c in doc["contributions"]:
         parts.append(f"Removing {c['component']} changed the gap by {num(c['gap_pct_points'], 1, True)} percentage "
                      f"points (95% CI {ci(c.get('gap_pct_points_ci95'), 1)}).")
+    if not base:  # one method: what removing each component did to it
+        for r in doc["removals"]:
+            parts.append(f"Removing {r['component']} changed {r['method']}'s mean score by "
+                         f"{num(r['mean_change'], 2, True)} ({pct(r['mean_change_pct'])}; 95% CI "
+                         f"{ci(r.get('mean_change_ci95'))}).")
     inter = doc.get("interaction")
-    if inter:
+    if inter and inter.get("gap"):
         parts.append(f"The interaction of {' and '.join(inter['components'])} on the gap was "
                      f"{inter['gap']['verdict']} ({num(inter['gap']['value'], 2, True)}, 95% CI {ci(inter['gap']['ci95'])}).")
     return " ".join(parts)

@@ -161,6 +161,42 @@ def test_users_registered_env_uses_gymnasium_with_the_same_semantics():
     assert seen[:5] == [(1, 2, False), (2, 2, False), (3, 2, True), (0, 0, False), (1, 2, False)]
 
 
+class _Effort(gymnasium.Env):
+    """Reward -sum(action^2), which an unclipped action would blow up (it does not clip)."""
+    observation_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)
+    action_space = gymnasium.spaces.Box(-0.5, 2.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), -float(np.sum(np.square(action))), False, False, {}
+
+
+@pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "PyrlTestEffort-v0"])
+def test_box_actions_are_clipped_to_the_space(env_id):
+    # envpool's HalfCheetah charges a control cost on the action as given; so does _Effort
+    if env_id not in gymnasium.registry and env_id.startswith("Pyrl"):
+        gymnasium.register(env_id, entry_point=_Effort)
+    results = []
+    for scale in (1.0, 100.0):
+        with envs.make(env_id, 2, seed=1) as env:
+            env.reset()
+            high = env.action_space.high
+            a = np.broadcast_to(high * scale, (2, *high.shape)).astype(np.float32)  # at, or far past, the bound
+            o, r, *_ = env.step(a)
+            env.send(-a)  # the split step clips too
+            o2, r2, *_ = env.recv()
+            results.append((o, r, o2, r2))
+    for x, y in zip(*results):
+        np.testing.assert_array_equal(x, y)
+    with envs.make(env_id, 2, seed=1) as env:  # the backend itself, unclipped, from the same state
+        env.reset()
+        raw = env._env.step(a)[1]
+    assert not np.allclose(raw, results[0][1]), "this env clips for itself: the test checks nothing"
+
+
 @pytest.mark.parametrize("bad,close", [("Cartpole-v1", "CartPole-v1"),
                                        ("cartpole", "CartPole-v1"),
                                        ("CartPoleNoVel-v2", "CartPoleNoVel-v1"),

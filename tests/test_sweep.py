@@ -143,3 +143,15 @@ def test_ray_backend_on_a_real_local_instance(tmp_path):
     # the driver alone wrote the directory: every run's files are here
     for d in (p for p in tmp_path.iterdir() if p.is_dir()):
         assert (d / "result.json").exists() and (d / "curve.csv").exists()
+
+
+def test_one_method_sweep_reports_what_it_can(runner, tmp_path):
+    # `ablate --methods a3c`: the components' effects and the cells, no method comparison
+    out = tmp_path / "one"
+    result = runner.invoke(cli, ["ablate", *TINY, "--methods", "a3c", "--seeds", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "3. Removing a component" in result.output and "8. Per cell" in result.output
+    assert "1. Performance" not in result.output  # nothing to compare a3c with
+    md = runner.invoke(cli, ["report", str(out), "--markdown", str(tmp_path / "r.md")])
+    assert md.exit_code == 0, md.output
+    assert "## 8. Per cell" in (tmp_path / "r.md").read_text()

@@ -148,6 +148,21 @@ def test_train_cli_bad_arguments_exit_2(runner, tmp_path, args, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+def test_box_actions_train_a_gaussian_policy_and_evaluate(runner, tmp_path):
+    out = tmp_path / "pendulum"
+    result = runner.invoke(cli, ["train", "--env", "Pendulum-v1", "--workers", "2", "--envs-per-worker", "2",
+                                 "--steps", "1600", "--rollout", "10", "--hidden", "16", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["status"] == "ok" and doc["steps"] == 1600
+    assert all(w["episodes"] == 2 and w["score"] < 0 for w in doc["workers"])  # 200-step episodes, costs
+    model = load(out / "model.pt")
+    assert model["log_std"].shape == (1,) and model["policy.weight"].shape == (1, 16)
+    ev = runner.invoke(cli, ["eval", str(out), "--episodes", "2", "--json"])
+    assert ev.exit_code == 0, ev.output
+    assert all(len(m["returns"]) == 2 for m in json.loads(ev.output)["models"])
+
+
 def test_train_cli_json_then_eval(runner, tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(cli, ["train", "--method", "individual", "--workers", "2", "--envs-per-worker", "4",
