@@ -105,4 +105,3 @@ def test_usage_errors_exit_2(runner, tmp_path):
     assert missing.exit_code == 2 and "nope.csv" in missing.output
     empty_dir = runner.invoke(cli, ["report", str(tmp_path / "empty")])
     assert empty_dir.exit_code == 2
-
