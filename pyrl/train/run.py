@@ -3,8 +3,9 @@
 ``train(config, out_dir)`` returns the result (and writes ``result.json`` atomically, last):
 status ok | failed | diverged | interrupted. The parent watches the workers: a worker that
 dies (exception or kill) is noticed within about a second, the others are stopped, and the
-run ends ``failed`` naming it. Nothing is left running and no shared memory leaks (the
-shared tensors are file-descriptor backed and die with their processes).
+run ends ``failed`` naming it. Nothing is left running and nothing leaks into /dev/shm: the
+shared tensors are file-descriptor backed and die with their processes, and the workers
+report over pipes, not over named-semaphore queues.
 
 Reproducibility: ``individual`` runs are deterministic for a seed. A3C with one worker equals
 ``individual``; with several, the interleaving of lock-free updates is up to the scheduler,
@@ -40,12 +41,43 @@ def _spaces(cfg: TrainConfig):
         env.close()
 
 
+class _Inbox:
+    """The workers' messages, read from one pipe per worker, one message per ``get``."""
+
+    def __init__(self, readers):
+        self.open = list(readers)
+
+    def get(self, timeout: float):
+        from multiprocessing.connection import wait
+
+        for conn in wait(self.open, timeout):
+            try:
+                return conn.recv()
+            except EOFError:  # that worker is gone (the parent notices through its exit code)
+                self.open.remove(conn)
+                conn.close()
+        raise queue_mod.Empty
+
+    def drain(self):
+        """What is left in the pipes, once the workers have exited."""
+        while self.open:
+            try:
+                yield self.get(timeout=0)
+            except queue_mod.Empty:
+                return
+
+    def close(self) -> None:
+        for conn in self.open:
+            conn.close()
+        self.open = []
+
+
 def _worker_context():
     """Workers start from a fork server, a clean process that imported torch, envpool and the
     worker loop once (about 2 s) and forks each worker from there: a run's start-up drops to
     milliseconds after the first. Not a plain fork: envpool's threads do not survive fork,
-    and this process may hold envpool envs. The server exits with this process, and its
-    children with it (PR_SET_PDEATHSIG, see worker.py)."""
+    and this process may hold envpool envs. Each worker watches this process and dies with it
+    (worker.py, ``_bind_to_parent``); the server exits once its last child is gone."""
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "envpool", "pyrl.envs", "pyrl.nn", "pyrl.rollout", "pyrl.train.worker"])
     return ctx
@@ -66,9 +98,12 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         with torch.random.fork_rng():  # seeding the init must not touch the caller's RNG
             shared_model = build_model(cfg, obs_space.shape, act_space, model_seed(cfg, 0)).share_memory()
         shared_opt = make_optimizer(cfg, shared_model).share_memory_()
-    q = ctx.Queue()
-    stop = ctx.Event()
-    procs = [ctx.Process(target=run_worker, args=(w, cfg, shared_model, shared_opt, q, stop,
+    # One pipe per worker and a shared flag, not a multiprocessing Queue and Event: those are
+    # named semaphores in /dev/shm, which a process killed with its children leaves behind.
+    pipes = [ctx.Pipe(duplex=False) for _ in range(cfg.workers)]  # (parent's reader, worker's writer)
+    inbox = _Inbox([r for r, _ in pipes])
+    stop = torch.zeros(1, dtype=torch.bool).share_memory_()  # [1]
+    procs = [ctx.Process(target=run_worker, args=(w, cfg, shared_model, shared_opt, pipes[w][1], stop,
                                                   str(out) if out else None, dict(os.environ)), daemon=True)
              for w in range(cfg.workers)]
     t0 = time.time()
@@ -116,10 +151,12 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     total_steps = cfg.updates_per_worker * cfg.rollout * cfg.envs_per_worker * cfg.workers
     for p in procs:
         p.start()
+    for _, w in pipes:
+        w.close()  # the worker holds its own end; a reader then sees EOF when its worker is gone
     try:
         while len(done) < cfg.workers and status == "ok":
             try:
-                msg = q.get(timeout=POLL_S)
+                msg = inbox.get(timeout=POLL_S)
             except queue_mod.Empty:
                 msg = None
             if msg is not None:
@@ -131,7 +168,7 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
                 drain_until = time.time() + 1.0
                 while status == "ok" and time.time() < drain_until:
                     try:
-                        status, error = handle(q.get(timeout=POLL_S))
+                        status, error = handle(inbox.get(timeout=POLL_S))
                     except queue_mod.Empty:
                         break
                 if status == "ok":  # gone without a word: killed (signal) or crashed hard
@@ -142,14 +179,17 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user (Ctrl-C)"
     finally:
-        stop.set()
+        stop.fill_(True)
         for p in procs:
             p.join(timeout=5)
         for p in procs:
             if p.is_alive():
                 p.kill()
                 p.join()
-        q.close()
+        for msg in inbox.drain():  # the workers' last reports, sent as they stopped: keep them
+            if msg[0] == "progress":
+                handle(msg)
+        inbox.close()
         if writer is not None:
             writer.close()
     wall = time.time() - t0

@@ -52,18 +52,19 @@ def make_targets(cfg, wid, env, shared_model, shared_opt):
     return model, make_optimizer(cfg, model)
 
 
-def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, queue, stop, out_dir: Optional[str],
+def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, conn, stop, out_dir: Optional[str],
                environ: Optional[dict] = None) -> None:
-    """Entry point of a worker process. Reports over ``queue``; never raises. ``environ``: the
-    parent's environment now (a fork server's children inherit the server's, from its start)."""
+    """Entry point of a worker process. Reports over ``conn`` (its own pipe to the parent) and
+    stops when the shared flag ``stop`` [1] is set; never raises. ``environ``: the parent's
+    environment now (a fork server's children inherit the server's, from its start)."""
     _bind_to_parent()
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
     try:
-        _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir)
+        _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-        queue.put(("error", wid, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)))
+        conn.send(("error", wid, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)))
         raise SystemExit(1)
 
 
@@ -89,7 +90,7 @@ def _bind_to_parent() -> None:
         threading.Thread(target=die_with_parent, name="pyrl-parent-watch", daemon=True).start()
 
 
-def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
+def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
     from pyrl.envs import make
     from pyrl.rollout import EpisodeStats, RolloutStore, collect
 
@@ -115,12 +116,12 @@ def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
         nonlocal last_report, unreported
         names = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
         losses = {k: v.item() for k, v in zip(names, last_losses)} if last_losses else {}
-        queue.put(("progress", wid, steps, unreported, losses))
+        conn.send(("progress", wid, steps, unreported, losses))
         last_report, unreported = time.monotonic(), []
 
     try:
         for update in range(cfg.updates_per_worker):
-            if stop.is_set():
+            if stop.item():
                 break
             if update == fail_after and wid == 1:
                 raise RuntimeError("injected failure (PYRL_TEST_FAIL_AFTER)")
@@ -151,17 +152,18 @@ def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
                    "gradient" if not math.isfinite(grad_norm.item()) else None)
             if bad:
                 report()
-                queue.put(("diverged", wid, f"worker {wid}: non-finite {bad} at update {update}"))
+                conn.send(("diverged", wid, f"worker {wid}: non-finite {bad} at update {update}"))
                 return
             opt.step([p.grad for p in local_params])
             # Refresh the local copy and check *it*, a copy_ snapshot of the target. Checking the
             # shared tensors in place is unsound under Hogwild: isfinite may load an element twice
             # (x == x) and see two values while another worker writes, a spurious non-finite.
             refresh_local()
-            if not torch.isfinite(torch.stack(torch._foreach_norm(local_params, math.inf))).all():  # max |p|: no overflow
+            max_abs = torch.stack(torch._foreach_norm(local_params, math.inf))  # [P]; a 2-norm could overflow
+            if not torch.isfinite(max_abs).all():
                 bad = next(name for name, p in local.named_parameters() if not torch.isfinite(p).all())
                 report()
-                queue.put(("diverged", wid, f"worker {wid}: non-finite parameter {bad} after update {update}"))
+                conn.send(("diverged", wid, f"worker {wid}: non-finite parameter {bad} after update {update}"))
                 return
             unreported += [(steps, float(r), int(l)) for _, _, _, r, l in episodes]
             last_losses = (loss, pg_loss, v_loss, entropy, grad_norm)
@@ -178,6 +180,6 @@ def _loop(wid, cfg, shared_model, shared_opt, queue, stop, out_dir):
             buf = io.BytesIO()
             torch.save(target.state_dict(), buf)
             write_bytes_atomic(Path(out_dir) / f"model_w{wid}.pt", buf.getvalue())
-        queue.put(("done", wid, steps))
+        conn.send(("done", wid, steps))
     finally:
         env.close()
