@@ -169,8 +169,10 @@ class ActorCritic(nn.Module):
         pd = self._heads(feats)
         if self.discrete:
             # inverse-CDF sampling: a third of torch.multinomial's cost at these sizes
-            u = torch.rand(pd.shape[0], 1, generator=generator)                        # [N,1]
             cdf = pd.exp().cumsum(-1)                                                    # [N,A]
+            # u scaled by the float total (not quite 1), so a last action of probability 0
+            # cannot be drawn by a u beyond it
+            u = torch.rand(pd.shape[0], 1, generator=generator) * cdf[:, -1:]          # [N,1]
             action = torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=pd.shape[-1] - 1)
         else:
             mean, log_std = pd

@@ -73,6 +73,7 @@ def test_bench_train_json_against_sb3(runner):
     (["--env", "CartPoleNoVel-v1"], "Gymnasium"),
     (["--env", "NoSuchEnv-v0", "--no-sb3"], "NoSuchEnv-v0"),
     (["--steps", "10"], "--steps"),
+    (["--steps", "1000", "--envs", "200", "--no-sb3"], "less than one rollout"),
 ])
 def test_bench_train_bad_usage_exits_2(runner, args, message):
     result = runner.invoke(cli, ["bench", "train", "--repeats", "1", *args])

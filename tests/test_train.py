@@ -243,7 +243,9 @@ def _wait_until_gone(sid, timeout=15):
 
 
 def _shm():
-    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    """What multiprocessing (semaphores) and torch (file_system sharing) would leave in /dev/shm."""
+    names = os.listdir("/dev/shm") if os.path.isdir("/dev/shm") else []
+    return {n for n in names if n.startswith(("sem.mp-", "torch_"))}
 
 
 @pytest.mark.parametrize("method", ["individual", "a3c"])

@@ -99,6 +99,8 @@ def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_
             result = tb.run(env_id=env_id, num_envs=num_envs, steps=steps, max_workers=max_workers,
                             methods=chosen, repeats=repeats, with_sb3=with_sb3,
                             progress=(lambda msg: st.update(f"timing {msg}")) if st is not None else None)
-    except EnvError as exc:
+    except (EnvError, ValueError) as exc:  # EnvError is a ValueError; so are TrainConfig's checks
         abort(str(exc), code=2)
+    except RuntimeError as exc:  # a timed run failed or diverged
+        abort(str(exc), code=1)
     print_json(result) if as_json else tb.render(result, console)

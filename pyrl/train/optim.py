@@ -37,7 +37,9 @@ class SharedOptimizer:
         in-place form) lets another worker's first moment land between this worker's second
         moment update and its step, so m/sqrt(v) is unbounded (m from a large gradient over v
         from a tiny one) and Hogwild Adam occasionally blows up early in training. Here a
-        race can only lose an update, never mismatch m and v.
+        worker's step always pairs its own m and v. The shared state itself stays lock-free:
+        two workers' write-backs can interleave (one's m, the other's v); later steps carry
+        that pair forward and decay it like any other, as Hogwild accepts.
         """
         self.step_count += 1
         t = float(self.step_count.item())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import pickle
 import queue as queue_mod
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from pyrl.train.config import TrainConfig
 from pyrl.train.worker import build_model, make_optimizer, model_seed, run_worker
 
 POLL_S = 0.25
+STOP_S = 5.0  # how long stopping workers get to finish before they are killed
 
 
 def _spaces(cfg: TrainConfig):
@@ -53,18 +55,11 @@ class _Inbox:
         for conn in wait(self.open, timeout):
             try:
                 return conn.recv()
-            except EOFError:  # that worker is gone (the parent notices through its exit code)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                # that worker is gone, maybe killed mid-message; its exit code tells how
                 self.open.remove(conn)
                 conn.close()
         raise queue_mod.Empty
-
-    def drain(self):
-        """What is left in the pipes, once the workers have exited."""
-        while self.open:
-            try:
-                yield self.get(timeout=0)
-            except queue_mod.Empty:
-                return
 
     def close(self) -> None:
         for conn in self.open:
@@ -149,11 +144,11 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         writer = SummaryWriter(str(out / "tb"))
 
     total_steps = cfg.updates_per_worker * cfg.rollout * cfg.envs_per_worker * cfg.workers
-    for p in procs:
-        p.start()
-    for _, w in pipes:
-        w.close()  # the worker holds its own end; a reader then sees EOF when its worker is gone
     try:
+        for p in procs:
+            p.start()
+        for _, w in pipes:
+            w.close()  # the worker holds its own end; a reader then sees EOF when its worker is gone
         while len(done) < cfg.workers and status == "ok":
             try:
                 msg = inbox.get(timeout=POLL_S)
@@ -180,15 +175,24 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         status, error = "interrupted", "interrupted by the user (Ctrl-C)"
     finally:
         stop.fill_(True)
-        for p in procs:
-            p.join(timeout=5)
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-                p.join()
-        for msg in inbox.drain():  # the workers' last reports, sent as they stopped: keep them
+        for _, w in pipes:
+            w.close()  # (again, if a start failed: the reader must see EOF once the workers are gone)
+        # Read on while the workers stop: their last reports are what they finished, and a
+        # worker blocked sending into a full pipe could not exit otherwise.
+        deadline = time.time() + STOP_S
+        while inbox.open and time.time() < deadline:
+            try:
+                msg = inbox.get(timeout=POLL_S)
+            except queue_mod.Empty:
+                continue
             if msg[0] == "progress":
                 handle(msg)
+        for p in procs:
+            if p.pid is not None:  # started
+                p.join(timeout=max(0.0, deadline - time.time()))
+                if p.is_alive():
+                    p.kill()
+                    p.join()
         inbox.close()
         if writer is not None:
             writer.close()
