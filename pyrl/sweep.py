@@ -245,6 +245,8 @@ def sweep(settings: dict[str, Any], out: Path, backend: str = "local", jobs: Opt
         raise SweepError(f"unknown backend {backend!r} (local or ray)")
     results = []
     for spec, files in stream:
+        if json.loads(files[RESULT]).get("status") == "interrupted":
+            continue  # stopped by Ctrl-C, not finished: not stored, so a rerun trains it again
         result = store(out, spec, files)
         results.append(result)
         on_event(SweepEvent("done", spec, result))

@@ -128,6 +128,27 @@ def test_resume_after_sigkill(tmp_path):
     assert all(json.loads(p.read_text())["status"] == "ok" for p in results.values())
 
 
+def test_ctrl_c_keeps_finished_runs_and_a_rerun_resumes(tmp_path):
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "pyrl", "ablate", *TINY, "--steps", "40000", "--seeds", "1", "--jobs", "1",
+           "--methods", "individual", "--components", "rnn", "--out", str(out), "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    time.sleep(4)  # the first of the two runs is under way (each trains for seconds)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the driver, the pool and the workers all get it
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "rerun the same command to resume" in stderr and "Traceback" not in stderr
+    kept = list(out.glob("*/result.json"))
+    assert len(kept) < 2, "the sweep finished before Ctrl-C"
+    # a run stopped by Ctrl-C is not finished: only finished runs are marked done
+    assert all(json.loads(p.read_text())["status"] == "ok" for p in kept)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    results = list(out.glob("*/result.json"))
+    assert len(results) == 2 and all(json.loads(p.read_text())["status"] == "ok" for p in results)
+
+
 @pytest.mark.slow
 def test_ray_backend_on_a_real_local_instance(tmp_path):
     ray = pytest.importorskip("ray")

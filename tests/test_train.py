@@ -148,12 +148,17 @@ def test_train_cli_bad_arguments_exit_2(runner, tmp_path, args, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+def train_json(runner, out, *args):
+    """``pyrl train ... --out OUT --json``, which must succeed; its JSON document."""
+    result = runner.invoke(cli, ["train", *args, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
 def test_box_actions_train_a_gaussian_policy_and_evaluate(runner, tmp_path):
     out = tmp_path / "pendulum"
-    result = runner.invoke(cli, ["train", "--env", "Pendulum-v1", "--workers", "2", "--envs-per-worker", "2",
-                                 "--steps", "1600", "--rollout", "10", "--hidden", "16", "--out", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = train_json(runner, out, "--env", "Pendulum-v1", "--workers", "2", "--envs-per-worker", "2",
+                     "--steps", "1600", "--rollout", "10", "--hidden", "16")
     assert doc["status"] == "ok" and doc["steps"] == 1600
     assert all(w["episodes"] == 2 and w["score"] < 0 for w in doc["workers"])  # 200-step episodes, costs
     model = load(out / "model.pt")
@@ -165,10 +170,8 @@ def test_box_actions_train_a_gaussian_policy_and_evaluate(runner, tmp_path):
 
 def test_train_cli_json_then_eval(runner, tmp_path):
     out = tmp_path / "run"
-    result = runner.invoke(cli, ["train", "--method", "individual", "--workers", "2", "--envs-per-worker", "4",
-                                 "--steps", "2000", "--rollout", "10", "--hidden", "16", "--out", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = train_json(runner, out, "--method", "individual", "--workers", "2", "--envs-per-worker", "4",
+                     "--steps", "2000", "--rollout", "10", "--hidden", "16")
     assert set(doc) >= {"method", "env", "config", "seed", "steps", "wall_s", "sps", "workers", "score_mean"}
     assert doc["method"] == "individual" and len(doc["workers"]) == 2
     assert set(doc["workers"][0]) >= {"worker", "score", "episodes"}

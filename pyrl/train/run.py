@@ -73,8 +73,20 @@ def _worker_context():
     milliseconds after the first. Not a plain fork: envpool's threads do not survive fork,
     and this process may hold envpool envs. Each worker watches this process and dies with it
     (worker.py, ``_bind_to_parent``); the server exits once its last child is gone."""
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "envpool", "pyrl.envs", "pyrl.nn", "pyrl.rollout", "pyrl.train.worker"])
+    if threading.current_thread() is threading.main_thread():
+        # Start the server with Ctrl-C ignored (inherited through exec): a Ctrl-C during its
+        # imports would print its traceback; this process handles Ctrl-C for the run.
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, old)
     return ctx
 
 
