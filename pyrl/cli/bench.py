@@ -60,7 +60,6 @@ def rollout(as_json, quick, env_id, num_envs):
     print_json(result) if as_json else rb.render(result, console)
 
 
-
 @bench.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--env", "env_id", default="CartPole-v1", show_default=True,

@@ -72,7 +72,7 @@ def _worker_context():
     worker loop once (about 2 s) and forks each worker from there: a run's start-up drops to
     milliseconds after the first. Not a plain fork: envpool's threads do not survive fork,
     and this process may hold envpool envs. Each worker watches this process and dies with it
-    (worker.py, ``_bind_to_parent``); the server exits once its last child is gone."""
+    (worker.py, ``_bind_to_parent``); the server exits once this process and its workers are gone."""
     import signal
     import threading
     from multiprocessing import forkserver
