@@ -16,7 +16,8 @@ D = TrainConfig()  # the defaults live in one place
               help="a3c: one shared model, lock-free; individual: each worker learns alone.")
 @click.option("--env", "env", default=D.env, show_default=True, help="Environment id.")
 @click.option("--workers", type=click.IntRange(min=1), default=D.workers, show_default=True, help="Worker processes W.")
-@click.option("--envs-per-worker", type=click.IntRange(min=1), default=D.envs_per_worker, show_default=True, help="Envs per worker N.")
+@click.option("--envs-per-worker", type=click.IntRange(min=1), default=D.envs_per_worker, show_default=True,
+              help="Envs per worker N.")
 @click.option("--steps", type=click.IntRange(min=1), default=D.steps, show_default=True,
               help="Total env steps of the run, split over the workers.")
 @click.option("--rollout", type=click.IntRange(min=1), default=D.rollout, show_default=True, help="Rollout length T.")
@@ -30,7 +31,8 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--gae-lambda", type=click.FloatRange(0, 1), default=D.gae_lambda, show_default=True)
 @click.option("--ent-coef", type=click.FloatRange(min=0), default=D.ent_coef, show_default=True)
 @click.option("--vf-coef", type=click.FloatRange(min=0), default=D.vf_coef, show_default=True)
-@click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=D.max_grad_norm, show_default=True)
+@click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=D.max_grad_norm,
+              show_default=True)
 @click.option("--score-episodes", type=click.IntRange(min=1), default=D.score_episodes, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
