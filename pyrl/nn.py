@@ -127,7 +127,8 @@ class ActorCritic(nn.Module):
         nn.init.zeros_(self.value_head.bias)
 
     def initial_state(self, n: int) -> Tensor:
-        return torch.zeros(n, self.hidden if self.rnn else 0)
+        """The state [N,H] of N fresh episodes, on the model's device."""
+        return torch.zeros(n, self.hidden if self.rnn else 0, device=self.value_head.weight.device)
 
     def _encode(self, obs: Tensor) -> Tensor:  # obs [M,...] -> [M,hidden]
         x = obs.float()
@@ -164,7 +165,8 @@ class ActorCritic(nn.Module):
         return h, h
 
     def act(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator] = None):
-        """(action [N,...], value [N], logprob [N], new state [N,H])."""
+        """(action [N,...], value [N], logprob [N], new state [N,H]), all on the model's device;
+        ``generator`` (on that device) draws the actions."""
         feats, state = self.step(obs, state, reset)
         pd = self._heads(feats)
         if self.discrete:
@@ -172,11 +174,11 @@ class ActorCritic(nn.Module):
             cdf = pd.exp().cumsum(-1)                                                    # [N,A]
             # u scaled by the float total (not quite 1), so a last action of probability 0
             # cannot be drawn by a u beyond it
-            u = torch.rand(pd.shape[0], 1, generator=generator) * cdf[:, -1:]          # [N,1]
+            u = torch.rand(pd.shape[0], 1, generator=generator, device=pd.device) * cdf[:, -1:]  # [N,1]
             action = torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp_(max=pd.shape[-1] - 1)
         else:
             mean, log_std = pd
-            action = mean + log_std.exp() * torch.randn(mean.shape, generator=generator)
+            action = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, device=mean.device)
         logp, _ = self._logp_entropy(pd, action)
         return action, self.value_head(feats).squeeze(-1), logp, state
 

@@ -33,9 +33,10 @@ from pyrl import ops
 
 __all__ = ["RolloutStore", "collect", "EpisodeStats", "Episodes", "PolicyFn", "ValueFn"]
 
-# policy_fn(obs [N,...], reset [N] bool) -> (actions [N,...], values [N], logprobs [N]), CPU
-# tensors, called under torch.no_grad(). reset[n] means: zero env n's recurrent state before
-# this step. The policy keeps its own recurrent state.
+# policy_fn(obs [N,...], reset [N] bool) -> (actions [N,...], values [N], logprobs [N]), called
+# under torch.no_grad(). obs, reset and the actions are CPU tensors (the env's side); values
+# and logprobs may be on the store's device. reset[n] means: zero env n's recurrent state
+# before this step. The policy keeps its own recurrent state.
 PolicyFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
 # value_fn(obs [N,...], reset [N] bool) -> values [N]: the value of the observation after the
 # rollout, WITHOUT advancing the policy's recurrent state (it bootstraps values[T]).
@@ -135,7 +136,9 @@ class _Staging:
     def __init__(self, store: RolloutStore):
         T, N = store.T, store.N
         cpu = store.device.type == "cpu"
-        mk = (lambda t: t) if cpu else (lambda t: torch.zeros_like(t, device="cpu"))
+        # page-locked for a CUDA store: its host-to-device copies then run at full speed
+        pin = store.device.type == "cuda"
+        mk = (lambda t: t) if cpu else (lambda t: torch.zeros_like(t, device="cpu", pin_memory=pin))
         self.obs, self.rewards = mk(store.obs), mk(store.rewards)
         self.terminated, self.truncated = mk(store.terminated), mk(store.truncated)
         self.done = torch.zeros((T, N), dtype=torch.bool)

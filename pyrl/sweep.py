@@ -166,8 +166,10 @@ def run_local(specs: list[RunSpec], jobs: int, on_start: Callable[[RunSpec], Non
                 yield spec, _files_or_failure(spec, fut)
 
 
-def run_ray(specs: list[RunSpec], cpus_per_run: int, address: Optional[str],
+def run_ray(specs: list[RunSpec], cpus_per_run: int, gpus_per_run: int, address: Optional[str],
             on_start: Callable[[RunSpec], None]) -> Iterator[tuple[RunSpec, dict]]:
+    """A Ray task per run, holding a core per worker and, for a GPU run, one GPU (Ray sets the
+    task's CUDA_VISIBLE_DEVICES to it, and the run's workers inherit it)."""
     try:
         import ray
     except ImportError:
@@ -177,7 +179,7 @@ def run_ray(specs: list[RunSpec], cpus_per_run: int, address: Optional[str],
         ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, ignore_reinit_error=True,
                  include_dashboard=False, log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=cpus_per_run, max_retries=0)(execute)
+        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(execute)
         refs = {}
         for spec in specs:
             refs[task.remote(spec)] = spec
@@ -240,7 +242,8 @@ def sweep(settings: dict[str, Any], out: Path, backend: str = "local", jobs: Opt
         jobs = jobs or max(1, (os.cpu_count() or 1) // workers)  # a run uses W cores
         stream = run_local(todo, jobs, start)
     elif backend == "ray":
-        stream = run_ray(todo, workers, ray_address, start)
+        gpus = 0 if settings.get("device", "cpu") == "cpu" else 1
+        stream = run_ray(todo, workers, gpus, ray_address, start)
     else:
         raise SweepError(f"unknown backend {backend!r} (local or ray)")
     results = []

@@ -9,6 +9,10 @@ scales from 1 to W workers.
   Timed: the whole run, from forking the workers to their exit. An untimed short run first
   starts the fork server, as the first run of a sweep would.
 
+- ``devices``: pyrl's runs on each of them (``cpu``, ``cuda``); "vs CPU" is a run's steps/s over
+  the same method and W on the CPU. On a GPU each worker process starts its own CUDA context,
+  inside the timed run, as it would in use.
+
 Both sides see the same env id, N and total steps. Repeats alternate all the runs, so that the
 noise of a shared machine hits each alike; every figure is a median over repeats.
 """
@@ -52,48 +56,55 @@ def _sb3_sps(env_id: str, num_envs: int, steps: int, seed: int) -> float:
     return done / wall
 
 
-def _pyrl_sps(method: str, env_id: str, workers: int, num_envs: int, steps: int, seed: int) -> float:
+def _pyrl_sps(method: str, env_id: str, workers: int, num_envs: int, steps: int, seed: int,
+              device: str = "cpu") -> float:
     from pyrl.train.config import TrainConfig
     from pyrl.train.run import train
 
     cfg = TrainConfig(method=method, env=env_id, workers=workers, envs_per_worker=num_envs, steps=steps,
-                      seed=seed, hidden=64)
+                      seed=seed, hidden=64, device=device)
     result = train(cfg, None)
     if result["status"] != "ok":
-        raise RuntimeError(f"pyrl {method} W={workers} run ended {result['status']}: {result['error']}")
+        raise RuntimeError(f"pyrl {method} W={workers} on {device}: run ended {result['status']}: "
+                           f"{result['error']}")
     return result["sps"]
 
 
 def run(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 100_000, max_workers: int = 2,
         methods: tuple[str, ...] = ("a3c", "individual"), repeats: int = 3, with_sb3: bool = True,
-        progress: Optional[Any] = None) -> dict[str, Any]:
-    """Steps/s of SB3 A2C (if ``with_sb3``) and of every (method, W) in one interleaved run."""
-    cases = [("sb3", "a2c", 1)] if with_sb3 else []
-    cases += [("pyrl", m, w) for m in methods for w in range(1, max_workers + 1)]
-    sps: dict[tuple[str, str, int], list[float]] = {c: [] for c in cases}
+        devices: tuple[str, ...] = ("cpu",), progress: Optional[Any] = None) -> dict[str, Any]:
+    """Steps/s of SB3 A2C (if ``with_sb3``) and of every (method, W, device) in one interleaved run."""
+    # a case: (lib, method, workers, device)
+    cases = [("sb3", "a2c", 1, "cpu")] if with_sb3 else []
+    cases += [("pyrl", m, w, d) for d in devices for m in methods for w in range(1, max_workers + 1)]
+    sps: dict[tuple[str, str, int, str], list[float]] = {c: [] for c in cases}
     if progress is not None:
         progress("warm-up")
     # untimed: the first run of a process starts the fork server (~2 s of imports), which every
     # later run reuses; no timed case should carry it
-    _pyrl_sps(cases[-1][1], env_id, 1, num_envs, num_envs * 5 * 10, seed=0)
+    _pyrl_sps(cases[-1][1], env_id, 1, num_envs, num_envs * 5 * 10, seed=0, device=cases[-1][3])
     for r in range(repeats):
-        for lib, method, workers in cases:
+        for case in cases:
+            lib, method, workers, device = case
             if progress is not None:
-                progress(f"repeat {r + 1}/{repeats}: {lib} {method} W={workers}")
+                progress(f"repeat {r + 1}/{repeats}: {lib} {method} W={workers} {device}")
             if lib == "sb3":
-                sps[(lib, method, workers)].append(_sb3_sps(env_id, num_envs, steps, seed=r))
+                sps[case].append(_sb3_sps(env_id, num_envs, steps, seed=r))
             else:
-                sps[(lib, method, workers)].append(_pyrl_sps(method, env_id, workers, num_envs, steps, seed=r))
+                sps[case].append(_pyrl_sps(method, env_id, workers, num_envs, steps, seed=r, device=device))
+    med = {case: statistics.median(v) for case, v in sps.items()}
+    sb3_median = med[("sb3", "a2c", 1, "cpu")] if with_sb3 else None
     rows = []
-    sb3_median = statistics.median(sps[("sb3", "a2c", 1)]) if with_sb3 else None
-    for lib, method, workers in cases:
-        med = statistics.median(sps[(lib, method, workers)])
-        one = statistics.median(sps[(lib, method, 1)])
-        rows.append({"lib": lib, "method": method, "workers": workers, "sps": sps[(lib, method, workers)],
-                     "sps_median": med, "vs_sb3": med / sb3_median if sb3_median else None,
-                     "scaling": med / one})
+    for case in cases:
+        lib, method, workers, device = case
+        on_cpu = med.get((lib, method, workers, "cpu"))
+        rows.append({"lib": lib, "method": method, "workers": workers, "device": device, "sps": sps[case],
+                     "sps_median": med[case], "vs_sb3": med[case] / sb3_median if sb3_median else None,
+                     "scaling": med[case] / med[(lib, method, 1, device)],
+                     "vs_cpu": med[case] / on_cpu if on_cpu and device != "cpu" else None})
     return {"bench": "train", "machine": _machine(), "env_id": env_id, "envs_per_worker": num_envs,
-            "steps": steps, "repeats": repeats, "target_vs_sb3": TARGET_VS_SB3, "rows": rows}
+            "steps": steps, "repeats": repeats, "devices": list(devices), "target_vs_sb3": TARGET_VS_SB3,
+            "rows": rows}
 
 
 def render(result: dict[str, Any], console) -> None:
@@ -101,15 +112,22 @@ def render(result: dict[str, Any], console) -> None:
 
     t = Table(title=f"pyrl bench train: {result['env_id']}, {result['envs_per_worker']} envs per worker, "
                     f"{result['steps']:,} steps per run", title_justify="left")
-    for col in ("run", "workers", "steps/s (median)", "vs SB3 A2C", "vs 1 worker"):
-        t.add_column(col, justify="left" if col == "run" else "right")
+    gpu = any(row.get("device", "cpu") != "cpu" for row in result["rows"])
+    cols = ["run", "device", "workers", "steps/s (median)", "vs SB3 A2C", "vs 1 worker"] + (["vs CPU"] if gpu else [])
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("run", "device") else "right")
     for row in result["rows"]:
         name = "SB3 A2C (defaults)" if row["lib"] == "sb3" else f"pyrl {row['method']}"
+        device = row.get("device", "cpu")
         vs = "-" if row["vs_sb3"] is None else f"{row['vs_sb3']:.2f}x"
-        if row["lib"] == "pyrl" and row["method"] == "a3c" and row["workers"] == 2 and row["vs_sb3"] is not None:
+        if (row["lib"] == "pyrl" and row["method"] == "a3c" and row["workers"] == 2 and device == "cpu"
+                and row["vs_sb3"] is not None):
             met = row["vs_sb3"] >= result["target_vs_sb3"]
             vs += f" (target >= {result['target_vs_sb3']:.0f}x: {'[green]met[/]' if met else '[red]missed[/]'})"
-        t.add_row(name, str(row["workers"]), f"{row['sps_median']:,.0f}", vs, f"{row['scaling']:.2f}x")
+        cells = [name, device, str(row["workers"]), f"{row['sps_median']:,.0f}", vs, f"{row['scaling']:.2f}x"]
+        if gpu:
+            cells.append("-" if row.get("vs_cpu") is None else f"{row['vs_cpu']:.2f}x")
+        t.add_row(*cells)
     console.print(t)
     m = result["machine"]
     console.print(f"{m['cores']} cores, {m['cpu']}, torch {m['torch']}; medians of {result['repeats']} "

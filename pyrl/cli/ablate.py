@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pyrl.cli.common import abort, console, print_json
-from pyrl.train.config import TrainConfig
+from pyrl.train.config import TrainConfig, check_device
 
 D = TrainConfig()  # the trainer's defaults
 
@@ -46,6 +46,8 @@ def sweep_options(f):
                      help="Learning rate (default: the trainer's)."),
         click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=None,
                      help="Optimizer (default: the trainer's)."),
+        click.option("--device", default=D.device, show_default=True,
+                     help="Where the models learn: cpu, cuda or cuda:K (a Ray run takes one GPU)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
                      help="Results directory (a rerun of the same command resumes it)."),
         click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True),
@@ -62,7 +64,7 @@ def sweep_options(f):
 
 
 def _settings(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
-              lr, optimizer, fixed=None):
+              lr, optimizer, device, backend, fixed=None):
     from pyrl.sweep import PRESETS
 
     base = dict(PRESETS[preset or "quick"])
@@ -73,6 +75,14 @@ def _settings(components, methods, preset, env, seeds, steps, workers, envs_per_
         settings["lr"] = lr
     if optimizer is not None:
         settings["optimizer"] = optimizer
+    try:  # the driver of a Ray sweep need not have the GPU its cluster has
+        device = check_device(device, here=backend == "local")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+    if backend == "ray" and device.startswith("cuda:"):
+        raise click.BadParameter("Ray gives each run its own GPU: use --device cuda", param_hint="--device")
+    if device != "cpu":  # absent means cpu: sweeps made before --device resume unchanged
+        settings["device"] = device
     settings.update(fixed or {})
     per_rollout = settings["rollout"] * settings["envs_per_worker"] * settings["workers"]
     if settings["steps"] < per_rollout:
@@ -159,10 +169,10 @@ def _report(out, quiet):
 @click.option("--methods", callback=_csv_list(KNOWN_METHODS), default="a3c,individual", show_default=True)
 @sweep_options
 def ablate(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
-           optimizer, out, backend, ray_address, jobs, as_json, show_report):
+           optimizer, device, out, backend, ray_address, jobs, as_json, show_report):
     """Every on/off combination of the components x methods x seeds, then the report."""
     settings = _settings(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout,
-                         hidden, lr, optimizer)
+                         hidden, lr, optimizer, device, backend)
     _run(settings, out, backend, ray_address, jobs, as_json, show_report)
 
 
@@ -172,8 +182,8 @@ def ablate(components, methods, preset, env, seeds, steps, workers, envs_per_wor
 @click.option("--methods", callback=_csv_list(KNOWN_METHODS), default="a3c,individual", show_default=True)
 @sweep_options
 def compare(rnn, layernorm, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
-            optimizer, out, backend, ray_address, jobs, as_json, show_report):
+            optimizer, device, out, backend, ray_address, jobs, as_json, show_report):
     """One configuration, both methods, N seeds, then the report."""
     settings = _settings([], methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
-                         optimizer, fixed={"rnn": rnn, "layernorm": layernorm})
+                         optimizer, device, backend, fixed={"rnn": rnn, "layernorm": layernorm})
     _run(settings, out, backend, ray_address, jobs, as_json, show_report)

@@ -74,12 +74,20 @@ def rollout(as_json, quick, env_id, num_envs):
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--sb3/--no-sb3", "with_sb3", default=True, show_default=True,
               help="Time Stable-Baselines3 A2C alongside (pip install 'pyrl[bench]').")
-def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_sb3):
+@click.option("--devices", default="cpu", show_default=True,
+              help="Where pyrl's models learn, comma-separated: cpu, cuda (e.g. cpu,cuda: CPU vs GPU).")
+def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_sb3, devices):
     """Training steps/s: pyrl A3C and individual (1..W workers) vs Stable-Baselines3 A2C."""
     from pyrl.benchmarks import train as tb
     from pyrl.envs import EnvError
-    from pyrl.train.config import METHODS
+    from pyrl.train.config import METHODS, check_device
 
+    try:
+        chosen_devices = tuple(dict.fromkeys(check_device(d.strip()) for d in devices.split(",") if d.strip()))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--devices") from None
+    if not chosen_devices:
+        raise click.BadParameter("name at least one device", param_hint="--devices")
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     unknown = [m for m in chosen if m not in METHODS]
     if unknown or not chosen:
@@ -96,7 +104,7 @@ def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_
     try:
         with console.status("timing training runs...", spinner="dots") if not as_json else nullcontext() as st:
             result = tb.run(env_id=env_id, num_envs=num_envs, steps=steps, max_workers=max_workers,
-                            methods=chosen, repeats=repeats, with_sb3=with_sb3,
+                            methods=chosen, repeats=repeats, with_sb3=with_sb3, devices=chosen_devices,
                             progress=(lambda msg: st.update(f"timing {msg}")) if st is not None else None)
     except (EnvError, ValueError) as exc:  # EnvError is a ValueError; so are TrainConfig's checks
         abort(str(exc), code=2)

@@ -29,3 +29,13 @@ def dumps(obj: Any) -> str:
 def print_json(obj: Any) -> None:
     """One strict JSON document on stdout (for --json)."""
     click.echo(dumps(obj))
+
+
+def device_option(ctx, param, value: str) -> str:
+    """Click callback of --device: a device this machine can train on, else a usage error."""
+    from pyrl.train.config import check_device
+
+    try:
+        return check_device(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

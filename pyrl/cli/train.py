@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from pyrl.cli.common import abort, console, print_json
+from pyrl.cli.common import abort, console, device_option, print_json
 from pyrl.train.config import TrainConfig
 
 D = TrainConfig()  # the defaults live in one place
@@ -34,11 +34,13 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=D.max_grad_norm,
               show_default=True)
 @click.option("--score-episodes", type=click.IntRange(min=1), default=D.score_episodes, show_default=True)
+@click.option("--device", default=D.device, show_default=True, callback=device_option,
+              help="Where the models learn: cpu, cuda or cuda:K (the envs step on the CPU).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, layernorm, hidden, lr, optimizer,
-          gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, out, tensorboard, as_json):
+          gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, device, out, tensorboard, as_json):
     """Train one run and write result.json, curve.csv and the model(s) to --out."""
     if not lr > 0:
         raise click.BadParameter(f"must be positive, got {lr}", param_hint="--lr")
@@ -59,7 +61,7 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, laye
     cfg = TrainConfig(method=method, env=env, workers=workers, envs_per_worker=envs_per_worker, steps=steps,
                       rollout=rollout, seed=seed, rnn=rnn, layernorm=layernorm, hidden=hidden, lr=lr,
                       optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
-                      max_grad_norm=max_grad_norm, score_episodes=score_episodes)
+                      max_grad_norm=max_grad_norm, score_episodes=score_episodes, device=device)
     run_train = partial(run_train, tensorboard=tensorboard)
     try:
         if as_json:

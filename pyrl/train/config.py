@@ -46,6 +46,8 @@ class TrainConfig:
     """Gradient clipping (global norm)."""
     score_episodes: int = 10
     """A worker's score: mean return of its last this-many training episodes."""
+    device: str = "cpu"
+    """Where the models live and learn: cpu, cuda or cuda:K. The envs always step on the CPU."""
     extra: dict = field(default_factory=dict)
     """Free-form metadata carried into result.json."""
 
@@ -62,6 +64,7 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
             raise ValueError("gamma and gae_lambda must lie in [0, 1]")
+        check_device(self.device)
         if self.steps < self.updates_per_worker_floor:
             raise ValueError(
                 f"steps {self.steps} is less than one rollout of every worker "
@@ -78,3 +81,27 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def check_device(device: str, here: bool = True) -> str:
+    """``device`` as torch spells it, if this machine can train there (``here``; else only
+    the spelling is checked: a Ray driver may have no GPU its cluster has); else ValueError
+    with a one-line message. Asks the CUDA driver whether a GPU is visible (makes no context)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r} (cpu, cuda or cuda:K)") from None
+    if dev.type == "cpu":
+        return "cpu"
+    if dev.type != "cuda":
+        raise ValueError(f"unsupported device {device!r} (cpu, cuda or cuda:K)")
+    if not here:
+        return str(dev)
+    if not torch.cuda.is_available():
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ValueError(f"device {device!r}: {why} (torch {torch.__version__})")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return str(dev)

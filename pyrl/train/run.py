@@ -103,7 +103,9 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     shared_model = shared_opt = None
     if cfg.method == "a3c":
         with torch.random.fork_rng():  # seeding the init must not touch the caller's RNG
-            shared_model = build_model(cfg, obs_space.shape, act_space, model_seed(cfg, 0)).share_memory()
+            shared_model = build_model(cfg, obs_space.shape, act_space, model_seed(cfg, 0))
+        # CPU: shared memory; CUDA: device memory the workers map through CUDA IPC
+        shared_model = shared_model.to(cfg.device).share_memory()
         shared_opt = make_optimizer(cfg, shared_model).share_memory_()
     # One pipe per worker and a shared flag, not a multiprocessing Queue and Event: those are
     # named semaphores in /dev/shm, which a process killed with its children leaves behind.
@@ -230,7 +232,7 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         meta = {"obs_shape": list(obs_space.shape), "config": cfg.to_dict()}
         if shared_model is not None:
             b = io.BytesIO()
-            torch.save(shared_model.state_dict(), b)
+            torch.save({k: v.cpu() for k, v in shared_model.state_dict().items()}, b)  # loads without a GPU
             write_bytes_atomic(out / "model.pt", b.getvalue())
         write_json_atomic(out / "model_meta.json", meta)
         write_json_atomic(out / "result.json", result)  # last: its presence means finished

@@ -5,6 +5,14 @@ steps. For ``a3c`` those are the global model and optimizer state in shared memo
 lock-free (Hogwild); for ``individual`` the worker builds its own. Everything else,
 including the local copy the worker acts and differentiates with, is the same code, which is
 why one A3C worker and one individual worker with the same seed end bit-identical.
+
+On a GPU (``device`` cuda) the envs still step on the CPU; the models, the optimizer state
+and the rollout live on the GPU. Per env step the worker sends the observations [N,...] over
+and takes the actions [N,...] back, so the model sees all N envs in one batched forward. For
+``a3c`` the global model and optimizer state are CUDA tensors the parent allocated and the
+workers map through CUDA IPC (torch.multiprocessing), so Hogwild stays what it is on the CPU:
+every worker's optimizer step writes the same memory, without locks. Each worker process has
+its own CUDA context; the parent keeps the shared tensors alive until the workers are gone.
 """
 from __future__ import annotations
 
@@ -48,7 +56,7 @@ def make_targets(cfg, wid, env, shared_model, shared_opt):
     """THE switch between the methods: the model and optimizer this worker steps."""
     if cfg.method == "a3c":
         return shared_model, shared_opt
-    model = build_model(cfg, env.observation_space.shape, env.action_space, model_seed(cfg, wid))
+    model = build_model(cfg, env.observation_space.shape, env.action_space, model_seed(cfg, wid)).to(cfg.device)
     return model, make_optimizer(cfg, model)
 
 
@@ -95,12 +103,13 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
     from pyrl.rollout import EpisodeStats, RolloutStore, collect
 
     torch.set_num_threads(1)  # W workers must not oversubscribe the cores
+    device = torch.device(cfg.device)
     seed = worker_seed(cfg, wid)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)  # draws the actions, where the policy is
     env = make(cfg.env, cfg.envs_per_worker, seed=seed, num_threads=1)
     target, opt = make_targets(cfg, wid, env, shared_model, shared_opt)
-    local = build_model(cfg, env.observation_space.shape, env.action_space, model_seed(cfg, wid))
-    store = RolloutStore.for_env(env, cfg.rollout)
+    local = build_model(cfg, env.observation_space.shape, env.action_space, model_seed(cfg, wid)).to(device)
+    store = RolloutStore.for_env(env, cfg.rollout, device)
     stats = EpisodeStats(cfg.envs_per_worker, worker=wid)
     obs, _ = env.reset()
     store.start(obs)
@@ -127,12 +136,14 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
                 raise RuntimeError("injected failure (PYRL_TEST_FAIL_AFTER)")
             state0 = state.clone()
 
-            def policy(o, reset):
+            def policy(o, reset):  # o [N,...], reset [N]: CPU; the action goes back to the env
                 nonlocal state
-                a, v, logp, state = local.act(o, state, reset, generator=gen)
-                return a, v, logp
+                a, v, logp, state = local.act(o.to(device, non_blocking=True), state,
+                                              reset.to(device, non_blocking=True), generator=gen)
+                return a.cpu(), v, logp
 
-            collect(env, policy, store, value_fn=lambda o, reset: local.value(o, state, reset))
+            collect(env, policy, store,
+                    value_fn=lambda o, reset: local.value(o.to(device), state, reset.to(device)))
             adv, ret, valid = store.advantages(cfg.gamma, cfg.gae_lambda)
             episodes = stats.update(store.rewards, store.terminated, store.truncated)
             steps += cfg.rollout * cfg.envs_per_worker
@@ -178,7 +189,7 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
             from pyrl.results import write_bytes_atomic
 
             buf = io.BytesIO()
-            torch.save(target.state_dict(), buf)
+            torch.save({k: v.cpu() for k, v in target.state_dict().items()}, buf)  # loads without a GPU
             write_bytes_atomic(Path(out_dir) / f"model_w{wid}.pt", buf.getvalue())
         conn.send(("done", wid, steps))
     finally:
