@@ -179,6 +179,9 @@ def run_ray(specs: list[RunSpec], cpus_per_run: int, gpus_per_run: int, address:
         ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, ignore_reinit_error=True,
                  include_dashboard=False, log_to_driver=False)
     try:
+        if gpus_per_run and ray.cluster_resources().get("GPU", 0) < gpus_per_run:
+            # Ray would hold the tasks forever, waiting for a GPU that never comes
+            raise SweepError("--device cuda: the Ray cluster has no GPU (ray.cluster_resources() lists none)")
         task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(execute)
         refs = {}
         for spec in specs:

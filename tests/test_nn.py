@@ -51,3 +51,29 @@ def test_act_samples_from_the_policy():
     freq = torch.bincount(action, minlength=3).float() / 20000
     torch.testing.assert_close(freq, probs, rtol=0, atol=0.01)
     torch.testing.assert_close(logp, probs.log()[action])
+
+
+@pytest.mark.parametrize("obs_shape, space, arch", [
+    ((4,), gymnasium.spaces.Discrete(3), dict()),
+    ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, layer_norm=True)),
+    ((5,), gymnasium.spaces.Box(-1, 1, (2,)), dict(rnn=True)),
+    ((4, 84, 84), gymnasium.spaces.Discrete(6), dict(layer_norm=True)),
+], ids=["ff", "lngru", "gru-gaussian", "cnn"])
+def test_the_model_makes_every_tensor_on_its_device(obs_shape, space, arch):
+    # On the meta device (shapes, no data) a tensor the model makes on the CPU meets the
+    # model's own and raises, as it would on a GPU: acting, bootstrapping and the training pass
+    # run end to end without one.
+    model = ActorCritic(obs_shape, space, hidden=16, **arch).to("meta")
+    N, T = 4, 3
+    obs_dtype = torch.uint8 if len(obs_shape) == 3 else torch.float32
+    obs = torch.zeros(N, *obs_shape, dtype=obs_dtype, device="meta")                  # [N,...]
+    reset = torch.zeros(N, dtype=torch.bool, device="meta")                           # [N]
+    state = model.initial_state(N)                                                    # [N,H]
+    action, value, logp, state = model.act(obs, state, reset)
+    value_again = model.value(obs, state, reset)
+    actions = action.unsqueeze(0).expand(T, *action.shape)                           # [T,N,...]
+    logps, ent, values = model.evaluate(obs.unsqueeze(0).expand(T, *obs.shape), state,
+                                        reset.unsqueeze(0).expand(T, N), actions)
+    for t in (state, action, value, logp, value_again, logps, ent, values):
+        assert t.device.type == "meta"
+    assert values.shape == logps.shape == ent.shape == (T, N)

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from pyrl import sweep as sw
 from pyrl.cli import cli
@@ -155,14 +156,17 @@ def test_ray_backend_on_a_real_local_instance(tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         events = []
-        results = sw.sweep(settings(components=[], seeds=1, rnn=False, layernorm=False), tmp_path,
+        results = sw.sweep(settings(components=[], seeds=1, rnn=False, layernorm=False), tmp_path / "runs",
                            backend="ray", on_event=lambda e: events.append(e.kind))
+        # GPU runs on a cluster without a GPU: an error at once, not tasks waiting forever
+        with pytest.raises(sw.SweepError, match="no GPU"):
+            sw.sweep(settings(components=[], seeds=1, device="cuda"), tmp_path / "gpu", backend="ray")
     finally:
         ray.shutdown()
     assert len(results) == 2 and all(r["status"] == "ok" for r in results)
     assert events.count("start") == 2 and events.count("done") == 2
     # the driver alone wrote the directory: every run's files are here
-    for d in (p for p in tmp_path.iterdir() if p.is_dir()):
+    for d in (p for p in (tmp_path / "runs").iterdir() if p.is_dir()):
         assert (d / "result.json").exists() and (d / "curve.csv").exists()
 
 
@@ -176,3 +180,26 @@ def test_one_method_sweep_reports_what_it_can(runner, tmp_path):
     md = runner.invoke(cli, ["report", str(out), "--markdown", str(tmp_path / "r.md")])
     assert md.exit_code == 0, md.output
     assert "## 8. Per cell" in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "gpu"], "unknown device 'gpu'"),
+    (["--device", "cuda:1", "--backend", "ray"], "Ray gives each run its own GPU"),
+] + ([] if torch.cuda.is_available() else [(["--device", "cuda"], "device 'cuda'")]))
+def test_sweep_device_mistakes_exit_2(runner, tmp_path, args, message):
+    result = runner.invoke(cli, ["ablate", *TINY, "--out", str(tmp_path / "s"), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_device_is_a_sweep_setting_only_off_the_cpu(runner, tmp_path):
+    # A CPU sweep's sweep.json has no device (sweeps made before --device resume unchanged);
+    # a GPU sweep's has one and hands it to every run.
+    out = tmp_path / "cpu"
+    result = runner.invoke(cli, ["compare", *TINY, "--seeds", "1", "--methods", "individual", "--device", "cpu",
+                                 "--out", str(out), "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "device" not in json.loads((out / "sweep.json").read_text())["settings"]
+    specs = sw.grid(settings(components=["rnn"], seeds=1, device="cuda"))
+    assert {s.train_kwargs["device"] for s in specs} == {"cuda"}

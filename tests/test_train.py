@@ -7,12 +7,20 @@ import subprocess
 import sys
 import time
 
+import gymnasium
 import pytest
 import torch
 
 from pyrl.cli import cli
 from pyrl.train.config import TrainConfig
 from pyrl.train.run import train
+from pyrl.train.worker import build_model, model_seed
+
+
+# The trainer tests that matter on a GPU run on every device this machine has (scripts/gpu-check
+# runs them on one); elsewhere the cuda cases skip, saying why.
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (scripts/gpu-check)")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
 def cfg(**over):
@@ -31,21 +39,23 @@ def assert_same_params(a, b):
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("arch", [dict(rnn=False, layernorm=False), dict(rnn=True, layernorm=True)])
-def test_one_worker_a3c_equals_individual(tmp_path, arch):
-    ra = train(cfg(method="a3c", **arch), tmp_path / "a3c")
-    ri = train(cfg(method="individual", **arch), tmp_path / "ind")
+def test_one_worker_a3c_equals_individual(tmp_path, arch, device):
+    ra = train(cfg(method="a3c", device=device, **arch), tmp_path / "a3c")
+    ri = train(cfg(method="individual", device=device, **arch), tmp_path / "ind")
     assert ra["status"] == ri["status"] == "ok"
     a, i = load(tmp_path / "a3c" / "model.pt"), load(tmp_path / "ind" / "model_w0.pt")
     assert_same_params(a, i)
-    fresh = train(cfg(method="individual", steps=40, rollout=10, envs_per_worker=4, **arch), None)
+    fresh = train(cfg(method="individual", steps=40, rollout=10, envs_per_worker=4, device=device, **arch), None)
     assert fresh["status"] == "ok"
     assert ra["workers"][0]["score"] == ri["workers"][0]["score"]
 
 
-def test_individual_is_reproducible_and_seed_matters(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_individual_is_reproducible_and_seed_matters(tmp_path, device):
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        assert train(cfg(method="individual", workers=2, seed=seed), tmp_path / name)["status"] == "ok"
+        assert train(cfg(method="individual", workers=2, seed=seed, device=device), tmp_path / name)["status"] == "ok"
     for w in (0, 1):
         assert_same_params(load(tmp_path / "a" / f"model_w{w}.pt"), load(tmp_path / "b" / f"model_w{w}.pt"))
     a, c = load(tmp_path / "a" / "model_w0.pt"), load(tmp_path / "c" / "model_w0.pt")
@@ -55,9 +65,11 @@ def test_individual_is_reproducible_and_seed_matters(tmp_path):
     assert any(not torch.equal(w0[k], w1[k]) for k in w0)
 
 
-def test_a3c_two_workers_writes_a_complete_run(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_a3c_two_workers_writes_a_complete_run(tmp_path, device):
     out = tmp_path / "run"
-    res = train(cfg(method="a3c", workers=2, steps=8000, envs_per_worker=4), out)
+    c = cfg(method="a3c", workers=2, steps=8000, envs_per_worker=4, device=device)
+    res = train(c, out)
     assert res["status"] == "ok" and res["error"] is None
     assert [w["worker"] for w in res["workers"]] == [0, 1]
     assert res["steps"] == 8000 and res["sps"] > 0
@@ -68,6 +80,11 @@ def test_a3c_two_workers_writes_a_complete_run(tmp_path):
     assert lines[0] == "worker,step,episode_return" and len(lines) - 1 == sum(w["episodes"] for w in res["workers"])
     model = load(out / "model.pt")
     assert "policy.weight" in model and not list(out.glob("model_w*.pt"))
+    assert all(t.device.type == "cpu" for t in model.values())  # loads on a machine without a GPU
+    # Both workers stepped the one global model (shared memory, or CUDA IPC on a GPU): the
+    # parent's copy, which it saved, moved away from the initialisation in every tensor.
+    init = build_model(c, (4,), gymnasium.spaces.Discrete(2), model_seed(c, 0)).state_dict()
+    assert [k for k in init if torch.equal(init[k], model[k])] == []
     assert multiprocessing.active_children() == []
 
 
@@ -97,34 +114,35 @@ def test_killed_worker_is_detected_within_seconds(tmp_path):
     assert multiprocessing.active_children() == []
 
 
-def test_huge_learning_rate_diverges(tmp_path):
-    res = train(cfg(method="a3c", workers=2, lr=1e30, steps=20_000), tmp_path / "d")
+@pytest.mark.parametrize("device", DEVICES)
+def test_huge_learning_rate_diverges(tmp_path, device):
+    res = train(cfg(method="a3c", workers=2, lr=1e30, steps=20_000, device=device), tmp_path / "d")
     assert res["status"] == "diverged", res
     assert "non-finite" in res["error"]
 
 
-def test_recurrent_training_pass_matches_acting(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_recurrent_training_pass_matches_acting(tmp_path, device):
     # The values and log-probs recomputed over the rollout by the fused sequence op (with the
     # rollout engine's reset mask) equal those computed step by step while acting.
     from pyrl.envs import make
     from pyrl.rollout import RolloutStore, collect
-    from pyrl.train.worker import build_model
 
     c = cfg(rnn=True, layernorm=True, hidden=32, env="CartPoleNoVel-v1", envs_per_worker=6, rollout=40)
     env = make(c.env, c.envs_per_worker, seed=1)
-    model = build_model(c, env.observation_space.shape, env.action_space, 0)
-    store = RolloutStore.for_env(env, c.rollout)
+    model = build_model(c, env.observation_space.shape, env.action_space, 0).to(device)
+    store = RolloutStore.for_env(env, c.rollout, device)
     obs, _ = env.reset()
     store.start(obs)
     state = model.initial_state(c.envs_per_worker)
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(0)
     for _ in range(3):  # several rollouts, so episodes end inside them and across them
         state0 = state.clone()
 
         def policy(o, reset):
             nonlocal state
-            a, v, lp, state = model.act(o, state, reset, generator=gen)
-            return a, v, lp
+            a, v, lp, state = model.act(o.to(device), state, reset.to(device), generator=gen)
+            return a.cpu(), v, lp
 
         collect(env, policy, store)
         logp, _, values = model.evaluate(store.obs[:-1], state0, store.reset, store.actions)
@@ -141,11 +159,21 @@ def test_recurrent_training_pass_matches_acting(tmp_path):
     (["--lr", "-0.1"], "--lr"),
     (["--optimizer", "sgd"], "--optimizer"),
     (["--env", "NoSuchEnv-v3"], "NoSuchEnv-v3"),
+    (["--device", "gpu"], "--device"),
 ])
 def test_train_cli_bad_arguments_exit_2(runner, tmp_path, args, message):
     result = runner.invoke(cli, ["train", "--out", str(tmp_path / "x"), *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_train_on_cuda_without_a_gpu_is_a_usage_error(runner, tmp_path, device):
+    result = runner.invoke(cli, ["train", "--out", str(tmp_path / "x"), "--device", device])
+    assert result.exit_code == 2, result.output
+    assert f"device '{device}'" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
 
 
 def train_json(runner, out, *args):
@@ -168,10 +196,13 @@ def test_box_actions_train_a_gaussian_policy_and_evaluate(runner, tmp_path):
     assert all(len(m["returns"]) == 2 for m in json.loads(ev.output)["models"])
 
 
-def test_train_cli_json_then_eval(runner, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_cli_json_then_eval(runner, tmp_path, device):
+    # eval runs on the CPU: models trained on a GPU load there too
     out = tmp_path / "run"
     doc = train_json(runner, out, "--method", "individual", "--workers", "2", "--envs-per-worker", "4",
-                     "--steps", "2000", "--rollout", "10", "--hidden", "16")
+                     "--steps", "2000", "--rollout", "10", "--hidden", "16", "--device", device)
+    assert doc["config"]["device"] == device
     assert set(doc) >= {"method", "env", "config", "seed", "steps", "wall_s", "sps", "workers", "score_mean"}
     assert doc["method"] == "individual" and len(doc["workers"]) == 2
     assert set(doc["workers"][0]) >= {"worker", "score", "episodes"}

@@ -210,6 +210,9 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         inbox.close()
         if writer is not None:
             writer.close()
+        if shared_model is not None and torch.device(cfg.device).type == "cuda":
+            # free what the workers mapped through CUDA IPC and released (a killed one never does)
+            torch.cuda.ipc_collect()
     wall = time.time() - t0
     workers = []
     for w in range(cfg.workers):
