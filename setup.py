@@ -47,8 +47,7 @@ def _extension():
             include_dirs=[os.path.join(HERE, "csrc")],
             define_macros=[("PYRL_WITH_CUDA", "1")],
             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]},
-            extra_link_args=link,
-            libraries=["cublas"],
+            extra_link_args=link,  # cuBLAS comes through torch (at::mm): no -lcublas
         )
     return CppExtension(
         "pyrl._C",

@@ -321,13 +321,13 @@ std::vector<at::Tensor> lngru_backward(
   });
 
   // Bias and gain gradients are sums over all (t, b) rows: vectorised reductions.
-  at::Tensor dbias_ih = da.sum({0, 1});
-  at::Tensor dbias_hh = dc.sum({0, 1});
+  at::Tensor dbias_ih = da.sum(at::IntArrayRef{0, 1});
+  at::Tensor dbias_hh = dc.sum(at::IntArrayRef{0, 1});
   at::Tensor dgamma_ih, dgamma_hh;
   at::Tensor dxw = da;  // grad of x W_ih^T, [T,B,3H]
   if (ln) {
-    dgamma_ih = (da * xhat).sum({0, 1});
-    dgamma_hh = (dc * hhat).sum({0, 1});
+    dgamma_ih = (da * xhat).sum(at::IntArrayRef{0, 1});
+    dgamma_hh = (dc * hhat).sum(at::IntArrayRef{0, 1});
     // The input-side LayerNorm backward is off the recurrence: one parallel pass over all rows.
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward_ln_x", [&] {
       scalar_t* g_all = da.data_ptr<scalar_t>();

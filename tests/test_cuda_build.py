@@ -92,6 +92,23 @@ def test_kernel_header_is_plain_host_cpp(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+@needs_nvcc
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available() and _with_cuda_build(),
+                    reason="this machine builds and runs the CUDA op itself")
+def test_cuda_build_compiles_and_links_against_a_cuda_torch():
+    # The launcher and bindings with PYRL_WITH_CUDA, compiled against the ATen/c10 CUDA headers
+    # of the GPU image's torch (a wheel fetched, never imported) and linked with --no-undefined:
+    # what only a GPU machine's build would otherwise find (torch 2.11's headers, for one, made
+    # Tensor::sum({0, 1}) ambiguous). The wheel is reused from build/ once fetched.
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "cuda-build-check")], capture_output=True,
+                          text=True, timeout=1200)
+    if proc.returncode == 3:
+        pytest.skip(f"could not fetch the CUDA torch wheel: {proc.stderr.strip().splitlines()[-1]}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert "cuda-build-check: OK" in proc.stdout
+
+
 # ---- the CUDA op against the reference (GPU + CUDA build) ----
 
 def _params(*args, device="cuda", **kwargs):

@@ -9,7 +9,7 @@
 // the reset mask of the incoming gradient) plus one product; after the loop one kernel for
 // the input-side LayerNorm backward of all T*B rows and large products for the weight
 // gradients. Everything is enqueued on the current stream; nothing synchronises.
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 
@@ -49,7 +49,7 @@ std::vector<at::Tensor> lngru_forward_cuda(
   const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, &bias_ih);
   TORCH_CHECK(eps > 0, "lngru: eps must be positive, got ", eps);
   const c10::cuda::CUDAGuard guard(x.device());
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
   const bool ln = gamma_ih.has_value();
 
@@ -100,7 +100,7 @@ std::vector<at::Tensor> lngru_backward_cuda(
     const at::Tensor& rstd, const at::Tensor& gates) {
   const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, nullptr);
   const c10::cuda::CUDAGuard guard(x.device());
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
   const bool ln = gamma_ih.has_value();
   // Upstream gradients may be expanded zeros or other views: make them plain.
@@ -153,13 +153,13 @@ std::vector<at::Tensor> lngru_backward_cuda(
   });
 
   // Bias and gain gradients are sums over all (t, b) rows.
-  at::Tensor dbias_ih = da.sum({0, 1});
-  at::Tensor dbias_hh = dc.sum({0, 1});
+  at::Tensor dbias_ih = da.sum(at::IntArrayRef{0, 1});
+  at::Tensor dbias_hh = dc.sum(at::IntArrayRef{0, 1});
   at::Tensor dgamma_ih, dgamma_hh;
   at::Tensor dxw = da;  // grad of x W_ih^T, [T,B,3H]
   if (ln) {
-    dgamma_ih = (da * xhat).sum({0, 1});  // before the pass below turns da into dxw
-    dgamma_hh = (dc * hhat).sum({0, 1});
+    dgamma_ih = (da * xhat).sum(at::IntArrayRef{0, 1});  // before the pass below turns da into dxw
+    dgamma_hh = (dc * hhat).sum(at::IntArrayRef{0, 1});
     // The input-side LayerNorm backward is off the recurrence: one launch over all rows.
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward_ln_x_cuda", [&] {
       C10_CUDA_CHECK(cuda::lngru_layernorm_backward_rows<scalar_t>(
