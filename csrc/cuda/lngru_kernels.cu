@@ -39,7 +39,9 @@ template <typename T>
 __device__ __forceinline__ T sigmoid_fn(T v) { return T(1) / (T(1) + exp_fn(-v)); }
 
 // Sums a and b over the block; every thread gets both totals. `red` is shared scratch of
-// 2*32 values. Ends with a barrier, so it can be called again right away.
+// 2*32 values. Ends with a barrier, so it can be called again right away. Needs blockDim.x a
+// multiple of 32 (every lane of a warp in the full-mask shuffles) and at most 1024: launch
+// with threads_for().
 template <typename acc_t>
 __device__ __forceinline__ void block_sum2(acc_t& a, acc_t& b, acc_t* red) {
   const unsigned full = 0xffffffffu;
