@@ -86,6 +86,9 @@ class RolloutStore:
         self.prev_reset_step = torch.ones(N, dtype=b)
         self._started = False
         self._filled = False
+        # Off the CPU the env's arrays land in CPU buffers first, copied over once per rollout
+        # (a test sets it on a CPU store to run that path where there is no GPU).
+        self.staged = self.device.type != "cpu"
         self._staging: Optional[_Staging] = None  # made by the first collect
 
     @classmethod
@@ -135,10 +138,9 @@ class _Staging:
 
     def __init__(self, store: RolloutStore):
         T, N = store.T, store.N
-        cpu = store.device.type == "cpu"
         # page-locked for a CUDA store: its host-to-device copies then run at full speed
         pin = store.device.type == "cuda"
-        mk = (lambda t: t) if cpu else (lambda t: torch.zeros_like(t, device="cpu", pin_memory=pin))
+        mk = (lambda t: torch.zeros_like(t, device="cpu", pin_memory=pin)) if store.staged else (lambda t: t)
         self.obs, self.rewards = mk(store.obs), mk(store.rewards)
         self.terminated, self.truncated = mk(store.terminated), mk(store.truncated)
         self.done = torch.zeros((T, N), dtype=torch.bool)

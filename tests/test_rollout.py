@@ -41,11 +41,15 @@ def _reference_stream(env_id, seed, actions, max_episode_steps=None):
     return np.stack(obs), np.stack(rew), np.stack(term), np.stack(trunc)
 
 
+@pytest.mark.parametrize("staged", [False, True], ids=["direct", "staged"])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "CartPoleNoVel-v1"])
-def test_collect_stores_the_env_stream_across_rollouts(env_id):
+def test_collect_stores_the_env_stream_across_rollouts(env_id, staged):
+    # staged: the path of a store on a GPU (CPU buffers, copied over once per rollout), run
+    # here on a CPU store
     rollouts, limit = 5, 12  # a short time limit: truncations inside and across rollouts
     env = envs.make(env_id, N, seed=21, max_episode_steps=limit)
     store = RolloutStore.for_env(env, T)
+    store.staged = staged
     assert store.obs.shape == (T + 1, N, env.observation_space.shape[0])
     assert store.actions.shape == (T, N) and store.actions.dtype == torch.int64
     policy = RandomPolicy(1)
@@ -87,6 +91,7 @@ def test_collect_stores_the_env_stream_across_rollouts(env_id):
     np.testing.assert_array_equal(torch.stack(policy.seen_obs).numpy(), ref_obs[:-1])
     # Reset steps carry reward 0 (the env's own reset step, not a pyrl convention).
     assert np.all(ref_rew[reset_step] == 0)
+    assert (store._staging.obs is not store.obs) == staged
 
 
 def test_store_advantages_use_the_carried_prev_done():
