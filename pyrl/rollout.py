@@ -170,7 +170,8 @@ def collect(env, policy_fn: PolicyFn, store: RolloutStore,
     preallocated views; policy outputs are stacked once after the loop, so the policy must
     return tensors it does not mutate later. The masks come from ``pyrl.ops.rollout_masks``
     (C++); ``reset`` handed to the policy at step t equals ``store.reset[t]``, and the obs it
-    gets is a view of ``store.obs[t]`` (valid until the next rollout). If ``value_fn`` is
+    gets is a view of ``store.obs[t]`` (valid until the next rollout), or for a store off the
+    CPU, of the CPU buffer it is copied from. If ``value_fn`` is
     given, values[T] = value_fn(obs[T], next_reset).
     """
     if not store._started:

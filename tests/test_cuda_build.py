@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,7 @@ def test_cuda_build_compiles_and_links_against_a_cuda_torch():
     # what only a GPU machine's build would otherwise find (torch 2.11's headers, for one, made
     # Tensor::sum({0, 1}) ambiguous). The wheel is reused from build/ once fetched.
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "cuda-build-check")], capture_output=True,
-                          text=True, timeout=1200)
+                          text=True, timeout=1200, env={**os.environ, "PYRL_PYTHON": sys.executable})
     if proc.returncode == 3:
         pytest.skip(f"could not fetch the CUDA torch wheel: {proc.stderr.strip().splitlines()[-1]}")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]

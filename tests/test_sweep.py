@@ -151,16 +151,17 @@ def test_ctrl_c_keeps_finished_runs_and_a_rerun_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_backend_on_a_real_local_instance(tmp_path):
+def test_ray_backend_on_a_real_local_instance(runner, tmp_path):
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
     try:
         events = []
         results = sw.sweep(settings(components=[], seeds=1, rnn=False, layernorm=False), tmp_path / "runs",
                            backend="ray", on_event=lambda e: events.append(e.kind))
-        # GPU runs on a cluster without a GPU: an error at once, not tasks waiting forever
-        with pytest.raises(sw.SweepError, match="no GPU"):
-            sw.sweep(settings(components=[], seeds=1, device="cuda"), tmp_path / "gpu", backend="ray")
+        # GPU runs on a cluster without a GPU: a usage error at once, not tasks waiting forever.
+        # The driver needs no GPU itself, and sweep.json records the device.
+        gpu = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--backend", "ray", "--device", "cuda",
+                                  "--out", str(tmp_path / "gpu"), "--no-report"])
     finally:
         ray.shutdown()
     assert len(results) == 2 and all(r["status"] == "ok" for r in results)
@@ -168,6 +169,9 @@ def test_ray_backend_on_a_real_local_instance(tmp_path):
     # the driver alone wrote the directory: every run's files are here
     for d in (p for p in (tmp_path / "runs").iterdir() if p.is_dir()):
         assert (d / "result.json").exists() and (d / "curve.csv").exists()
+    assert gpu.exit_code == 2 and "the Ray cluster has no GPU" in gpu.output, gpu.output
+    assert json.loads((tmp_path / "gpu" / "sweep.json").read_text())["settings"]["device"] == "cuda"
+    assert not list((tmp_path / "gpu").glob("*/result.json"))
 
 
 def test_one_method_sweep_reports_what_it_can(runner, tmp_path):
@@ -203,3 +207,4 @@ def test_device_is_a_sweep_setting_only_off_the_cpu(runner, tmp_path):
     assert "device" not in json.loads((out / "sweep.json").read_text())["settings"]
     specs = sw.grid(settings(components=["rnn"], seeds=1, device="cuda"))
     assert {s.train_kwargs["device"] for s in specs} == {"cuda"}
+    # (the Ray test runs the CLI with --device cuda and reads sweep.json)

@@ -67,6 +67,7 @@ def test_individual_is_reproducible_and_seed_matters(tmp_path, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_a3c_two_workers_writes_a_complete_run(tmp_path, device):
+    shm_before = _shm()
     out = tmp_path / "run"
     c = cfg(method="a3c", workers=2, steps=8000, envs_per_worker=4, device=device)
     res = train(c, out)
@@ -81,11 +82,12 @@ def test_a3c_two_workers_writes_a_complete_run(tmp_path, device):
     model = load(out / "model.pt")
     assert "policy.weight" in model and not list(out.glob("model_w*.pt"))
     assert all(t.device.type == "cpu" for t in model.values())  # loads on a machine without a GPU
-    # Both workers stepped the one global model (shared memory, or CUDA IPC on a GPU): the
+    # The workers stepped the one global model (shared memory, or CUDA IPC on a GPU): the
     # parent's copy, which it saved, moved away from the initialisation in every tensor.
     init = build_model(c, (4,), gymnasium.spaces.Discrete(2), model_seed(c, 0)).state_dict()
     assert [k for k in init if torch.equal(init[k], model[k])] == []
     assert multiprocessing.active_children() == []
+    assert _shm() - shm_before == set()  # nothing shared (CUDA IPC's use counts too) is left
 
 
 def test_worker_exception_fails_the_run_naming_it(tmp_path, monkeypatch):
@@ -282,11 +284,12 @@ def _shm():
     return {n for n in names if n.startswith(("sem.mp-", "torch_"))}
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("method", ["individual", "a3c"])
-def test_ctrl_c_stops_every_process_and_keeps_what_was_finished(tmp_path, method):
+def test_ctrl_c_stops_every_process_and_keeps_what_was_finished(tmp_path, method, device):
     shm_before = _shm()
     out = tmp_path / "run"
-    proc = _start_training(out, "--method", method)
+    proc = _start_training(out, "--method", method, "--device", device)
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends on Ctrl-C: the whole group
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -303,9 +306,10 @@ def test_ctrl_c_stops_every_process_and_keeps_what_was_finished(tmp_path, method
     assert _shm() - shm_before == set()
 
 
-def test_a_killed_parent_leaves_no_process_behind(tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_killed_parent_leaves_no_process_behind(tmp_path, device):
     shm_before = _shm()
-    proc = _start_training(tmp_path / "run", "--method", "a3c")
+    proc = _start_training(tmp_path / "run", "--method", "a3c", "--device", device)
     proc.kill()  # SIGKILL to the parent alone: nothing can clean up in it
     proc.communicate(timeout=30)
     assert _wait_until_gone(proc.pid) == []

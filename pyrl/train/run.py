@@ -102,7 +102,9 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     ctx = _worker_context()
     shared_model = shared_opt = None
     if cfg.method == "a3c":
-        with torch.random.fork_rng():  # seeding the init must not touch the caller's RNG
+        # seeding the init must not touch the caller's RNG; devices=[]: the CPU's alone (the init
+        # runs on the CPU), so a CPU run on a GPU machine does not start CUDA here
+        with torch.random.fork_rng(devices=[]):
             shared_model = build_model(cfg, obs_space.shape, act_space, model_seed(cfg, 0))
         # CPU: shared memory; CUDA: device memory the workers map through CUDA IPC
         shared_model = shared_model.to(cfg.device).share_memory()
@@ -210,9 +212,6 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         inbox.close()
         if writer is not None:
             writer.close()
-        if shared_model is not None and torch.device(cfg.device).type == "cuda":
-            # free what the workers mapped through CUDA IPC and released (a killed one never does)
-            torch.cuda.ipc_collect()
     wall = time.time() - t0
     workers = []
     for w in range(cfg.workers):
@@ -239,4 +238,9 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
             write_bytes_atomic(out / "model.pt", b.getvalue())
         write_json_atomic(out / "model_meta.json", meta)
         write_json_atomic(out / "result.json", result)  # last: its presence means finished
+    if shared_model is not None and torch.device(cfg.device).type == "cuda":
+        # The workers are gone and have let go of what they mapped through CUDA IPC (a killed
+        # one never does): free the global model's memory now, not at this process's exit.
+        del shared_model, shared_opt
+        torch.cuda.ipc_collect()
     return result

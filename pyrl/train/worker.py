@@ -13,6 +13,8 @@ and takes the actions [N,...] back, so the model sees all N envs in one batched 
 workers map through CUDA IPC (torch.multiprocessing), so Hogwild stays what it is on the CPU:
 every worker's optimizer step writes the same memory, without locks. Each worker process has
 its own CUDA context; the parent keeps the shared tensors alive until the workers are gone.
+Unpickling those tensors starts CUDA in the worker before ``run_worker`` installs the parent's
+environment, so CUDA reads the variables the fork server started with.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ def worker_seed(cfg: TrainConfig, worker: int) -> int:
 def build_model(cfg: TrainConfig, obs_shape, action_space, seed: int):
     from pyrl.nn import ActorCritic
 
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)  # the init draws on the CPU; CUDA's RNGs are left alone
     return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, layer_norm=cfg.layernorm)
 
 
@@ -69,11 +71,30 @@ def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, conn, stop,
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
+    failed = False
     try:
         _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         conn.send(("error", wid, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)))
+        failed = True
+    del shared_model, shared_opt
+    _release_shared_tensors(cfg)
+    if failed:
         raise SystemExit(1)
+
+
+def _release_shared_tensors(cfg: TrainConfig) -> None:
+    """Lets go of the global model and optimizer state before the process ends. A CUDA tensor
+    received through IPC counts as in use in the parent until the receiver frees it, and a
+    process ends with os._exit, which frees nothing: the parent could not reuse that memory
+    and torch would warn at its exit. The Process object holds its arguments, so those go too."""
+    import gc
+    import multiprocessing
+
+    multiprocessing.current_process()._args = ()  # the only other reference to the shared tensors
+    if torch.device(cfg.device).type == "cuda":
+        torch.cuda.synchronize()  # no kernel of this process still reads them
+    gc.collect()
 
 
 def _bind_to_parent() -> None:
