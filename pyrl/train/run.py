@@ -27,7 +27,7 @@ import torch.multiprocessing as mp
 
 from pyrl.results import write_bytes_atomic, write_json_atomic
 from pyrl.train.config import TrainConfig
-from pyrl.train.worker import build_model, make_optimizer, model_seed, run_worker
+from pyrl.train.worker import build_model, cpu_state_dict, make_optimizer, model_seed, run_worker
 
 POLL_S = 0.25
 STOP_S = 5.0  # how long stopping workers get to finish before they are killed
@@ -234,7 +234,7 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         meta = {"obs_shape": list(obs_space.shape), "config": cfg.to_dict()}
         if shared_model is not None:
             b = io.BytesIO()
-            torch.save({k: v.cpu() for k, v in shared_model.state_dict().items()}, b)  # loads without a GPU
+            torch.save(cpu_state_dict(shared_model), b)
             write_bytes_atomic(out / "model.pt", b.getvalue())
         write_json_atomic(out / "model_meta.json", meta)
         write_json_atomic(out / "result.json", result)  # last: its presence means finished

@@ -50,6 +50,12 @@ def build_model(cfg: TrainConfig, obs_shape, action_space, seed: int):
     return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, layer_norm=cfg.layernorm)
 
 
+def cpu_state_dict(model) -> dict:
+    """The model's tensors as CPU copies (CPU tensors as they are): what a saved model holds,
+    so that it loads on a machine without a GPU."""
+    return {k: v.cpu() for k, v in model.state_dict().items()}
+
+
 def make_optimizer(cfg: TrainConfig, model) -> SharedOptimizer:
     return SharedOptimizer(model.parameters(), kind=cfg.optimizer, lr=cfg.lr)
 
@@ -210,7 +216,7 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
             from pyrl.results import write_bytes_atomic
 
             buf = io.BytesIO()
-            torch.save({k: v.cpu() for k, v in target.state_dict().items()}, buf)  # loads without a GPU
+            torch.save(cpu_state_dict(target), buf)
             write_bytes_atomic(Path(out_dir) / f"model_w{wid}.pt", buf.getvalue())
         conn.send(("done", wid, steps))
     finally:
