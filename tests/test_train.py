@@ -335,3 +335,14 @@ def test_a_diverging_individual_learner_stops_alone(tmp_path, monkeypatch):
     assert res["status"] == "diverged"
     assert [w["status"] for w in res["workers"]] == ["diverged", "diverged"]
     assert all(w["diverged_at"] is not None for w in res["workers"])
+
+
+def test_train_shows_a_progress_bar_and_each_workers_return(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "--env", "CartPole-v1", "--workers", "2", "--envs-per-worker", "2",
+                                 "--steps", "4000", "--rollout", "10", "--hidden", "16", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    bar = next(line for line in lines if line.startswith("a3c CartPole-v1"))
+    assert "4000/4000 steps" in bar and "ETA" in bar and "steps/s" in bar
+    assert any("recent return (last 10)" in line for line in lines)
+    assert lines[-1].startswith("ok: score_mean")  # the summary on a line of its own
