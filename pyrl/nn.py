@@ -77,24 +77,80 @@ class LNGRU(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, layer_norm={self.layer_norm}"
 
 
+class RunningBatchNorm(nn.Module):
+    """BatchNorm of features for on-policy, asynchronous RL: ``(x - mean) / sqrt(var + eps) *
+    weight + bias`` with ``mean``/``var`` running averages of rollout batches, never the
+    statistics of the batch at hand.
+
+    Why: a worker acts on N envs at a time and learns on T x N samples. Normalising each with
+    its own batch would act with one function and differentiate another (the act/learn
+    mismatch that collapses PPO with BatchNorm), and make an env's action depend on the other
+    envs in its batch. So acting and learning both use the running statistics as they stand
+    when the rollout starts, and the training pass differentiates exactly the policy that
+    acted. After the update the worker moves them toward the rollout's feature moments
+    (``absorb``), which the training pass recorded (``batch_moments``): a cumulative average
+    for the first 1/momentum batches, then an exponential one.
+
+    Under A3C they are buffers of the one shared model, updated lock-free by every worker like
+    its parameters (one model, one normalisation: per-worker statistics would make the workers
+    act with different functions of the same parameters); under ``individual`` each learner's
+    own. Workers read them into their local copy with the parameters."""
+
+    def __init__(self, features: int, momentum: float = 0.01, eps: float = 1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(features))
+        self.bias = nn.Parameter(torch.zeros(features))
+        self.register_buffer("running_mean", torch.zeros(features))
+        self.register_buffer("running_var", torch.ones(features))
+        self.register_buffer("batches", torch.zeros((), dtype=torch.float64))  # absorbed so far
+        self.batch_moments: Optional[tuple[Tensor, Tensor]] = None
+
+    def forward(self, x: Tensor, record: bool = False) -> Tensor:  # x [M,F]
+        if record:  # the training pass: remember this batch's moments for absorb()
+            xd = x.detach()
+            self.batch_moments = (xd.mean(0), xd.var(0, unbiased=False))
+        return (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps) * self.weight + self.bias
+
+    @torch.no_grad()
+    def absorb(self, mean: Tensor, var: Tensor) -> None:
+        """Move the running statistics toward one batch's moments (in place: shared under A3C)."""
+        self.batches += 1
+        w = max(self.momentum, 1.0 / float(self.batches))
+        self.running_mean.lerp_(mean, w)
+        self.running_var.lerp_(var, w)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.numel()}, momentum={self.momentum}, eps={self.eps}"
+
+
+def _feature_norm(norm: str, hidden: int) -> nn.Module:
+    """The normalisation after the encoder."""
+    return {"none": nn.Identity, "layernorm": nn.LayerNorm, "rmsnorm": lambda h: nn.RMSNorm(h, eps=1e-5),
+            "batchnorm": RunningBatchNorm}[norm](hidden)
+
+
 class ActorCritic(nn.Module):
-    """Encoder -> [LayerNorm] -> [LN-GRU core] -> policy head and value head.
+    """Encoder -> [norm] -> [GRU core] -> policy head and value head.
 
     The encoder is an MLP (two tanh layers) for vector observations and the Nature-DQN CNN
-    for image observations ``[C,H,W]`` (uint8, scaled by 1/255). ``layer_norm`` puts a
-    LayerNorm after the encoder and gains in the GRU: LayerNorm everywhere the model has it.
+    for image observations ``[C,H,W]`` (uint8, scaled by 1/255). ``norm`` puts a normalisation
+    after the encoder: ``layernorm`` or ``rmsnorm`` also normalise inside the GRU (the fused
+    op's gains on both products); ``batchnorm`` (running statistics, ``RunningBatchNorm``)
+    sits after the encoder only, and the core is then a plain GRU: per-step batch statistics
+    inside a recurrence would need their own machinery (Cooijmans et al. 2017).
     Discrete actions: a categorical policy; Box actions: a diagonal Gaussian with a learned,
     state-independent log std. The recurrent state is ``[N,H]``; without a core it is empty.
     """
 
-    def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, layer_norm: bool = False):
+    def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, norm: str = "none"):
         super().__init__()
         import gymnasium
 
         self.obs_shape = tuple(obs_shape)
         self.hidden = hidden
         self.rnn = rnn
-        self.layer_norm = layer_norm
+        self.norm_kind = norm
         self.image = len(self.obs_shape) == 3
         if self.image:
             c, h, w = self.obs_shape
@@ -108,8 +164,8 @@ class ActorCritic(nn.Module):
             in_dim = int(math.prod(self.obs_shape)) if self.obs_shape else 1
             self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, hidden), nn.Tanh(),
                                          nn.Linear(hidden, hidden), nn.Tanh())
-        self.norm = nn.LayerNorm(hidden) if layer_norm else nn.Identity()
-        self.core = LNGRU(hidden, hidden, layer_norm=layer_norm) if rnn else None
+        self.norm = _feature_norm(norm, hidden)
+        self.core = LNGRU(hidden, hidden, layer_norm=norm == "layernorm") if rnn else None
         self.discrete = isinstance(action_space, gymnasium.spaces.Discrete)
         if self.discrete:
             self.policy = nn.Linear(hidden, int(action_space.n))
@@ -130,11 +186,19 @@ class ActorCritic(nn.Module):
         """The state [N,H] of N fresh episodes, on the model's device."""
         return torch.zeros(n, self.hidden if self.rnn else 0, device=self.value_head.weight.device)
 
-    def _encode(self, obs: Tensor) -> Tensor:  # obs [M,...] -> [M,hidden]
+    def _encode(self, obs: Tensor, record: bool = False) -> Tensor:  # obs [M,...] -> [M,hidden]
         x = obs.float()
         if self.image:
             x = x / 255.0
+        if isinstance(self.norm, RunningBatchNorm):
+            return self.norm(self.encoder(x), record=record)
         return self.norm(self.encoder(x))
+
+    def absorb_batch_statistics(self, source: "ActorCritic") -> None:
+        """BatchNorm only: move this model's running statistics toward the feature moments that
+        ``source``'s last training pass recorded (the worker's local copy -> the model it steps)."""
+        if isinstance(self.norm, RunningBatchNorm) and source.norm.batch_moments is not None:
+            self.norm.absorb(*source.norm.batch_moments)
 
     def _heads(self, feats: Tensor):
         """Policy parameters from features [M,hidden]: log-probabilities [M,A] (categorical) or
@@ -192,7 +256,7 @@ class ActorCritic(nn.Module):
         before step 0), reset [T,N], actions [T,N,...] -> logprob, entropy, value, all [T,N].
         The recurrent core runs once over the sequence (the fused LN-GRU op)."""
         T, N = reset.shape
-        x = self._encode(obs.reshape(T * N, *obs.shape[2:]))
+        x = self._encode(obs.reshape(T * N, *obs.shape[2:]), record=True)
         if self.core is not None:
             x, _ = self.core(x.view(T, N, -1), state0, reset)
             x = x.reshape(T * N, -1)

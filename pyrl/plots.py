@@ -84,7 +84,7 @@ def learning_curves(runs: list[dict], components: list[str], path: Path, bins: i
             continue
         steps, rets = np.array(rows).T
         max_step = max(max_step, steps.max())
-        label = config_label({c: bool(r["config"].get(c)) for c in components})
+        label = config_label({c: r["factors"][c] for c in components})
         series[(label, r["method"])].append((steps, rets))
     if not series:
         return None

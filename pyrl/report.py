@@ -246,50 +246,38 @@ def summary_paragraph(doc: dict[str, Any]) -> str:
 
 # ---- inputs: a results directory of runs ----
 
-COMPONENTS = ("rnn", "layernorm")
-
-
 def samples_from_dir(root) -> tuple[list, list[str], list[str], list[dict]]:
-    """(samples, components, skipped, runs) from every ``result.json`` under ``root``.
+    """(samples, components, skipped, runs) from every ``result.json`` under ``root``
+    (``pyrl.results.load_results``: a run that disagrees with its sweep is an error).
 
-    One sample per worker of each finished run (status ok). The components are those named
-    in ``sweep.json`` when the directory is a sweep, else the known components whose value
-    varies across runs. Failed or diverged runs are listed in ``skipped``, not analysed.
+    One sample per worker of each finished run (status ok). Failed or diverged runs are listed
+    in ``skipped``, not analysed.
     """
-    import json
     from pathlib import Path
 
+    from pyrl.results import ResultsError, load_results
     from pyrl.stats import Sample, ScoresError
 
-    root = Path(root)
-    if not root.is_dir():
-        raise ScoresError(f"{root} is not a directory")
-    runs, skipped = [], []
-    for path in sorted(root.rglob("result.json")):
-        try:
-            res = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            skipped.append(f"{path.parent}: unreadable result.json ({exc})")
-            continue
+    try:
+        loaded = load_results(root)
+    except ResultsError as exc:
+        raise ScoresError(str(exc)) from None
+    skipped = list(loaded.problems)
+    runs = []
+    for res in loaded.runs:
         if res.get("status", "ok") != "ok":
-            skipped.append(f"{path.parent.name}: status {res.get('status')} ({res.get('error') or 'no error text'})")
+            skipped.append(f"{Path(res['_dir']).name}: status {res.get('status')} ({res.get('error') or 'no error text'})")
             continue
-        res["_dir"] = str(path.parent)
         runs.append(res)
     if not runs:
         raise ScoresError(f"no finished runs (result.json with status ok) under {root}")
-    manifest = root / "sweep.json"
-    if manifest.exists():
-        components = list(json.loads(manifest.read_text()).get("components", []))
-    else:
-        components = [c for c in COMPONENTS if len({bool(r["config"].get(c)) for r in runs}) > 1]
+    components = list(loaded.factors)
     samples = []
     for r in runs:
-        config = {c: bool(r["config"].get(c)) for c in components}
         for w in r["workers"]:
             if w.get("score") is None:
                 skipped.append(f"{Path(r['_dir']).name} worker {w['worker']}: no completed episode, no score")
                 continue
-            samples.append(Sample(config=config, method=r["method"], seed=int(r["seed"]),
+            samples.append(Sample(config=r["factors"], method=r["method"], seed=int(r["seed"]),
                                   worker=int(w["worker"]), score=float(w["score"])))
     return samples, components, skipped, runs

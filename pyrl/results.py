@@ -19,8 +19,6 @@ MANIFEST = "sweep.json"
 RESULT = "result.json"
 LOCK = ".lock"
 FINISHED = ("ok", "diverged")  # learning outcomes; failed and interrupted runs are not
-# the factors pyrl knows when a directory has no sweep.json: those whose value varies
-KNOWN_FACTORS = ("rnn", "layernorm")
 
 
 class ResultsError(ValueError):
@@ -100,12 +98,36 @@ def load_results(root: Path) -> Results:
         for run in runs:
             _check_against(run, manifest, factors)
     else:  # one run, a directory of runs, or an old sweep: the known factors that vary
-        named = manifest.get("components") if manifest else None
-        factors = {c: [True, False] for c in (named if named is not None else KNOWN_FACTORS)
-                   if named is not None or len({bool(r.get("config", {}).get(c)) for r in runs}) > 1}
+        factors = _infer_factors(runs, manifest.get("components") if manifest else None)
         for run in runs:
-            run["factors"] = {c: bool(run.get("config", {}).get(c)) for c in factors}
+            config = _normalized(run.get("config") or {})
+            run["factors"] = {f: (config.get("norm") == "layernorm" if f == "layernorm" else config.get(f))
+                              for f in factors}
     return Results(runs, factors, manifest, problems)
+
+
+def _normalized(config: dict) -> dict:
+    """A run's configuration with older spellings mapped (``layernorm: bool`` -> ``norm``)."""
+    if "layernorm" in config and "norm" not in config:
+        config = dict(config, norm="layernorm" if config["layernorm"] else "none")
+    return config
+
+
+def _infer_factors(runs: list[dict], named: Optional[list]) -> dict[str, list]:
+    """rnn if it varies (or is named); the norm as the study's on/off ``layernorm`` when it
+    varies between none and layernorm only (or is named so), else as ``norm`` with its levels."""
+    from pyrl.train.config import NORMS
+
+    configs = [_normalized(r.get("config") or {}) for r in runs]
+    factors: dict[str, list] = {}
+    if (named is not None and "rnn" in named) or (named is None and len({bool(c.get("rnn")) for c in configs}) > 1):
+        factors["rnn"] = [True, False]
+    norms = [n for n in NORMS if n in {c.get("norm", "none") for c in configs}]
+    if (named is not None and "layernorm" in named) or (named is None and norms == ["none", "layernorm"]):
+        factors["layernorm"] = [True, False]
+    elif named is None and len(norms) > 1:
+        factors["norm"] = norms
+    return factors
 
 
 def _check_against(run: dict, manifest: dict, factors: dict[str, list]) -> None:
@@ -114,7 +136,9 @@ def _check_against(run: dict, manifest: dict, factors: dict[str, list]) -> None:
     if levels is None or set(levels) != set(factors) or any(levels[f] not in factors[f] for f in factors):
         raise ResultsError(f"{name}: its factor levels {levels} are not a cell of this sweep "
                            f"({factors}); the directory mixes sweeps")
-    want = dict(manifest["config"], **levels, method=run.get("method"), seed=run.get("seed"))
+    from pyrl.train.config import factor_options
+
+    want = dict(manifest["config"], **factor_options(levels), method=run.get("method"), seed=run.get("seed"))
     have = run.get("config") or {}
     diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if diff:

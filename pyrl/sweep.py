@@ -93,26 +93,31 @@ def factors_of(settings: dict[str, Any]) -> dict[str, list]:
 def resolve(settings: dict[str, Any]) -> dict[str, Any]:
     """The sweep's definition, everything resolved: factors, methods, seeds, and ``config``, the
     complete TrainConfig of a run (defaults included) less what varies between runs (method,
-    seed, the factors). Raises SweepError for a factor that is no TrainConfig field or a
-    configuration TrainConfig refuses."""
-    from pyrl.train.config import TrainConfig
+    seed, the fields the factors set). Raises SweepError for a factor that is no TrainConfig
+    field (or alias of one) or a configuration TrainConfig refuses."""
+    from pyrl.train.config import FACTOR_ALIASES, TrainConfig, factor_options
 
     factors = factors_of(settings)
     train = {k: v for k, v in settings.items() if k not in _SWEEP_KEYS}
-    fields = TrainConfig.__dataclass_fields__
+    fields = [f for f in TrainConfig.__dataclass_fields__ if f not in _NOT_FACTORS]
+    controlled: dict[str, str] = {}  # TrainConfig field -> the factor that sets it
     for name, levels in factors.items():
-        if name not in fields or name in _NOT_FACTORS:
-            raise SweepError(f"unknown factor {name!r}: a factor is a training option "
-                             f"({', '.join(f for f in fields if f not in _NOT_FACTORS)})")
+        field = FACTOR_ALIASES.get(name, (name,))[0]
+        if field not in fields:
+            raise SweepError(f"unknown factor {name!r}: a factor is a training option ({', '.join(fields)}, "
+                             f"or {', '.join(FACTOR_ALIASES)})")
+        if field in controlled:
+            raise SweepError(f"factors {controlled[field]!r} and {name!r} both set {field}: give one")
+        controlled[field] = name
         if len(levels) < 2 or len(set(map(json.dumps, levels))) != len(levels):
             raise SweepError(f"factor {name!r} needs at least two distinct levels, got {levels}")
     try:
         base = TrainConfig(**train)
         for combo in itertools.product(*factors.values()):  # every cell must be a valid run
-            TrainConfig(**{**train, **dict(zip(factors, combo))}).check(here=False)
-    except (TypeError, ValueError) as exc:
+            TrainConfig(**{**train, **factor_options(dict(zip(factors, combo)))}).check(here=False)
+    except (TypeError, ValueError, KeyError) as exc:
         raise SweepError(f"invalid training configuration: {exc}") from None
-    config = {k: v for k, v in base.to_dict().items() if k not in ("method", "seed", *factors)}
+    config = {k: v for k, v in base.to_dict().items() if k not in ("method", "seed", *controlled)}
     return json.loads(json.dumps({"factors": factors, "methods": list(settings["methods"]),
                                   "seeds": int(settings["seeds"]), "config": config}))
 
@@ -120,6 +125,8 @@ def resolve(settings: dict[str, Any]) -> dict[str, Any]:
 def grid(settings: dict[str, Any]) -> list[RunSpec]:
     """Every combination of the factors' levels (the "neither" cell included) x methods x
     seeds, the baseline (every factor at its first level) first."""
+    from pyrl.train.config import factor_options
+
     sweep_def = resolve(settings)
     factors = sweep_def["factors"]
     specs = []
@@ -127,7 +134,7 @@ def grid(settings: dict[str, Any]) -> list[RunSpec]:
         levels = dict(zip(factors, combo))
         for method in sweep_def["methods"]:
             for seed in range(sweep_def["seeds"]):
-                kwargs = dict(sweep_def["config"], **levels, method=method, seed=seed)
+                kwargs = dict(sweep_def["config"], **factor_options(levels), method=method, seed=seed)
                 specs.append(RunSpec(run_id(method, levels, seed), method, seed, levels, kwargs))
     return specs
 
@@ -185,7 +192,6 @@ def prepare(out: Path, settings: dict[str, Any]) -> None:
                              "use another --out, or the same settings to resume it")
         return
     write_json_atomic(manifest, {"format": FORMAT, "pyrl": _version(), **want,
-                                 "components": list(want["factors"]),
                                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 

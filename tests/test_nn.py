@@ -55,9 +55,9 @@ def test_act_samples_from_the_policy():
 
 @pytest.mark.parametrize("obs_shape, space, arch", [
     ((4,), gymnasium.spaces.Discrete(3), dict()),
-    ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, layer_norm=True)),
+    ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, norm="layernorm")),
     ((5,), gymnasium.spaces.Box(-1, 1, (2,)), dict(rnn=True)),
-    ((4, 84, 84), gymnasium.spaces.Discrete(6), dict(layer_norm=True)),
+    ((4, 84, 84), gymnasium.spaces.Discrete(6), dict(norm="layernorm")),
 ], ids=["ff", "lngru", "gru-gaussian", "cnn"])
 def test_the_model_makes_every_tensor_on_its_device(obs_shape, space, arch):
     # On the meta device (shapes, no data) a tensor the model makes on the CPU meets the
@@ -77,3 +77,61 @@ def test_the_model_makes_every_tensor_on_its_device(obs_shape, space, arch):
     for t in (state, action, value, logp, value_again, logps, ent, values):
         assert t.device.type == "meta"
     assert values.shape == logps.shape == ent.shape == (T, N)
+
+
+# ---- BatchNorm for on-policy, asynchronous RL: which statistics acting and learning use ----
+
+def _bn_model(rnn=False):
+    torch.manual_seed(0)
+    model = ActorCritic((4,), gymnasium.spaces.Discrete(3), hidden=8, rnn=rnn, norm="batchnorm")
+    with torch.no_grad():  # running statistics far from the batches' own, so a mix-up shows
+        model.norm.running_mean.uniform_(-0.5, 0.5)
+        model.norm.running_var.uniform_(0.1, 2.0)
+    return model
+
+
+@pytest.mark.parametrize("rnn", [False, True])
+def test_batchnorm_acts_and_learns_with_the_running_statistics(rnn):
+    from pyrl.nn import RunningBatchNorm
+
+    model = _bn_model(rnn)
+    assert isinstance(model.norm, RunningBatchNorm)
+    assert model.core is None or model.core.gamma_ih is None  # the GRU core stays un-normalised
+    T, N = 5, 6
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randn(T, N, 4, generator=g)
+    reset = torch.zeros(T, N, dtype=torch.bool)
+    state0 = model.initial_state(N)
+    # acting: an env's action distribution does not depend on the other envs in its batch
+    with torch.no_grad():
+        alone = model.value(obs[0, :1], state0[:1], reset[0, :1])
+        together = model.value(obs[0], state0, reset[0])
+    torch.testing.assert_close(alone, together[:1])
+    # ... and is the features normalised with the running statistics, by hand
+    feats = model.encoder(obs[0])
+    by_hand = model.value_head((feats - model.norm.running_mean) / torch.sqrt(model.norm.running_var + 1e-5)
+                               * model.norm.weight + model.norm.bias).squeeze(-1)
+    if not rnn:
+        torch.testing.assert_close(together, by_hand.detach())
+    # learning: the training pass reproduces the log-probs and values the policy acted with
+    state, acted, values = state0, [], []
+    with torch.no_grad():
+        for t in range(T):
+            a, v, logp, state = model.act(obs[t], state, reset[t], generator=g)
+            acted.append((a, logp))
+            values.append(v)
+    actions = torch.stack([a for a, _ in acted])
+    logps, _, vals = model.evaluate(obs, state0, reset, actions)
+    torch.testing.assert_close(logps, torch.stack([lp for _, lp in acted]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(vals, torch.stack(values), rtol=1e-5, atol=1e-6)
+    # the training pass recorded this batch's feature moments; absorbing them moves the statistics
+    mean, var = model.norm.batch_moments
+    feats = model.encoder(obs.reshape(T * N, 4)).detach()
+    torch.testing.assert_close(mean, feats.mean(0))
+    torch.testing.assert_close(var, feats.var(0, unbiased=False))
+    target = _bn_model(rnn)
+    target.absorb_batch_statistics(model)  # the first batch: a cumulative average, so equal to it
+    torch.testing.assert_close(target.norm.running_mean, mean)
+    torch.testing.assert_close(target.norm.running_var, var)
+    target.absorb_batch_statistics(model)
+    assert target.norm.batches.item() == 2

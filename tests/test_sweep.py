@@ -39,7 +39,7 @@ def test_grid_is_the_full_factorial_with_the_neither_cell():
 
 
 def test_one_configuration_grid():
-    specs = sw.grid(settings(components=[], seeds=2, rnn=True, layernorm=False))
+    specs = sw.grid(settings(components=[], seeds=2, rnn=True, norm="none"))
     assert len(specs) == 4 and all(s.train_kwargs["rnn"] is True for s in specs)
 
 
@@ -90,7 +90,7 @@ def test_sweep_json_holds_the_whole_configuration_and_a_changed_default_is_refus
 
     sw.prepare(tmp_path, settings(seeds=1))
     manifest = json.loads((tmp_path / "sweep.json").read_text())
-    fields = set(TrainConfig.__dataclass_fields__) - {"method", "seed", "rnn", "layernorm"}
+    fields = set(TrainConfig.__dataclass_fields__) - {"method", "seed", "rnn", "norm"}
     assert set(manifest["config"]) == fields and manifest["config"]["lr"] == TrainConfig().lr
     assert manifest["pyrl"] and manifest["format"] == 2
     assert manifest["factors"] == {"rnn": [True, False], "layernorm": [True, False]}
@@ -180,7 +180,7 @@ def test_ray_backend_on_a_real_local_instance(runner, tmp_path):
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
     try:
         events = []
-        results = sw.sweep(settings(components=[], seeds=1, rnn=False, layernorm=False), tmp_path / "runs",
+        results = sw.sweep(settings(components=[], seeds=1, rnn=False, norm="none"), tmp_path / "runs",
                            backend="ray", on_event=lambda e: events.append(e.kind))
         # GPU runs on a cluster without a GPU: a usage error at once, not tasks waiting forever.
         # The driver needs no GPU itself, and sweep.json records the device.
@@ -311,3 +311,37 @@ def test_ray_at_a_wrong_address_is_one_line_and_exit_2_within_seconds(runner, tm
     assert result.exit_code == 2, result.output
     assert f"no Ray cluster at {address}" in result.output and "Traceback" not in result.output
     assert time.time() - t0 < 15
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--factor", "norm"], "expected NAME=LEVEL,LEVEL"),
+    (["--factor", "norm=none"], "two levels at least"),
+    (["--factor", "bogus=a,b"], "unknown factor 'bogus'"),
+    (["--factor", "rnn=on,maybe"], "rnn is on/off"),
+    (["--factor", "lr=fast,slow"], "lr takes float levels"),
+    (["--factor", "norm=none,groupnorm"], "unknown norm 'groupnorm'"),
+    (["--factor", "norm=none,rmsnorm", "--factor", "layernorm=on,off"], "both set norm"),
+    (["--factor", "rnn=on,off", "--components", "rnn"], "given as a factor and a component"),
+])
+def test_bad_factors_exit_2(runner, tmp_path, args, message):
+    result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(tmp_path / "x"), *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_factor_levels_sweep_the_full_product(runner, tmp_path):
+    out = tmp_path / "levels"
+    args = ["ablate", *TINY, "--seeds", "1", "--factor", "norm=none,layernorm,batchnorm", "--factor", "rnn=on,off",
+            "--methods", "individual", "--out", str(out), "--json", "--no-report"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sweep"]["ok"] == 6
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["factors"] == {"norm": ["none", "layernorm", "batchnorm"], "rnn": [True, False]}
+    for p in out.glob("*/result.json"):
+        res = json.loads(p.read_text())
+        assert res["config"]["norm"] == res["factors"]["norm"] and res["config"]["rnn"] == res["factors"]["rnn"]
+        assert p.parent.name == f"individual__norm-{res['factors']['norm']}_rnn-" \
+                                f"{'on' if res['factors']['rnn'] else 'off'}__seed0"
+    again = runner.invoke(cli, args)
+    assert json.loads(again.output)["sweep"]["skipped"] == 6

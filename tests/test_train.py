@@ -40,7 +40,7 @@ def assert_same_params(a, b):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("arch", [dict(rnn=False, layernorm=False), dict(rnn=True, layernorm=True)])
+@pytest.mark.parametrize("arch", [dict(rnn=False, norm="none"), dict(rnn=True, norm="layernorm")])
 def test_one_worker_a3c_equals_individual(tmp_path, arch, device):
     ra = train(cfg(method="a3c", device=device, **arch), tmp_path / "a3c")
     ri = train(cfg(method="individual", device=device, **arch), tmp_path / "ind")
@@ -130,7 +130,7 @@ def test_recurrent_training_pass_matches_acting(tmp_path, device):
     from pyrl.envs import make
     from pyrl.rollout import RolloutStore, collect
 
-    c = cfg(rnn=True, layernorm=True, hidden=32, env="CartPoleNoVel-v1", envs_per_worker=6, rollout=40)
+    c = cfg(rnn=True, norm="layernorm", hidden=32, env="CartPoleNoVel-v1", envs_per_worker=6, rollout=40)
     env = make(c.env, c.envs_per_worker, seed=1)
     model = build_model(c, env.observation_space.shape, env.action_space, 0).to(device)
     store = RolloutStore.for_env(env, c.rollout, device)
@@ -346,3 +346,19 @@ def test_train_shows_a_progress_bar_and_each_workers_return(runner, tmp_path):
     assert "4000/4000 steps" in bar and "ETA" in bar and "steps/s" in bar
     assert any("recent return (last 10)" in line for line in lines)
     assert lines[-1].startswith("ok: score_mean")  # the summary on a line of its own
+
+
+def test_batchnorm_statistics_live_with_the_model_each_method_steps(tmp_path):
+    # individual: each learner's own statistics, absorbed once per update; a3c: the one shared
+    # model's, which every worker updates lock-free (a lost update now and then is Hogwild's)
+    res = train(cfg(method="individual", workers=2, norm="batchnorm"), tmp_path / "i")
+    assert res["status"] == "ok"
+    updates = 1600 // 2 // (10 * 4)
+    for w in (0, 1):
+        sd = load(tmp_path / "i" / f"model_w{w}.pt")
+        assert sd["norm.batches"].item() == updates and sd["norm.running_mean"].abs().sum() > 0
+    res = train(cfg(method="a3c", workers=2, norm="batchnorm"), tmp_path / "a")
+    assert res["status"] == "ok"
+    sd = load(tmp_path / "a" / "model.pt")
+    assert updates < sd["norm.batches"].item() <= 2 * updates
+    assert sd["norm.running_var"].min() < 0.99  # moved from its initial 1

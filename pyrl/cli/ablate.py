@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from pyrl.cli.common import abort, console, print_json
-from pyrl.train.config import TrainConfig, check_device
+from pyrl.cli.common import abort, console, print_json, resolve_norm
+from pyrl.train.config import NORMS, TrainConfig, check_device
 
 D = TrainConfig()  # the trainer's defaults
 
@@ -63,14 +63,14 @@ def sweep_options(f):
     return f
 
 
-def _settings(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
+def _settings(factors, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
               lr, optimizer, device, backend, fixed=None):
     from pyrl.sweep import PRESETS
 
     base = dict(PRESETS[preset or "quick"])
     given = dict(env=env, seeds=seeds, steps=steps, workers=workers, envs_per_worker=envs_per_worker)
     base.update({k: v for k, v in given.items() if v is not None})
-    settings = dict(components=list(components), methods=list(methods), rollout=rollout, hidden=hidden, **base)
+    settings = dict(factors=factors, methods=list(methods), rollout=rollout, hidden=hidden, **base)
     if lr is not None:
         settings["lr"] = lr
     if optimizer is not None:
@@ -170,27 +170,71 @@ def _report(out, quiet):
     return doc
 
 
+_ON, _OFF = ("on", "true", "1", "yes"), ("off", "false", "0", "no")
+
+
+def _factor(ctx, param, values):
+    """--factor NAME=L1,L2,...: a training option and its levels, the first the baseline's."""
+    from pyrl.train.config import FACTOR_ALIASES, TrainConfig
+
+    defaults = TrainConfig()
+    factors = {}
+    for value in values:
+        name, eq, levels = value.partition("=")
+        name = name.strip().replace("-", "_")
+        items = [v.strip() for v in levels.split(",") if v.strip()]
+        if not eq or not name or len(items) < 2:
+            raise click.BadParameter(f"expected NAME=LEVEL,LEVEL[,...] (two levels at least), got {value!r}")
+        if name in factors:
+            raise click.BadParameter(f"factor {name!r} given twice")
+        if name in FACTOR_ALIASES or isinstance(getattr(defaults, name, None), bool):
+            bad = [v for v in items if v.lower() not in _ON + _OFF]
+            if bad:
+                raise click.BadParameter(f"{name} is on/off: levels on, off (got {', '.join(bad)})")
+            factors[name] = [v.lower() in _ON for v in items]
+        elif not hasattr(defaults, name) or name in ("method", "seed", "extra"):
+            raise click.BadParameter(f"unknown factor {name!r}: a factor is a training option "
+                                     "(see pyrl train --help), e.g. norm, rnn, lr, rollout")
+        else:
+            kind = type(getattr(defaults, name))
+            try:
+                factors[name] = [kind(v) for v in items]
+            except ValueError:
+                raise click.BadParameter(f"{name} takes {kind.__name__} levels, got {', '.join(items)}") from None
+    return factors
+
+
 @click.command()
-@click.option("--components", callback=_csv_list(KNOWN_COMPONENTS), default="rnn,layernorm", show_default=True,
-              help="Components to switch on and off (full factorial).")
+@click.option("--factor", "factors", multiple=True, callback=_factor, metavar="NAME=LEVEL,LEVEL,...",
+              help="A factor and its levels, the first the baseline's (repeatable), e.g. "
+                   "--factor norm=none,layernorm,rmsnorm,batchnorm --factor rnn=on,off.")
+@click.option("--components", callback=_csv_list(KNOWN_COMPONENTS), default=None,
+              help="On/off components (two-level factors, on first) [default: rnn,layernorm without --factor].")
 @click.option("--methods", callback=_csv_list(KNOWN_METHODS), default="a3c,individual", show_default=True)
 @sweep_options
-def ablate(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
-           optimizer, device, out, backend, ray_address, jobs, as_json, show_report):
-    """Every on/off combination of the components x methods x seeds, then the report."""
-    settings = _settings(components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout,
+def ablate(factors, components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
+           lr, optimizer, device, out, backend, ray_address, jobs, as_json, show_report):
+    """Every combination of the factors' levels x methods x seeds, then the report."""
+    if components is None:
+        components = [] if factors else list(KNOWN_COMPONENTS)
+    both = set(factors) & set(components)
+    if both:
+        raise click.BadParameter(f"{', '.join(sorted(both))} given as a factor and a component", param_hint="--factor")
+    factors = {**factors, **{c: [True, False] for c in components}}
+    settings = _settings(factors, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout,
                          hidden, lr, optimizer, device, backend)
     _run(settings, out, backend, ray_address, jobs, as_json, show_report)
 
 
 @click.command()
 @click.option("--rnn/--no-rnn", default=False, show_default=True, help="Recurrent core (LN-GRU).")
-@click.option("--layernorm/--no-layernorm", default=False, show_default=True, help="LayerNorm everywhere.")
+@click.option("--norm", type=click.Choice(NORMS), default=None, help="Normalisation [default: none].")
+@click.option("--layernorm/--no-layernorm", default=None, help="The two-level spelling: --norm layernorm / none.")
 @click.option("--methods", callback=_csv_list(KNOWN_METHODS), default="a3c,individual", show_default=True)
 @sweep_options
-def compare(rnn, layernorm, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
-            optimizer, device, out, backend, ray_address, jobs, as_json, show_report):
+def compare(rnn, norm, layernorm, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
+            lr, optimizer, device, out, backend, ray_address, jobs, as_json, show_report):
     """One configuration, both methods, N seeds, then the report."""
-    settings = _settings([], methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
-                         optimizer, device, backend, fixed={"rnn": rnn, "layernorm": layernorm})
+    settings = _settings({}, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
+                         optimizer, device, backend, fixed={"rnn": rnn, "norm": resolve_norm(norm, layernorm)})
     _run(settings, out, backend, ray_address, jobs, as_json, show_report)

@@ -39,3 +39,13 @@ def device_option(ctx, param, value: str) -> str:
         return check_device(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def resolve_norm(norm, layernorm) -> str:
+    """--norm, or its two-level spelling --layernorm/--no-layernorm (not both, unless they agree)."""
+    if layernorm is None:
+        return norm or "none"
+    spelled = "layernorm" if layernorm else "none"
+    if norm is not None and norm != spelled:
+        raise click.UsageError(f"--norm {norm} and --{'' if layernorm else 'no-'}layernorm disagree: give one")
+    return spelled

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import click
 
-from pyrl.cli.common import abort, console, device_option, print_json
-from pyrl.train.config import TrainConfig
+from pyrl.cli.common import abort, console, device_option, print_json, resolve_norm
+from pyrl.train.config import NORMS, TrainConfig
 
 D = TrainConfig()  # the defaults live in one place
 
@@ -23,7 +23,9 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--rollout", type=click.IntRange(min=1), default=D.rollout, show_default=True, help="Rollout length T.")
 @click.option("--seed", type=int, default=D.seed, show_default=True)
 @click.option("--rnn/--no-rnn", default=False, show_default=True, help="Recurrent core (fused LN-GRU).")
-@click.option("--layernorm/--no-layernorm", default=False, show_default=True, help="LayerNorm everywhere.")
+@click.option("--norm", type=click.Choice(NORMS), default=None,
+              help="Normalisation after the encoder (layernorm, rmsnorm: also inside the GRU) [default: none].")
+@click.option("--layernorm/--no-layernorm", default=None, help="The two-level spelling: --norm layernorm / none.")
 @click.option("--hidden", type=click.IntRange(min=1), default=D.hidden, show_default=True)
 @click.option("--lr", type=float, default=D.lr, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=D.optimizer, show_default=True)
@@ -39,9 +41,10 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, layernorm, hidden, lr, optimizer,
+def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm, layernorm, hidden, lr, optimizer,
           gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, device, out, tensorboard, as_json):
     """Train one run and write result.json, curve.csv and the model(s) to --out."""
+    norm = resolve_norm(norm, layernorm)
     if not lr > 0:
         raise click.BadParameter(f"must be positive, got {lr}", param_hint="--lr")
     if steps < rollout * envs_per_worker * workers:
@@ -59,7 +62,7 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, laye
     from pyrl.train.run import train as run_train
 
     cfg = TrainConfig(method=method, env=env, workers=workers, envs_per_worker=envs_per_worker, steps=steps,
-                      rollout=rollout, seed=seed, rnn=rnn, layernorm=layernorm, hidden=hidden, lr=lr,
+                      rollout=rollout, seed=seed, rnn=rnn, norm=norm, hidden=hidden, lr=lr,
                       optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
                       max_grad_norm=max_grad_norm, score_episodes=score_episodes, device=device)
     run_train = partial(run_train, tensorboard=tensorboard)

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 METHODS = ("a3c", "individual")
 OPTIMIZERS = ("adam", "rmsprop")
+NORMS = ("none", "layernorm", "rmsnorm", "batchnorm")
 
 
 @dataclass
@@ -26,8 +27,9 @@ class TrainConfig:
     """Every source of randomness derives from it."""
     rnn: bool = False
     """Recurrent core (the fused LN-GRU)."""
-    layernorm: bool = False
-    """LayerNorm everywhere the model has it (after the encoder, and the GRU's gains)."""
+    norm: str = "none"
+    """Normalisation: none, layernorm or rmsnorm (after the encoder, and inside the GRU on both
+    products), or batchnorm (after the encoder only; see pyrl.nn.RunningBatchNorm)."""
     hidden: int = 64
     """Hidden size of the encoder layers and the core."""
     lr: float = 7e-4
@@ -56,6 +58,8 @@ class TrainConfig:
         that this machine has the device (a Ray driver need not have its cluster's GPUs)."""
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r} (choose from {', '.join(NORMS)})")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
         for name in ("workers", "envs_per_worker", "rollout", "hidden", "score_episodes", "steps"):
@@ -83,6 +87,18 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """A configuration as result.json or model_meta.json holds it, also from older pyrl
+        (``layernorm: bool`` before ``norm``); an unknown key is a ValueError."""
+        d = dict(d)
+        if "layernorm" in d:
+            d.setdefault("norm", "layernorm" if d.pop("layernorm") else "none")
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown training option(s) {', '.join(unknown)} (a newer pyrl's run?)")
+        return cls(**d)
+
 
 def check_device(device: str, here: bool = True) -> str:
     """``device`` as torch spells it, if this machine can train there (``here``; else only
@@ -106,3 +122,17 @@ def check_device(device: str, here: bool = True) -> str:
     if dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return str(dev)
+
+
+# A factor of an ablation is a TrainConfig field, or one of these spellings of one: the study's
+# on/off "layernorm" is norm = layernorm (on) or none (off).
+FACTOR_ALIASES = {"layernorm": ("norm", {True: "layernorm", False: "none"})}
+
+
+def factor_options(levels: dict) -> dict:
+    """TrainConfig keyword arguments for one cell's factor levels."""
+    options = {}
+    for name, level in levels.items():
+        field, mapping = FACTOR_ALIASES.get(name, (name, None))
+        options[field] = mapping[level] if mapping is not None else level
+    return options

@@ -52,7 +52,7 @@ def evaluate_model(cfg: TrainConfig, state_dict, episodes: int, seed: int) -> li
 
 def evaluate_run(run_dir: Path, episodes: int, seed: int) -> list[dict]:
     meta = json.loads((Path(run_dir) / "model_meta.json").read_text())
-    cfg = TrainConfig(**meta["config"])
+    cfg = TrainConfig.from_dict(meta["config"])
     results = []
     for path in sorted(Path(run_dir).glob("model*.pt")):
         sd = torch.load(path, weights_only=True)

@@ -47,7 +47,7 @@ def build_model(cfg: TrainConfig, obs_shape, action_space, seed: int):
     from pyrl.nn import ActorCritic
 
     torch.default_generator.manual_seed(seed)  # the init draws on the CPU; CUDA's RNGs are left alone
-    return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, layer_norm=cfg.layernorm)
+    return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, norm=cfg.norm)
 
 
 def cpu_state_dict(model) -> dict:
@@ -145,8 +145,11 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
     nan_after = int(os.environ.get("PYRL_TEST_DIVERGE_AFTER", "-1"))  # fault tests only
     steps = 0
     local_params, target_params = list(local.parameters()), list(target.parameters())
-    refresh_local = torch.no_grad()(lambda: torch._foreach_copy_(local_params, target_params))
-    refresh_local()  # the params to act and differentiate with
+    # what the worker acts and differentiates with: the parameters, and BatchNorm's running
+    # statistics (buffers) if the model has them
+    local_state, target_state = local_params + list(local.buffers()), target_params + list(target.buffers())
+    refresh_local = torch.no_grad()(lambda: torch._foreach_copy_(local_state, target_state))
+    refresh_local()
     last_report, unreported, last_losses = 0.0, [], None
 
     def report():
@@ -196,13 +199,15 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
                 conn.send(("diverged", wid, steps, f"worker {wid}: non-finite {bad} at update {update}"))
                 return
             opt.step([p.grad for p in local_params])
+            target.absorb_batch_statistics(local)  # BatchNorm: this rollout's feature moments
             # Refresh the local copy and check *it*, a copy_ snapshot of the target. Checking the
             # shared tensors in place is unsound under Hogwild: isfinite may load an element twice
             # (x == x) and see two values while another worker writes, a spurious non-finite.
             refresh_local()
-            max_abs = torch.stack(torch._foreach_norm(local_params, math.inf))  # [P]; a 2-norm could overflow
+            max_abs = torch.stack(torch._foreach_norm(local_state, math.inf))  # [P]; a 2-norm could overflow
             if not torch.isfinite(max_abs).all():
-                bad = next(name for name, p in local.named_parameters() if not torch.isfinite(p).all())
+                bad = next(name for name, p in [*local.named_parameters(), *local.named_buffers()]
+                           if not torch.isfinite(p).all())
                 report()
                 conn.send(("diverged", wid, steps, f"worker {wid}: non-finite parameter {bad} after update {update}"))
                 return
