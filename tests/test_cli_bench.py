@@ -85,3 +85,29 @@ def test_bench_train_without_sb3_says_how_to_get_it(runner, monkeypatch):
     monkeypatch.setitem(sys.modules, "stable_baselines3", None)  # what the import sees when absent
     result = runner.invoke(cli, ["bench", "train", "--repeats", "1"])
     assert result.exit_code == 2 and "pip install 'pyrl[bench]'" in result.output
+
+
+def test_bench_profile_json_phases_add_up(runner):
+    result = runner.invoke(cli, ["bench", "profile", "--json", "--steps", "2000", "--repeats", "1",
+                                 "--models", "ff,lngru", "--workers", "2", "--envs", "4"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["bench"] == "profile" and [r["model"] for r in doc["rows"]] == ["ff", "lngru"]
+    for row in doc["rows"]:
+        us = row["us_per_step"]
+        assert set(us) == {"act", "env", "advantages", "learn", "step", "sync", "report", "loop"}
+        assert all(v >= 0 for v in us.values()) and us["act"] > 0 and us["env"] > 0 and us["learn"] > 0
+        assert row["total_us"] == pytest.approx(sum(us.values()))
+        # a worker's time per step cannot be less than the run's wall time per step per worker allows
+        assert row["total_us"] <= 1e6 * doc["workers"] / row["sps_median"] * 1.01
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "ff,transformer"], "--models"),
+    (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),
+    (["--steps", "10"], "--steps"),
+])
+def test_bench_profile_bad_usage_exits_2(runner, args, message):
+    result = runner.invoke(cli, ["bench", "profile", "--repeats", "1", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output

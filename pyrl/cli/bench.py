@@ -111,3 +111,35 @@ def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_
     except RuntimeError as exc:  # a timed run failed or diverged
         abort(str(exc), code=1)
     print_json(result) if as_json else tb.render(result, console)
+
+
+@bench.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--models", default="ff,lngru", show_default=True,
+              help="Comma-separated: ff (feed-forward), ff+ln, lngru (LN-GRU core).")
+@click.option("--method", type=click.Choice(["a3c", "individual"]), default="a3c", show_default=True)
+@click.option("--env", "env_id", default="CartPole-v1", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1000), default=100_000, show_default=True,
+              help="Total env steps of each run.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+def profile(as_json, models, method, env_id, workers, num_envs, steps, repeats):
+    """Where a worker's time goes per env step: act, env, advantages, learn, step, sync, report."""
+    from pyrl.benchmarks import profile as pb
+    from pyrl.envs import EnvError
+
+    chosen = tuple(m.strip() for m in models.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in pb.MODELS]
+    if unknown or not chosen:
+        raise click.BadParameter(f"choose from {', '.join(pb.MODELS)}, got {models!r}", param_hint="--models")
+    try:
+        with console.status("profiling training runs...", spinner="dots") if not as_json else nullcontext() as st:
+            result = pb.run(models=chosen, method=method, env_id=env_id, workers=workers, num_envs=num_envs,
+                            steps=steps, repeats=repeats,
+                            progress=(lambda msg: st.update(f"profiling {msg}")) if st is not None else None)
+    except (EnvError, ValueError) as exc:
+        abort(str(exc), code=2)
+    except RuntimeError as exc:
+        abort(str(exc), code=1)
+    print_json(result) if as_json else pb.render(result, console)

@@ -94,9 +94,10 @@ def _worker_context():
 
 
 def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable[[dict], None]] = None,
-          tensorboard: bool = False) -> dict[str, Any]:
+          tensorboard: bool = False, profile: bool = False) -> dict[str, Any]:
     """Run W workers to the end of the budget (or a failure); see the module docstring.
-    ``tensorboard`` writes CleanRL-named scalars under ``out_dir/tb``."""
+    ``tensorboard`` writes CleanRL-named scalars under ``out_dir/tb``. ``profile`` adds
+    ``profile``: each finished worker's seconds per phase of its loop (``pyrl bench profile``)."""
     cfg.check()
     obs_space, act_space = _spaces(cfg)  # an unknown env id fails here, before any process starts
     out = Path(out_dir) if out_dir is not None else None
@@ -118,7 +119,8 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     inbox = _Inbox([r for r, _ in pipes])
     stop = torch.zeros(1, dtype=torch.bool).share_memory_()  # [1]
     procs = [ctx.Process(target=run_worker, args=(w, cfg, shared_model, shared_opt, pipes[w][1], stop,
-                                                  str(out) if out else None, dict(os.environ)), daemon=True)
+                                                  str(out) if out else None, dict(os.environ), profile),
+                         daemon=True)
              for w in range(cfg.workers)]
     t0 = time.time()
     steps = [0] * cfg.workers
@@ -126,6 +128,7 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     curve: list[tuple[int, int, float]] = []
     losses: dict[str, float] = {}
     done: set[int] = set()
+    spent: dict[int, dict[str, float]] = {}  # worker -> seconds per phase (profile)
     diverged_at: dict[int, int] = {}  # worker -> its env steps when its learner diverged
     errors: list[str] = []            # what each diverged learner said
     status, error = "ok", None
@@ -152,6 +155,8 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
                                      for r in returns], "losses": losses})
         elif kind == "done":
             done.add(wid)
+            if msg[3] is not None:
+                spent[wid] = msg[3]
         elif kind == "diverged":
             diverged_at[wid] = msg[2]
             errors.append(msg[3])
@@ -240,6 +245,8 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         "workers": workers, "score_mean": sum(scores) / len(scores) if scores else None,
         "losses": losses,
     }
+    if profile:
+        result["profile"] = {str(w): spent[w] for w in sorted(spent)}
     if out is not None:
         buf = io.StringIO()
         writer = csv.writer(buf)

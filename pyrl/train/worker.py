@@ -33,6 +33,34 @@ from pyrl.train.optim import SharedOptimizer
 REPORT_S = 0.1  # seconds between a worker's progress reports
 
 
+class _Clock:
+    """Seconds a worker spends in each phase of its loop (``train(..., profile=True)``, ``pyrl
+    bench profile``). Off, ``lap`` returns at once and ``timing`` hands the function back."""
+
+    def __init__(self, on: bool):
+        self.on, self.spent, self.t = on, {}, time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        """Charge the time since the last lap to ``phase``."""
+        if self.on:
+            now = time.perf_counter()
+            self.spent[phase] = self.spent.get(phase, 0.0) + now - self.t
+            self.t = now
+
+    def timing(self, fn, phase: str):
+        """``fn``, its calls also charged to ``phase`` (they lie inside another phase's laps)."""
+        if not self.on:
+            return fn
+
+        def timed(*args):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self.spent[phase] = self.spent.get(phase, 0.0) + time.perf_counter() - t0
+        return timed
+
+
 def model_seed(cfg: TrainConfig, worker: int) -> int:
     """Initialisation seed: the A3C global model uses worker 0's, so W=1 runs coincide."""
     return cfg.seed * 7919 + worker
@@ -69,17 +97,18 @@ def make_targets(cfg, wid, env, shared_model, shared_opt):
 
 
 def run_worker(wid: int, cfg: TrainConfig, shared_model, shared_opt, conn, stop, out_dir: Optional[str],
-               environ: Optional[dict] = None) -> None:
+               environ: Optional[dict] = None, profile: bool = False) -> None:
     """Entry point of a worker process. Reports over ``conn`` (its own pipe to the parent) and
     stops when the shared flag ``stop`` [1] is set; never raises. ``environ``: the parent's
-    environment now (a fork server's children inherit the server's, from its start)."""
+    environment now (a fork server's children inherit the server's, from its start). ``profile``:
+    time the loop's phases and send them with the last message."""
     _bind_to_parent()
     if environ is not None:
         os.environ.clear()
         os.environ.update(environ)
     failed = False
     try:
-        _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir)
+        _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, _Clock(profile))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         conn.send(("error", wid, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)))
         failed = True
@@ -125,7 +154,7 @@ def _bind_to_parent() -> None:
         threading.Thread(target=die_with_parent, name="pyrl-parent-watch", daemon=True).start()
 
 
-def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
+def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
     from pyrl.envs import make
     from pyrl.rollout import EpisodeStats, RolloutStore, collect
 
@@ -173,11 +202,14 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
                                               reset.to(device, non_blocking=True), generator=gen)
                 return a.cpu(), v, logp
 
-            collect(env, policy, store,
-                    value_fn=lambda o, reset: local.value(o.to(device), state, reset.to(device)))
+            clock.lap("loop")
+            collect(env, clock.timing(policy, "act"), store,
+                    value_fn=clock.timing(lambda o, reset: local.value(o.to(device), state, reset.to(device)), "act"))
+            clock.lap("collect")  # the env steps, the store's bookkeeping, and "act" within
             adv, ret, valid = store.advantages(cfg.gamma, cfg.gae_lambda)
             episodes = stats.update(store.rewards, store.terminated, store.truncated)
             steps += cfg.rollout * cfg.envs_per_worker
+            clock.lap("advantages")
 
             logp, ent, values = local.evaluate(store.obs[:-1], state0, store.reset, store.actions)
             mask = valid.float()
@@ -198,8 +230,10 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
                 report()
                 conn.send(("diverged", wid, steps, f"worker {wid}: non-finite {bad} at update {update}"))
                 return
+            clock.lap("learn")
             opt.step([p.grad for p in local_params])
             target.absorb_batch_statistics(local)  # BatchNorm: this rollout's feature moments
+            clock.lap("step")
             # Refresh the local copy and check *it*, a copy_ snapshot of the target. Checking the
             # shared tensors in place is unsound under Hogwild: isfinite may load an element twice
             # (x == x) and see two values while another worker writes, a spurious non-finite.
@@ -211,12 +245,14 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
                 report()
                 conn.send(("diverged", wid, steps, f"worker {wid}: non-finite parameter {bad} after update {update}"))
                 return
+            clock.lap("sync")
             unreported += [(steps, float(r), int(l)) for _, _, _, r, l in episodes]
             last_losses = (loss, pg_loss, v_loss, entropy, grad_norm)
             # a few reports a second: one per update would cost the worker and the parent a
             # pickle and a wake-up every couple of milliseconds
             if time.monotonic() - last_report >= REPORT_S:
                 report()
+            clock.lap("report")
         report()  # the rest, also after a stop: what was finished is kept
         if cfg.method == "individual" and out_dir is not None:
             import io
@@ -226,6 +262,6 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
             buf = io.BytesIO()
             torch.save(cpu_state_dict(target), buf)
             write_bytes_atomic(Path(out_dir) / f"model_w{wid}.pt", buf.getvalue())
-        conn.send(("done", wid, steps))
+        conn.send(("done", wid, steps, clock.spent if clock.on else None))
     finally:
         env.close()
