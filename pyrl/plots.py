@@ -50,6 +50,8 @@ def score_distributions(doc: dict[str, Any], samples, path: Path) -> Path:
     plt = _plt()
     groups = defaultdict(list)
     for s in samples:
+        if s.score is None or getattr(s, "status", "ok") == "failed":
+            continue
         groups[(config_label(s.config_dict if hasattr(s, "config_dict") else s.config), s.method)].append(s.score)
     keys = sorted(groups)
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(keys)), 3.5))

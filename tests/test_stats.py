@@ -390,14 +390,23 @@ def test_interaction_additive():
     g = doc["interaction"]["gap"]
     assert g["value"] == pytest.approx(0.0, abs=1e-9)
     assert g["ci95"][0] < 0 < g["ci95"][1] and g["verdict"] == "additive"
-    # control's four cells are identical: CV interaction exactly 0, additive
+    # main effects on the gap: rnn ((30-15) + (20-5)) / 2 = 15, layernorm ((30-20) + (15-5)) / 2 = 10;
+    # the CI lies within +-7.5 (half the larger), narrow enough to call the effects additive
+    assert g["margin"] == pytest.approx(7.5) and -7.5 <= g["ci95"][0] and g["ci95"][1] <= 7.5
+    # control's four cells are identical: CV interaction exactly 0, but no component has any
+    # effect on it (margin 0), so a CI around 0 cannot show that effects add up
     cvc = doc["interaction"]["cv"][C]
-    assert cvc["value"] == pytest.approx(0.0, abs=1e-12) and cvc["verdict"] == "additive"
+    assert cvc["value"] == pytest.approx(0.0, abs=1e-12) and cvc["margin"] == pytest.approx(0.0, abs=1e-12)
+    assert _covers0(cvc["ci95"]) and cvc["verdict"] == "no evidence of interaction"
     # treatment's CV interaction by hand: cv = 5 / mean in each cell
     cvt = doc["interaction"]["cv"][T]
     assert cvt["value"] == pytest.approx((5 / 60 - 5 / 50) - (5 / 45 - 5 / 35))
     assert doc["interaction"]["components"] == COMPS
     assert not doc["skipped"] and len(doc["removals"]) == 4 and len(doc["contributions"]) == 2
+
+
+def _covers0(ci):
+    return ci is not None and ci[0] <= 0 <= ci[1]
 
 
 def test_interaction_synergistic_and_antagonistic_gap():
@@ -500,11 +509,14 @@ def test_small_n_and_few_seeds_warn():
     cp = comparison(doc)
     assert "n is too small" in cp["warning"] and "n = 3 < 5" in cell(doc, T)["warning"]
     assert any(f.startswith("Warning (single configuration)") for f in doc["findings"])
-    # 15 workers from 3 seeds: enough samples, too few independent runs
+    # 15 workers from 3 seeds: n counts runs, so 3 per method is too few, whatever the workers
     rng = np.random.default_rng(1)
     s = samples_of({}, T, rng.normal(60, 5, 15), workers=5) + samples_of({}, C, rng.normal(40, 5, 15), workers=5)
-    cp = comparison(analyze(s, [], n_boot=500))
-    assert "only 3 seeds" in cp["warning"] and "n is too small" not in cp["warning"]
+    doc = analyze(s, [], n_boot=500)
+    cp = comparison(doc)
+    assert "n is too small (a3c 3 runs, individual 3 runs" in cp["warning"]
+    assert cp["n_treatment"] == 15 and cp["n_runs_treatment"] == 3
+    assert "n = 3 < 5" in cell(doc, T)["warning"] and cell(doc, T)["workers_per_run"] == [5]
 
 
 def test_unit_seed_averages_workers():

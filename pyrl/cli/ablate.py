@@ -151,8 +151,8 @@ def _report(out, quiet):
     from pyrl.stats import ScoresError, analyze
 
     try:
-        samples, components, skipped, _ = rep.samples_from_dir(out)
-        doc = analyze(samples, components)
+        samples, factors, skipped, _ = rep.samples_from_dir(out)
+        doc = analyze(samples, factors)
     except ScoresError as exc:
         if not quiet:
             console.print(f"[yellow]no report:[/] {exc}")

@@ -23,8 +23,8 @@ def _score_range(ctx, param, value):
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--scores", type=click.Path(dir_okay=False, path_type=Path),
-              help="A long-format CSV (method, seed, worker, score, one 0/1 column per component) "
-                   "instead of a results directory.")
+              help="A long-format CSV (method, seed, worker, score, optional status, one column per "
+                   "factor) instead of a results directory; seed identifies the run.")
 @click.option("--treatment", default="a3c", show_default=True, help="Method treated as the treatment.")
 @click.option("--control", default="individual", show_default=True, help="Method treated as the control.")
 @click.option("--score-range", callback=_score_range, metavar="LO,HI",
@@ -34,10 +34,15 @@ def _score_range(ctx, param, value):
               help="Also write the report as Markdown to this file.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write PNG figures into this directory.")
+@click.option("--diverged", "diverged", type=click.Choice(["floor", "last", "exclude"]), default="floor",
+              show_default=True,
+              help="How a diverged learner is scored: floor (the lowest score in the analysis, so diverging "
+                   "never helps), last (its mean return before divergence), exclude (left out, and said so).")
 @click.option("--n-boot", type=click.IntRange(min=100), default=10000, show_default=True,
               help="Bootstrap resamples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (reports are reproducible).")
-def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, n_boot, seed):
+def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, diverged, n_boot,
+           seed):
     """Render the report for DIRECTORY (a sweep or run directory) or for --scores FILE.csv."""
     from pyrl import report as rep
     from pyrl.stats import ScoresError, analyze, load_scores_csv
@@ -54,7 +59,7 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
         else:
             samples, components, skipped, runs = rep.samples_from_dir(directory)
         doc = analyze(samples, components, treatment=treatment, control=control,
-                      score_range=score_range, n_boot=n_boot, seed=seed)
+                      score_range=score_range, n_boot=n_boot, seed=seed, diverged=diverged)
     except ScoresError as exc:
         abort(str(exc), code=2)
     doc["skipped"] = list(doc.get("skipped", [])) + skipped
