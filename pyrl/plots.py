@@ -68,10 +68,14 @@ def score_distributions(doc: dict[str, Any], samples, path: Path) -> Path:
     return path
 
 
-def learning_curves(runs: list[dict], components: list[str], path: Path, bins: int = 50) -> Optional[Path]:
+def learning_curves(runs: list[dict], factors, path: Path, bins: int = 50) -> Optional[Path]:
     """Mean and 95% band over runs of the episodic return vs env steps, per configuration and
-    method, from each run's curve.csv (columns worker, step, episode_return)."""
-    from pyrl.stats import config_label
+    method, from each run's curve.csv (columns worker, step, episode_return). ``factors``:
+    factor -> levels (baseline first), or a list of on/off components."""
+    from pyrl.report import run_config
+    from pyrl.stats import config_label, normalize_factors
+
+    factors = normalize_factors(factors)
 
     plt = _plt()
     series = defaultdict(list)  # (config label, method) -> list of (steps[], returns[]) per run
@@ -86,7 +90,7 @@ def learning_curves(runs: list[dict], components: list[str], path: Path, bins: i
             continue
         steps, rets = np.array(rows).T
         max_step = max(max_step, steps.max())
-        label = config_label({c: bool(r["config"].get(c)) for c in components})
+        label = config_label(run_config(r, factors), {f: lv[0] for f, lv in factors.items()})
         series[(label, r["method"])].append((steps, rets))
     if not series:
         return None

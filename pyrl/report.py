@@ -423,7 +423,7 @@ def _factors(root, runs: list[dict]) -> dict[str, list]:
     return {c: [True, False] for c in COMPONENTS if len({bool(r["config"].get(c)) for r in runs}) > 1}
 
 
-def _run_config(run: dict, factors: dict[str, list]) -> dict:
+def run_config(run: dict, factors: dict[str, list]) -> dict:
     given = run.get("factors") or {}
     out = {}
     for f, levels in factors.items():
@@ -444,7 +444,7 @@ def samples_from_runs(runs: list[dict], factors: dict[str, list]) -> tuple[list,
 
     samples, notes = [], []
     for r in runs:
-        config, status, name = _run_config(r, factors), r.get("status", "ok"), Path(r["_dir"]).name
+        config, status, name = run_config(r, factors), r.get("status", "ok"), Path(r["_dir"]).name
         workers = r.get("workers") or [{"worker": 0}]
         if status not in ("ok", "diverged"):
             notes.append(f"{name}: {status} ({r.get('error') or 'no error text'}): not a learning outcome, "

@@ -537,8 +537,11 @@ def test_bad_samples_raise():
         analyze([Sample({"rnn": True}, T, 0, 0, 1.0)], ["layernorm"])
     with pytest.raises(ScoresError, match="no samples"):
         analyze([], [])
+    # a string is a level (factors with levels); a component declared on/off must be bool
     with pytest.raises(ScoresError, match="on/off"):
-        Sample({"rnn": "yes"}, T, 0, 0, 1.0)
+        analyze([Sample({"rnn": "yes"}, T, 0, 0, 1.0)], ["rnn"])
+    with pytest.raises(ScoresError, match="on/off .* or a non-empty string"):
+        Sample({"rnn": 0.5}, T, 0, 0, 1.0)
     # dict samples are accepted
     doc = analyze([{"config": {}, "method": T, "seed": 0, "worker": 0, "score": 1.0}], [], n_boot=0)
     assert doc["cells"][0]["n"] == 1 and doc["comparisons"] == []
@@ -593,9 +596,8 @@ def test_csv_roundtrip(tmp_path):
         ("method,seed,score\na3c,0,1.0\n", "missing required column 'worker'"),
         ("method,seed,worker,score\na3c,0,0,1.0\nindividual,0,0,abc\n", "line 3: score 'abc' is not a number"),
         ("method,seed,worker,score\na3c,0,0,nan\n", "line 2: score 'nan' is not a finite number"),
-        ("method,seed,worker,score,rnn\na3c,0,0,1.0,1\nindividual,0,0,2.0,yes\n",
-         "line 3: component 'rnn' has value 'yes'; expected 0/1 or true/false"),
-        ("method,seed,worker,score,rnn\na3c,0,0,1.0,2\n", "line 2: component 'rnn'"),
+        ("method,seed,worker,score,rnn\na3c,0,0,1.0,1\nindividual,0,0,2.0,\n",
+         "line 3: factor 'rnn' has no value"),
         ("method,seed,worker,score\na3c,x,0,1.0\n", "line 2: seed 'x' is not an integer"),
         ("method,seed,worker,score\na3c,0,0,1.0,5\n", "line 2: expected 4 fields, found 5"),
         ("method,seed,worker,score\na3c,0,0,1.0\na3c,0,0,2.0\n", "line 3: duplicate of line 2"),

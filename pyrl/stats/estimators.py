@@ -183,7 +183,8 @@ def welch_power(gap: float, std_t: float, std_c: float, n: int, alpha: float = 0
     if v == 0:
         return 1.0 if gap != 0 else alpha
     nc = abs(gap) / math.sqrt(v / n)
-    df = (n - 1) * v**2 / (std_t**4 + std_c**4)
+    a, b = std_t / max(std_t, std_c), std_c / max(std_t, std_c)  # scaled: s**4 may underflow
+    df = (n - 1) * (a * a + b * b) ** 2 / (a**4 + b**4)
     tc = _sp.stdtrit(df, 1 - alpha / 2)  # = scipy.stats.t.ppf, without its overhead
     # P(T > tc) + P(T < -tc) for T ~ noncentral t(df, nc); P(T > tc) = P(-T < -tc), -T ~ nct(df, -nc)
     return float(_sp.nctdtr(df, -nc, -tc) + _sp.nctdtr(df, nc, -tc))

@@ -23,7 +23,9 @@ def level_of(name: str, value: Any) -> bool | str:
     """A factor level: on/off (bool, or the integers 0/1) or a non-empty string."""
     if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
         return bool(value)
-    raise ScoresError(f"component {name!r} must be on/off (bool or 0/1), got {value!r}")
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ScoresError(f"level of {name!r} must be on/off (bool or 0/1) or a non-empty string, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -183,10 +185,10 @@ def _factor_levels(p: Path, body, factors) -> dict[str, list]:
         for line, v in values:
             if not v:
                 raise ScoresError(f"{p}: line {line}: factor '{name}' has no value")
-        for line, v in values:
-            if v.lower() not in _TRUE | _FALSE:
-                raise ScoresError(f"{p}: line {line}: component '{name}' has value {v!r}; expected 0/1 or true/false")
-        out[name] = [True, False]
+        if all(v.lower() in _TRUE | _FALSE for _, v in values):
+            out[name] = [True, False]
+        else:
+            out[name] = list(dict.fromkeys(v for _, v in values))
     return out
 
 
