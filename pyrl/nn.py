@@ -161,7 +161,8 @@ class ActorCritic(nn.Module):
         x = self._encode(obs)
         if self.core is None:
             return x, state
-        h = self.core.step(x, state * (~reset).unsqueeze(-1).to(state.dtype))
+        # a select, not state * keep: a non-finite state that a reset discards must not leak (inf * 0)
+        h = self.core.step(x, state.masked_fill(reset.unsqueeze(-1), 0.0))
         return h, h
 
     def act(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator] = None):

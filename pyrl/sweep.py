@@ -1,37 +1,53 @@
-"""Sweeps: the full factorial of components x methods x seeds, run on a local process pool
+"""Sweeps: the full factorial of factor levels x methods x seeds, run on a local process pool
 or a Ray cluster, into one resumable results directory.
 
 Layout of ``--out DIR``::
 
-    DIR/sweep.json                      the settings that define the grid (a rerun must match)
-    DIR/<run_id>/result.json            written last and atomically: its presence = finished
+    DIR/sweep.json                      what defines the sweep: its factors and their levels, the
+                                        methods, the seeds, and the complete resolved training
+                                        configuration (every TrainConfig field), with the pyrl
+                                        version; a rerun must match it
+    DIR/.lock                           the OS lock of the sweep that is using DIR (and who it is)
+    DIR/<run_id>/result.json            written last: its presence = finished
     DIR/<run_id>/curve.csv, model*.pt   the run's learning curve and checkpoints
 
+A factor is a TrainConfig field and its levels (``rnn``: on, off; ``norm``: none, layernorm,
+...); the baseline is every factor at its first level. On/off components (``--components
+rnn,layernorm``) are the two-level factors [on, off].
+
 Each run trains in a scratch directory wherever it executes (a pool process here, a Ray
-worker elsewhere) and sends its files back as bytes; the driver alone writes ``DIR``. A run is
-finished when its ``result.json`` exists, whatever its status (ok, failed, diverged): a rerun
-skips it untouched and runs the rest, so a sweep killed even with SIGKILL resumes where it was.
+worker elsewhere) and sends its files back as bytes; the driver alone writes ``DIR``, holding
+the directory's lock for the whole sweep, so a second sweep on ``DIR`` is refused and no two
+stores can interleave. A run's files are staged in a hidden directory and renamed into place
+whole. A run whose result is ``ok`` or ``diverged`` (learning outcomes) is finished: a rerun
+skips it untouched. A ``failed`` run (a crash or a kill: not a learning outcome) is trained
+again by a rerun, and so is anything a SIGKILL interrupted.
 """
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from pyrl.results import write_bytes_atomic, write_json_atomic
+from pyrl.results import FINISHED, LOCK, MANIFEST, RESULT, write_bytes_atomic, write_json_atomic
 
 COMPONENTS = ("rnn", "layernorm")
 METHODS = ("a3c", "individual")
-MANIFEST = "sweep.json"
-RESULT = "result.json"
+FORMAT = 2  # of sweep.json; 1 (no "format"): settings given on the command line only
+_SWEEP_KEYS = ("components", "factors", "methods", "seeds")
+_NOT_FACTORS = ("method", "seed", "extra")
 
 # --preset: sizes that suit a question; explicit options override them.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -48,76 +64,179 @@ class SweepError(ValueError):
 
 @dataclass(frozen=True)
 class RunSpec:
-    run_id: str                 # directory name under --out, unique in the grid
-    method: str                 # a3c | individual
+    run_id: str                  # directory name under --out, unique in the grid
+    method: str                  # a3c | individual
     seed: int
-    components: dict[str, bool]  # the on/off setting of each swept component
-    train_kwargs: dict[str, Any] = field(hash=False)  # everything pyrl.train needs
+    factors: dict[str, Any]      # this run's level of each swept factor
+    train_kwargs: dict[str, Any] = field(hash=False)  # the run's complete TrainConfig
 
 
-def run_id(method: str, components: dict[str, bool], seed: int) -> str:
-    parts = [f"{c}-{'on' if v else 'off'}" for c, v in components.items()] or ["single"]
+def _level_name(level: Any) -> str:
+    if isinstance(level, bool):
+        return "on" if level else "off"
+    return re.sub(r"[^A-Za-z0-9.+_-]", "_", str(level))
+
+
+def run_id(method: str, factors: dict[str, Any], seed: int) -> str:
+    parts = [f"{name}-{_level_name(level)}" for name, level in factors.items()] or ["single"]
     return f"{method}__{'_'.join(parts)}__seed{seed}"
 
 
+def factors_of(settings: dict[str, Any]) -> dict[str, list]:
+    """The swept factors and their levels, baseline first: ``settings["factors"]`` (a mapping
+    name -> levels), else the on/off ``settings["components"]`` as [True, False] each."""
+    if settings.get("factors"):
+        return {str(k): list(v) for k, v in settings["factors"].items()}
+    return {c: [True, False] for c in settings.get("components", [])}
+
+
+def resolve(settings: dict[str, Any]) -> dict[str, Any]:
+    """The sweep's definition, everything resolved: factors, methods, seeds, and ``config``, the
+    complete TrainConfig of a run (defaults included) less what varies between runs (method,
+    seed, the factors). Raises SweepError for a factor that is no TrainConfig field or a
+    configuration TrainConfig refuses."""
+    from pyrl.train.config import TrainConfig
+
+    factors = factors_of(settings)
+    train = {k: v for k, v in settings.items() if k not in _SWEEP_KEYS}
+    fields = TrainConfig.__dataclass_fields__
+    for name, levels in factors.items():
+        if name not in fields or name in _NOT_FACTORS:
+            raise SweepError(f"unknown factor {name!r}: a factor is a training option "
+                             f"({', '.join(f for f in fields if f not in _NOT_FACTORS)})")
+        if len(levels) < 2 or len(set(map(json.dumps, levels))) != len(levels):
+            raise SweepError(f"factor {name!r} needs at least two distinct levels, got {levels}")
+    try:
+        base = TrainConfig(**train)
+        for combo in itertools.product(*factors.values()):  # every cell must be a valid run
+            TrainConfig(**{**train, **dict(zip(factors, combo))}).check(here=False)
+    except (TypeError, ValueError) as exc:
+        raise SweepError(f"invalid training configuration: {exc}") from None
+    config = {k: v for k, v in base.to_dict().items() if k not in ("method", "seed", *factors)}
+    return json.loads(json.dumps({"factors": factors, "methods": list(settings["methods"]),
+                                  "seeds": int(settings["seeds"]), "config": config}))
+
+
 def grid(settings: dict[str, Any]) -> list[RunSpec]:
-    """Every on/off combination of the components x methods x seeds (the "neither" cell
-    included). ``settings`` holds: components, methods, seeds, and the training options."""
-    components = list(settings["components"])
-    base = {k: v for k, v in settings.items() if k not in ("components", "methods", "seeds")}
+    """Every combination of the factors' levels (the "neither" cell included) x methods x
+    seeds, the baseline (every factor at its first level) first."""
+    sweep_def = resolve(settings)
+    factors = sweep_def["factors"]
     specs = []
-    for values in itertools.product((True, False), repeat=len(components)):
-        combo = dict(zip(components, values))
-        for method in settings["methods"]:
-            for seed in range(settings["seeds"]):
-                kwargs = dict(base, **combo, method=method, seed=seed)
-                specs.append(RunSpec(run_id(method, combo, seed), method, seed, combo, kwargs))
+    for combo in itertools.product(*factors.values()):
+        levels = dict(zip(factors, combo))
+        for method in sweep_def["methods"]:
+            for seed in range(sweep_def["seeds"]):
+                kwargs = dict(sweep_def["config"], **levels, method=method, seed=seed)
+                specs.append(RunSpec(run_id(method, levels, seed), method, seed, levels, kwargs))
     return specs
 
 
 # ---- the results directory ----
 
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Holds ``out``'s OS lock (flock on ``out/.lock``) for the block, or raises SweepError
+    naming the holder. The OS drops the lock when its holder dies, even by SIGKILL."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise SweepError(f"{out} is in use by another sweep ({holder}); wait for it to finish "
+                         "or use another --out") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pyrl")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def prepare(out: Path, settings: dict[str, Any]) -> None:
-    """Create ``out`` with its manifest, or check that an existing one holds the same sweep."""
+    """Create ``out`` with its manifest, or check that an existing one holds the same sweep
+    (SweepError naming what differs). Call it holding the lock."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / MANIFEST
-    want = json.loads(json.dumps(settings))  # normalise tuples etc. as JSON sees them
+    want = resolve(settings)
     if manifest.exists():
         have = json.loads(manifest.read_text())
-        if have.get("settings") != want:
-            diff = sorted(k for k in set(have.get("settings", {})) | set(want)
-                          if have.get("settings", {}).get(k) != want.get(k))
-            raise SweepError(
-                f"{out} holds a sweep with other settings (differ: {', '.join(diff)}); "
-                f"use another --out, or the same settings to resume it")
+        if have.get("format") != FORMAT:
+            raise SweepError(f"{out} holds a sweep made by an older pyrl, which did not record its "
+                             "full configuration: it cannot be resumed safely; use another --out")
+        diff = [k for k in ("factors", "methods", "seeds") if have.get(k) != want[k]]
+        old, new = have.get("config", {}), want["config"]
+        diff += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if diff:
+            shown = ", ".join(f"{k} ({_show(have, k)} -> {_show(want, k)})" for k in diff)
+            raise SweepError(f"{out} holds a sweep with other settings (differ: {shown}); "
+                             "use another --out, or the same settings to resume it")
         return
-    write_json_atomic(manifest, {"components": list(settings["components"]), "settings": want,
+    write_json_atomic(manifest, {"format": FORMAT, "pyrl": _version(), **want,
+                                 "components": list(want["factors"]),
                                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
-def finished(out: Path, spec: RunSpec) -> bool:
-    return (out / spec.run_id / RESULT).exists()
+def _show(doc: dict, key: str) -> str:
+    value = doc[key] if key in ("factors", "methods", "seeds") else doc.get("config", {}).get(key, "unset")
+    return json.dumps(value)
+
+
+def finished(out: Path, spec: RunSpec) -> Optional[dict]:
+    """The run's result if it has a learning outcome (ok, diverged), else None (absent, or
+    failed: to be trained again)."""
+    path = out / spec.run_id / RESULT
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return result if result.get("status") in FINISHED else None
 
 
 def store(out: Path, spec: RunSpec, files: dict[str, bytes]) -> dict[str, Any]:
-    """Write a run's files under ``out/run_id``; result.json last, so it marks completion."""
-    run_dir = out / spec.run_id
-    if run_dir.exists():  # leftovers of a run killed before it finished
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    """Put a run's files in place as ``out/run_id``, whole: staged in a hidden directory (each
+    file written and synced, result.json last), then renamed over any earlier attempt."""
+    stage = Path(tempfile.mkdtemp(prefix=f".stage-{spec.run_id}-", dir=out))
     for name, data in files.items():
         if name != RESULT:
-            write_bytes_atomic(run_dir / name, data)
-    result = json.loads(files[RESULT])
-    write_bytes_atomic(run_dir / RESULT, files[RESULT])
-    return result
+            write_bytes_atomic(stage / name, data)
+    write_bytes_atomic(stage / RESULT, files[RESULT])
+    run_dir = out / spec.run_id
+    if run_dir.exists():  # a failed attempt, or leftovers of a run killed before it finished
+        old = Path(tempfile.mkdtemp(prefix=f".old-{spec.run_id}-", dir=out))
+        os.rename(run_dir, old / "run")
+        os.rename(stage, run_dir)
+        shutil.rmtree(old)
+    else:
+        os.rename(stage, run_dir)
+    return json.loads(files[RESULT])
+
+
+def _clean_stale(out: Path) -> None:
+    """Hidden staging directories left by a driver that died mid-store (we hold the lock)."""
+    for p in out.iterdir():
+        if p.is_dir() and (p.name.startswith(".stage-") or p.name.startswith(".old-")):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 # ---- executing one run (in a pool process or a Ray task) ----
 
 def execute(spec: RunSpec) -> dict[str, bytes]:
-    """Train one run in a scratch directory and return its files as bytes. Never raises for
-    a training failure: a run that breaks comes back as a result with status failed."""
+    """Train one run in a scratch directory and return its files as bytes, result.json tagged
+    with the run's id and factor levels. Never raises for a training failure: a run that
+    breaks comes back as a result with status failed."""
     from pyrl.train.config import TrainConfig
     from pyrl.train.run import train
 
@@ -126,13 +245,17 @@ def execute(spec: RunSpec) -> dict[str, bytes]:
         try:
             train(TrainConfig(**spec.train_kwargs), scratch)
         except Exception as exc:  # the run failed to start or crashed outside its workers
-            result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                      "traceback": traceback.format_exc(limit=5), "method": spec.method,
-                      "seed": spec.seed, "config": spec.train_kwargs, "workers": []}
-            write_json_atomic(scratch / RESULT, result)
-        return {p.name: p.read_bytes() for p in scratch.iterdir() if p.is_file()}
+            return _failure(spec, f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=5))
+        files = {p.name: p.read_bytes() for p in scratch.iterdir() if p.is_file()}
+        files[RESULT] = _tagged(spec, json.loads(files[RESULT]))
+        return files
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _tagged(spec: RunSpec, result: dict) -> bytes:
+    result.update(run_id=spec.run_id, factors=spec.factors)
+    return json.dumps(result).encode()
 
 
 def _pool_init() -> None:
@@ -176,8 +299,7 @@ def run_ray(specs: list[RunSpec], cpus_per_run: int, gpus_per_run: int, address:
         raise SweepError("the Ray backend needs Ray: pip install 'pyrl[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, ignore_reinit_error=True,
-                 include_dashboard=False, log_to_driver=False)
+        _connect_ray(ray, address or os.environ.get("RAY_ADDRESS") or None)
     try:
         if gpus_per_run and ray.cluster_resources().get("GPU", 0) < gpus_per_run:
             # Ray would hold the tasks forever, waiting for a GPU that never comes
@@ -201,6 +323,55 @@ def run_ray(specs: list[RunSpec], cpus_per_run: int, gpus_per_run: int, address:
             ray.shutdown()
 
 
+def _connect_ray(ray, address: Optional[str]) -> None:
+    """ray.init, or a one-line SweepError within seconds: Ray itself retries a dead address
+    for minutes, and raises tracebacks for other connection failures."""
+    if address not in (None, "auto", "local"):
+        _probe_grpc(address)
+    try:
+        ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # connection refused, version mismatch, authentication, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SweepError(f"cannot connect to Ray at {address or 'a new local instance'}: {first}") from None
+
+
+def _probe_grpc(address: str, timeout: float = 3.0) -> None:
+    """Raises SweepError unless Ray answers at ``address`` within seconds: for host:port, its
+    GCS answers a cluster-id request (gRPC); for a ray://host:port client address, something
+    accepts the connection."""
+    rest = address.split("://", 1)[-1]
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        host, port = rest, "10001" if address.startswith("ray://") else "6379"
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__  # refused, timed out, unknown host
+        raise SweepError(f"no Ray cluster at {address}: {why}") from None
+    if address.startswith("ray://"):
+        return
+    import grpc
+
+    try:  # the token a cluster with token authentication wants (RAY_AUTH_TOKEN, ...), as Ray sends it
+        from ray._private.authentication.grpc_authentication_client_interceptor import (
+            _get_authentication_metadata_tuple as auth_metadata)
+    except ImportError:  # a Ray without authentication
+        auth_metadata = tuple
+    try:
+        metadata = auth_metadata()
+    except Exception as exc:  # e.g. token authentication asked for, but no token found
+        raise SweepError(f"Ray at {address}: {str(exc).split('. ')[0]}") from None
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        ask = channel.unary_unary("/ray.rpc.NodeInfoGcsService/GetClusterId")
+        try:  # an empty request is a valid (default) protobuf message
+            ask(b"", timeout=timeout, metadata=metadata)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise SweepError(f"the Ray cluster at {address} refused this client: {exc.details()}") from None
+            raise SweepError(f"no Ray cluster at {address}: something listens there, but its answer "
+                             f"is not Ray's ({exc.code().name})") from None
+
+
 def _files_or_failure(spec: RunSpec, fut) -> dict[str, bytes]:
     try:
         return fut.result()
@@ -208,17 +379,17 @@ def _files_or_failure(spec: RunSpec, fut) -> dict[str, bytes]:
         return _failure(spec, f"run process died: {type(exc).__name__}: {exc}")
 
 
-def _failure(spec: RunSpec, error: str) -> dict[str, bytes]:
-    result = {"status": "failed", "error": error, "method": spec.method, "seed": spec.seed,
-              "config": spec.train_kwargs, "workers": []}
-    return {RESULT: json.dumps(result).encode()}
+def _failure(spec: RunSpec, error: str, trace: Optional[str] = None) -> dict[str, bytes]:
+    result = {"status": "failed", "error": error, "traceback": trace, "method": spec.method,
+              "seed": spec.seed, "config": spec.train_kwargs, "workers": []}
+    return {RESULT: _tagged(spec, result)}
 
 
 # ---- the sweep ----
 
 @dataclass
 class SweepEvent:
-    kind: str                    # "skip" | "start" | "done"
+    kind: str                    # "skip" (finished) | "retry" (failed before) | "start" | "done"
     spec: RunSpec
     result: Optional[dict] = None
 
@@ -226,34 +397,39 @@ class SweepEvent:
 def sweep(settings: dict[str, Any], out: Path, backend: str = "local", jobs: Optional[int] = None,
           ray_address: Optional[str] = None,
           on_event: Callable[[SweepEvent], None] = lambda e: None) -> list[dict[str, Any]]:
-    """Run every unfinished run of the grid into ``out``; return the results of the runs
-    done now. ``on_event`` sees skips, starts and completions (for a progress display)."""
-    out = Path(out)
-    prepare(out, settings)
-    specs = grid(settings)
-    todo = []
-    for spec in specs:
-        if finished(out, spec):
-            on_event(SweepEvent("skip", spec))
-        else:
-            todo.append(spec)
-    if not todo:
-        return []
-    start = lambda spec: on_event(SweepEvent("start", spec))  # noqa: E731
-    workers = int(settings.get("workers", 1))
-    if backend == "local":
-        jobs = jobs or max(1, (os.cpu_count() or 1) // workers)  # a run uses W cores
-        stream = run_local(todo, jobs, start)
-    elif backend == "ray":
-        gpus = 0 if settings.get("device", "cpu") == "cpu" else 1
-        stream = run_ray(todo, workers, gpus, ray_address, start)
-    else:
+    """Run every unfinished run of the grid into ``out`` (failed ones again), holding the
+    directory's lock throughout; return the results of the runs done now. ``on_event`` sees
+    skips, retries, starts and completions (for a progress display)."""
+    if backend not in ("local", "ray"):
         raise SweepError(f"unknown backend {backend!r} (local or ray)")
-    results = []
-    for spec, files in stream:
-        if json.loads(files[RESULT]).get("status") == "interrupted":
-            continue  # stopped by Ctrl-C, not finished: not stored, so a rerun trains it again
-        result = store(out, spec, files)
-        results.append(result)
-        on_event(SweepEvent("done", spec, result))
-    return results
+    out = Path(out)
+    specs = grid(settings)
+    with locked(out):
+        prepare(out, settings)
+        _clean_stale(out)
+        todo = []
+        for spec in specs:
+            if finished(out, spec):
+                on_event(SweepEvent("skip", spec))
+                continue
+            if (out / spec.run_id / RESULT).exists():
+                on_event(SweepEvent("retry", spec, json.loads((out / spec.run_id / RESULT).read_text())))
+            todo.append(spec)
+        if not todo:
+            return []
+        start = lambda spec: on_event(SweepEvent("start", spec))  # noqa: E731
+        config = specs[0].train_kwargs
+        if backend == "local":
+            jobs = jobs or max(1, (os.cpu_count() or 1) // config["workers"])  # a run uses W cores
+            stream = run_local(todo, jobs, start)
+        else:
+            gpus = 0 if config["device"] == "cpu" else 1
+            stream = run_ray(todo, config["workers"], gpus, ray_address, start)
+        results = []
+        for spec, files in stream:
+            if json.loads(files[RESULT]).get("status") == "interrupted":
+                continue  # stopped by Ctrl-C, not finished: not stored, so a rerun trains it again
+            result = store(out, spec, files)
+            results.append(result)
+            on_event(SweepEvent("done", spec, result))
+        return results

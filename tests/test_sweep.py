@@ -31,10 +31,10 @@ def test_grid_is_the_full_factorial_with_the_neither_cell():
     specs = sw.grid(settings())
     assert len(specs) == 4 * 2 * 3
     assert len({s.run_id for s in specs}) == len(specs)
-    combos = {tuple(sorted(s.components.items())) for s in specs}
+    combos = {tuple(sorted(s.factors.items())) for s in specs}
     assert (("layernorm", False), ("rnn", False)) in combos and len(combos) == 4
     for s in specs:
-        assert s.train_kwargs["rnn"] == s.components["rnn"]
+        assert s.train_kwargs["rnn"] == s.factors["rnn"]
         assert s.train_kwargs["method"] == s.method and s.train_kwargs["seed"] == s.seed
 
 
@@ -78,9 +78,33 @@ def test_ablate_end_to_end_then_rerun_skips_everything(runner, tmp_path):
 
 
 def test_clashing_rerun_is_refused_with_exit_2(runner, tmp_path):
-    sw.prepare(tmp_path, {"components": ["rnn"], "methods": ["a3c"], "seeds": 1})
+    sw.prepare(tmp_path, settings(components=["rnn"], methods=["a3c"], seeds=1))
     result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "other settings" in result.output
+
+
+def test_sweep_json_holds_the_whole_configuration_and_a_changed_default_is_refused(runner, tmp_path):
+    # Options nobody gave (lr, gamma, ...) are in sweep.json too, with the pyrl version: a resume
+    # after a default changed must not mix configurations. Simulated by editing the stored lr.
+    from pyrl.train.config import TrainConfig
+
+    sw.prepare(tmp_path, settings(seeds=1))
+    manifest = json.loads((tmp_path / "sweep.json").read_text())
+    fields = set(TrainConfig.__dataclass_fields__) - {"method", "seed", "rnn", "layernorm"}
+    assert set(manifest["config"]) == fields and manifest["config"]["lr"] == TrainConfig().lr
+    assert manifest["pyrl"] and manifest["format"] == 2
+    assert manifest["factors"] == {"rnn": [True, False], "layernorm": [True, False]}
+    manifest["config"]["lr"] = 1e-3
+    (tmp_path / "sweep.json").write_text(json.dumps(manifest))
+    result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "other settings (differ: lr (0.001 -> 0.0007))" in " ".join(result.output.split())
+
+
+def test_an_old_sweep_without_its_configuration_is_not_resumed(runner, tmp_path):
+    (tmp_path / "sweep.json").write_text(json.dumps({"components": ["rnn"], "settings": {"seeds": 1}}))
+    result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "older pyrl" in result.output
 
 
 def test_bad_sweep_arguments_exit_2(runner, tmp_path):
@@ -170,7 +194,7 @@ def test_ray_backend_on_a_real_local_instance(runner, tmp_path):
     for d in (p for p in (tmp_path / "runs").iterdir() if p.is_dir()):
         assert (d / "result.json").exists() and (d / "curve.csv").exists()
     assert gpu.exit_code == 2 and "the Ray cluster has no GPU" in gpu.output, gpu.output
-    assert json.loads((tmp_path / "gpu" / "sweep.json").read_text())["settings"]["device"] == "cuda"
+    assert json.loads((tmp_path / "gpu" / "sweep.json").read_text())["config"]["device"] == "cuda"
     assert not list((tmp_path / "gpu").glob("*/result.json"))
 
 
@@ -197,14 +221,93 @@ def test_sweep_device_mistakes_exit_2(runner, tmp_path, args, message):
     assert not (tmp_path / "s").exists()
 
 
-def test_device_is_a_sweep_setting_only_off_the_cpu(runner, tmp_path):
-    # A CPU sweep's sweep.json has no device (sweeps made before --device resume unchanged);
-    # a GPU sweep's has one and hands it to every run.
+def test_device_is_a_sweep_setting(runner, tmp_path):
     out = tmp_path / "cpu"
     result = runner.invoke(cli, ["compare", *TINY, "--seeds", "1", "--methods", "individual", "--device", "cpu",
                                  "--out", str(out), "--no-report"])
     assert result.exit_code == 0, result.output
-    assert "device" not in json.loads((out / "sweep.json").read_text())["settings"]
+    assert json.loads((out / "sweep.json").read_text())["config"]["device"] == "cpu"
     specs = sw.grid(settings(components=["rnn"], seeds=1, device="cuda"))
     assert {s.train_kwargs["device"] for s in specs} == {"cuda"}
     # (the Ray test runs the CLI with --device cuda and reads sweep.json)
+
+
+def test_a_second_sweep_on_a_directory_in_use_exits_2_and_the_first_completes(tmp_path):
+    out = tmp_path / "busy"
+    cmd = [sys.executable, "-m", "pyrl", "ablate", *TINY, "--steps", "2000", "--seeds", "1", "--jobs", "1",
+           "--components", "rnn", "--out", str(out), "--no-report"]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / ".lock").exists():
+        time.sleep(0.1)
+    time.sleep(0.5)  # the lock is taken right after the file appears
+    t0 = time.time()
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2, second.stderr
+    assert f"pid {first.pid} on" in second.stderr and "in use by another sweep" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1 and time.time() - t0 < 30
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 4 and not [p for p in out.iterdir() if p.name.startswith((".stage", ".old"))]
+    for d in runs:  # each directory holds one run's files, and the result says which run
+        res = json.loads((d / "result.json").read_text())
+        assert res["run_id"] == d.name and res["status"] == "ok"
+        assert (d / "curve.csv").exists() and list(d.glob("model*.pt"))
+    # the lock dies with its holder: a rerun (even after a SIGKILL) takes it again
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+
+
+def test_failed_runs_are_trained_again_by_a_rerun_and_diverged_ones_are_not(runner, tmp_path, monkeypatch):
+    out = tmp_path / "f"
+    args = ["compare", *TINY, "--workers", "2", "--steps", "800", "--seeds", "1", "--out", str(out),
+            "--json", "--no-report"]
+    monkeypatch.setenv("PYRL_TEST_FAIL_AFTER", "1")  # worker 1 of every run raises: a crash
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sweep"]["failed"] == 2
+    monkeypatch.delenv("PYRL_TEST_FAIL_AFTER")
+    again = runner.invoke(cli, args)
+    summary = json.loads(again.output)["sweep"]
+    assert summary["retried"] == 2 and summary["ok"] == 2 and summary["skipped"] == 0
+    assert all(json.loads(p.read_text())["status"] == "ok" for p in out.glob("*/result.json"))
+    # a diverged run is a learning outcome: kept, not trained again
+    div = tmp_path / "d"
+    first = runner.invoke(cli, ["compare", *TINY, "--seeds", "1", "--lr", "1e30", "--out", str(div), "--json",
+                                "--no-report"])
+    assert json.loads(first.output)["sweep"]["diverged"] == 2
+    rerun = runner.invoke(cli, ["compare", *TINY, "--seeds", "1", "--lr", "1e30", "--out", str(div), "--json",
+                                "--no-report"])
+    assert json.loads(rerun.output)["sweep"]["skipped"] == 2
+
+
+def test_results_whose_configuration_differs_from_their_sweep_are_refused(runner, tmp_path):
+    from pyrl.results import ResultsError, load_results
+
+    out = tmp_path / "s"
+    result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--components", "rnn", "--methods", "individual",
+                                 "--out", str(out), "--no-report"])
+    assert result.exit_code == 0, result.output
+    loaded = load_results(out)
+    assert loaded.factors == {"rnn": [True, False]} and len(loaded.runs) == 2
+    assert {r["factors"]["rnn"] for r in loaded.runs} == {True, False}
+    victim = out / "individual__rnn-off__seed0" / "result.json"
+    res = json.loads(victim.read_text())
+    res["config"]["gamma"] = 0.9  # as if trained by a rerun after a default changed
+    victim.write_text(json.dumps(res))
+    with pytest.raises(ResultsError, match=r"individual__rnn-off__seed0: its configuration differs from "
+                                            r"sweep.json \(gamma: 0.9 vs sweep 0.99\)"):
+        load_results(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1", "nosuchhost.invalid:6379"])
+def test_ray_at_a_wrong_address_is_one_line_and_exit_2_within_seconds(runner, tmp_path, address):
+    pytest.importorskip("ray")
+    t0 = time.time()
+    result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--backend", "ray", "--ray-address", address,
+                                 "--out", str(tmp_path / "r"), "--no-report"])
+    assert result.exit_code == 2, result.output
+    assert f"no Ray cluster at {address}" in result.output and "Traceback" not in result.output
+    assert time.time() - t0 < 15

@@ -316,3 +316,33 @@ def test_a_killed_parent_leaves_no_process_behind(tmp_path, device):
     assert not (tmp_path / "run" / "result.json").exists()  # an unfinished run has no result
     time.sleep(1)  # the resource tracker unlinks what the parent left once the last holder is gone
     assert _shm() - shm_before == set()
+
+
+def test_a_diverging_individual_learner_stops_alone(tmp_path, monkeypatch):
+    # Worker 1's loss turns NaN at its 3rd update (the real detection path); worker 0, an
+    # independent learner, finishes its budget, and result.json says which is which.
+    monkeypatch.setenv("PYRL_TEST_DIVERGE_AFTER", "2")
+    res = train(cfg(method="individual", workers=2, steps=3200), tmp_path / "i")
+    assert res["status"] == "diverged" and "worker 1: non-finite loss at update 2" in res["error"]
+    w0, w1 = res["workers"]
+    assert w0["status"] == "ok" and w0["steps"] == 1600 and w0["diverged_at"] is None
+    assert w1["status"] == "diverged" and w1["diverged_at"] == w1["steps"] == 3 * 40
+    assert (tmp_path / "i" / "model_w0.pt").exists() and not (tmp_path / "i" / "model_w1.pt").exists()
+    on_disk = json.loads((tmp_path / "i" / "result.json").read_text())
+    assert [w["status"] for w in on_disk["workers"]] == ["ok", "diverged"]
+    # in a3c the workers step one shared learner: its divergence is the whole run's
+    res = train(cfg(method="a3c", workers=2, steps=3200), tmp_path / "a")
+    assert res["status"] == "diverged"
+    assert [w["status"] for w in res["workers"]] == ["diverged", "diverged"]
+    assert all(w["diverged_at"] is not None for w in res["workers"])
+
+
+def test_train_shows_a_progress_bar_and_each_workers_return(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "--env", "CartPole-v1", "--workers", "2", "--envs-per-worker", "2",
+                                 "--steps", "4000", "--rollout", "10", "--hidden", "16", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    bar = next(line for line in lines if line.startswith("a3c CartPole-v1"))
+    assert "4000/4000 steps" in bar and "ETA" in bar and "steps/s" in bar
+    assert any("recent return (last 10)" in line for line in lines)
+    assert lines[-1].startswith("ok: score_mean")  # the summary on a line of its own

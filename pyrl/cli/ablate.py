@@ -81,8 +81,7 @@ def _settings(components, methods, preset, env, seeds, steps, workers, envs_per_
         raise click.BadParameter(str(exc), param_hint="--device") from None
     if backend == "ray" and device.startswith("cuda:"):
         raise click.BadParameter("Ray gives each run its own GPU: use --device cuda", param_hint="--device")
-    if device != "cpu":  # absent means cpu: sweeps made before --device resume unchanged
-        settings["device"] = device
+    settings["device"] = device
     settings.update(fixed or {})
     per_rollout = settings["rollout"] * settings["envs_per_worker"] * settings["workers"]
     if settings["steps"] < per_rollout:
@@ -100,11 +99,11 @@ def _run(settings, out, backend, ray_address, jobs, as_json, show_report):
 
     try:  # a bad env id is the user's mistake: say so before any run starts
         make(settings["env"], 1, 0).close()
-    except EnvError as exc:
+        specs = sw.grid(settings)
+    except (EnvError, sw.SweepError) as exc:
         abort(str(exc), code=2)
-    specs = sw.grid(settings)
     running: dict[str, float] = {}
-    counts = {"ok": 0, "failed": 0, "diverged": 0, "interrupted": 0, "skipped": 0}
+    counts = {"ok": 0, "failed": 0, "diverged": 0, "interrupted": 0, "skipped": 0, "retried": 0}
     t0 = time.time()
     progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
@@ -115,6 +114,11 @@ def _run(settings, out, backend, ray_address, jobs, as_json, show_report):
         if e.kind == "skip":
             counts["skipped"] += 1
             progress.advance(task)
+        elif e.kind == "retry":  # failed before (a crash, a kill): not a learning outcome
+            counts["retried"] += 1
+            if not as_json:
+                progress.console.print(f"[yellow]{e.spec.run_id}: failed before, training it again[/] "
+                                       f"({e.result.get('error') or 'no error text'})")
         elif e.kind == "start":
             running[e.spec.run_id] = time.time()
         else:
@@ -142,8 +146,11 @@ def _run(settings, out, backend, ray_address, jobs, as_json, show_report):
         print_json({"sweep": summary, "settings": settings, "report": doc})
     else:
         console.print(f"{summary['runs']} runs in {out}: {counts['ok']} ok, {counts['failed']} failed, "
-                      f"{counts['diverged']} diverged, {counts['skipped']} already finished "
-                      f"({summary['wall_s']:.0f} s)")
+                      f"{counts['diverged']} diverged, {counts['skipped']} already finished, "
+                      f"{counts['retried']} retried ({summary['wall_s']:.0f} s)")
+        if counts["failed"]:
+            console.print(f"[yellow]{counts['failed']} runs failed (not learning outcomes): rerun the "
+                          "same command to train them again[/]")
 
 
 def _report(out, quiet):

@@ -14,7 +14,10 @@ from pyrl.cli.common import abort, console, print_json
 @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the fresh episodes.")
 @click.option("--json", "as_json", is_flag=True)
 def eval_cmd(run_dir, episodes, seed, as_json):
-    """Evaluate each saved model of RUN_DIR (sampling its policy) for --episodes episodes."""
+    """Evaluate each saved model of RUN_DIR (sampling its policy) for --episodes episodes.
+
+    Up to 8 envs run at once; each contributes a fixed share of the episodes, its first ones
+    (as Stable-Baselines3's evaluate_policy), so short episodes are not over-represented."""
     from pyrl.train.evaluate import evaluate_run
 
     if not (run_dir / "model_meta.json").exists():

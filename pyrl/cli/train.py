@@ -80,26 +80,38 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, laye
 
 
 def _with_display(cfg, out, run_train):
+    """A progress bar with elapsed time and ETA (as the sweep's), and under it each worker's
+    recent return."""
+    from rich.console import Group
     from rich.live import Live
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
-    state = {"steps": 0, "total": 1, "elapsed": 0.0, "recent": [None] * cfg.workers}
+    progress = Progress(TextColumn(f"[bold]{cfg.method}[/] {cfg.env}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                        TextColumn("{task.fields[sps]}"), console=console)
+    task = progress.add_task("train", total=cfg.updates_per_worker * cfg.rollout * cfg.envs_per_worker * cfg.workers,
+                             sps="")
+    recent = [None] * cfg.workers
 
-    def view():
-        sps = state["steps"] / state["elapsed"] if state["elapsed"] else 0.0
-        t = Table(title=f"{cfg.method} on {cfg.env}: {state['steps']:,}/{state['total']:,} steps, "
-                        f"{sps:,.0f} steps/s", title_justify="left")
+    def workers():
+        t = Table(title_justify="left", box=None, padding=(0, 2))
         t.add_column("worker", justify="right")
         t.add_column(f"recent return (last {cfg.score_episodes})", justify="right")
-        for w, r in enumerate(state["recent"]):
+        for w, r in enumerate(recent):
             t.add_row(str(w), "-" if r is None else f"{r:.1f}")
         return t
 
-    with Live(view(), console=console, refresh_per_second=4, transient=False) as live:
-        def progress(p):
-            state.update(p)
-            live.update(view())
-        return run_train(cfg, out, progress)
+    with Live(Group(progress, workers()), console=console, refresh_per_second=4, transient=False) as live:
+        def on_progress(p):
+            recent[:] = p["recent"]
+            sps = p["steps"] / p["elapsed"] if p["elapsed"] else 0.0
+            progress.update(task, completed=p["steps"], sps=f"{sps:,.0f} steps/s")
+            live.update(Group(progress, workers()))
+        result = run_train(cfg, out, on_progress)
+    if not console.is_terminal:
+        console.line()  # Live ends its last frame without a newline off a terminal
+    return result
 
 
 def _summary(result, out):

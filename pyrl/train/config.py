@@ -51,8 +51,9 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
     """Free-form metadata carried into result.json."""
 
-    def check(self) -> None:
-        """Raises ValueError with a one-line message for impossible settings."""
+    def check(self, here: bool = True) -> None:
+        """Raises ValueError with a one-line message for impossible settings. ``here``: also
+        that this machine has the device (a Ray driver need not have its cluster's GPUs)."""
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
         if self.optimizer not in OPTIMIZERS:
@@ -64,7 +65,7 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
             raise ValueError("gamma and gae_lambda must lie in [0, 1]")
-        check_device(self.device)
+        check_device(self.device, here)
         if self.steps < self.updates_per_worker_floor:
             raise ValueError(
                 f"steps {self.steps} is less than one rollout of every worker "

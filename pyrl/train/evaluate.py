@@ -12,11 +12,16 @@ from pyrl.train.config import TrainConfig
 
 @torch.no_grad()
 def evaluate_model(cfg: TrainConfig, state_dict, episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` fresh episodes of the model's (sampling) policy, run on up to 8
+    envs at once. Each env contributes a fixed share of the count, its *first* episodes
+    (``(episodes + i) // n`` for env i, as Stable-Baselines3's ``evaluate_policy``): keeping
+    the first completions across envs instead would over-represent short episodes."""
     from pyrl.envs import make
     from pyrl.rollout import EpisodeStats
     from pyrl.train.worker import build_model
 
     n = min(episodes, 8)
+    targets = [(episodes + i) // n for i in range(n)]  # per env; they sum to ``episodes``
     env = make(cfg.env, n, seed=seed, num_threads=1)
     try:
         model = build_model(cfg, env.observation_space.shape, env.action_space, 0)
@@ -29,16 +34,18 @@ def evaluate_model(cfg: TrainConfig, state_dict, episodes: int, seed: int) -> li
         # on the final obs); the state is zeroed entering the step after it
         prev_done = torch.zeros(n, dtype=torch.bool)
         prev_reset_step = torch.ones(n, dtype=torch.bool)
-        returns: list[float] = []
-        while len(returns) < episodes:
+        per_env: list[list[float]] = [[] for _ in range(n)]
+        while any(len(r) < k for r, k in zip(per_env, targets)):
             action, _, _, state = model.act(torch.as_tensor(obs), state, prev_reset_step, generator=gen)
             prev_reset_step = prev_done
             obs, r, te, tr, _ = env.step(action.numpy())
             done = np.logical_or(te, tr)
             eps = stats.update(torch.as_tensor(r)[None], torch.as_tensor(te)[None], torch.as_tensor(tr)[None])
-            returns.extend(float(ret) for _, _, _, ret, _ in eps)
+            for _, i, _, ret, _ in eps:
+                if len(per_env[i]) < targets[i]:
+                    per_env[i].append(float(ret))
             prev_done = torch.as_tensor(done)
-        return returns[:episodes]
+        return [ret for rets in per_env for ret in rets]
     finally:
         env.close()
 

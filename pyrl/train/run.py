@@ -1,9 +1,12 @@
 """One training run: W worker processes on one worker loop, supervised from the parent.
 
 ``train(config, out_dir)`` returns the result (and writes ``result.json`` atomically, last):
-status ok | failed | diverged | interrupted. The parent watches the workers: a worker that
-dies (exception or kill) is noticed within about a second, the others are stopped, and the
-run ends ``failed`` naming it. Nothing is left running and nothing leaks into /dev/shm: the
+status ok | failed | diverged | interrupted, and each worker's own status. The parent watches
+the workers: a worker that dies (exception or kill) is noticed within about a second, the
+others are stopped, and the run ends ``failed`` naming it. A learner whose loss, gradient or
+parameters become non-finite has diverged, a learning outcome: in ``a3c`` the one shared
+learner, so the run stops; in ``individual`` that worker's own learner, which stops alone while
+the others finish their budget. The run is then ``diverged`` and its workers say which. Nothing is left running and nothing leaks into /dev/shm: the
 shared tensors are file-descriptor backed and die with their processes, and the workers
 report over pipes, not over named-semaphore queues.
 
@@ -123,6 +126,8 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     curve: list[tuple[int, int, float]] = []
     losses: dict[str, float] = {}
     done: set[int] = set()
+    diverged_at: dict[int, int] = {}  # worker -> its env steps when its learner diverged
+    errors: list[str] = []            # what each diverged learner said
     status, error = "ok", None
 
     def handle(msg) -> tuple[str, Optional[str]]:
@@ -148,7 +153,11 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         elif kind == "done":
             done.add(wid)
         elif kind == "diverged":
-            return "diverged", msg[2]
+            diverged_at[wid] = msg[2]
+            errors.append(msg[3])
+            if cfg.method == "a3c":  # the shared learner diverged: every worker steps it
+                return "diverged", msg[3]
+            done.add(wid)            # an independent learner stops alone
         elif kind == "error":
             return "failed", f"worker {wid} failed: {msg[2]}"
         return "ok", None
@@ -213,11 +222,17 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         if writer is not None:
             writer.close()
     wall = time.time() - t0
+    if status == "ok" and diverged_at:  # individual learners that diverged, the others finished
+        status, error = "diverged", "; ".join(errors)
+    if status == "diverged" and cfg.method == "a3c":  # one shared learner: every worker's diverged
+        diverged_at = {w: diverged_at.get(w, steps[w]) for w in range(cfg.workers)}
     workers = []
     for w in range(cfg.workers):
-        last = returns[w][-cfg.score_episodes:]
-        workers.append({"worker": w, "score": sum(last) / len(last) if last else None,
-                        "episodes": len(returns[w]), "steps": steps[w]})
+        last = returns[w][-cfg.score_episodes:]  # a diverged learner's: its last before diverging
+        # stopped: the run ended (failed, interrupted) before this worker's budget did
+        w_status = "diverged" if w in diverged_at else "ok" if w in done else "stopped"
+        workers.append({"worker": w, "status": w_status, "score": sum(last) / len(last) if last else None,
+                        "episodes": len(returns[w]), "steps": steps[w], "diverged_at": diverged_at.get(w)})
     scores = [w["score"] for w in workers if w["score"] is not None]
     result = {
         "status": status, "error": error, "method": cfg.method, "env": cfg.env, "config": cfg.to_dict(),

@@ -142,6 +142,7 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
     store.start(obs)
     state = local.initial_state(cfg.envs_per_worker)  # [N,H]
     fail_after = int(os.environ.get("PYRL_TEST_FAIL_AFTER", "-1"))  # fault tests only
+    nan_after = int(os.environ.get("PYRL_TEST_DIVERGE_AFTER", "-1"))  # fault tests only
     steps = 0
     local_params, target_params = list(local.parameters()), list(target.parameters())
     refresh_local = torch.no_grad()(lambda: torch._foreach_copy_(local_params, target_params))
@@ -182,15 +183,17 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
             v_loss = 0.5 * (((ret - values) ** 2) * mask).sum() / n
             entropy = (ent * mask).sum() / n
             loss = pg_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+            if update == nan_after and wid == 1:
+                loss = loss * math.nan  # a divergence through the real detection path
             for p in local_params:
                 p.grad = None
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(local_params, cfg.max_grad_norm)
             bad = ("loss" if not math.isfinite(loss.item()) else
                    "gradient" if not math.isfinite(grad_norm.item()) else None)
-            if bad:
+            if bad:  # the learner stops here (in a3c the shared one: the parent stops the run)
                 report()
-                conn.send(("diverged", wid, f"worker {wid}: non-finite {bad} at update {update}"))
+                conn.send(("diverged", wid, steps, f"worker {wid}: non-finite {bad} at update {update}"))
                 return
             opt.step([p.grad for p in local_params])
             # Refresh the local copy and check *it*, a copy_ snapshot of the target. Checking the
@@ -201,7 +204,7 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
             if not torch.isfinite(max_abs).all():
                 bad = next(name for name, p in local.named_parameters() if not torch.isfinite(p).all())
                 report()
-                conn.send(("diverged", wid, f"worker {wid}: non-finite parameter {bad} after update {update}"))
+                conn.send(("diverged", wid, steps, f"worker {wid}: non-finite parameter {bad} after update {update}"))
                 return
             unreported += [(steps, float(r), int(l)) for _, _, _, r, l in episodes]
             last_losses = (loss, pg_loss, v_loss, entropy, grad_norm)
