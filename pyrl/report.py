@@ -379,56 +379,33 @@ def _neg(pair):
 
 # ---- inputs: a results directory of runs ----
 
-COMPONENTS = ("rnn", "layernorm")
+def _levels(levels: list) -> list:
+    """A factor's levels as the statistics take them: on/off stays bool, anything else (a
+    string, a number such as a hidden size) becomes its string."""
+    return list(levels) if all(isinstance(v, bool) for v in levels) else [str(v) for v in levels]
 
 
 def load_runs(root) -> tuple[list[dict], dict[str, list], list[str]]:
-    """(runs, factors, notes): every ``result.json`` under ``root`` (any status, each with
-    "_dir"), the factors (ordered factor -> levels, baseline first) and notes on unreadable
-    files. The one place that reads the results directory (to become
-    ``pyrl.results.load_results``)."""
-    import json
-    from pathlib import Path
-
+    """(runs, factors, notes) of a results directory, through ``pyrl.results.load_results``:
+    every ``result.json`` under ``root`` (any status, each with "_dir" and "factors"), the
+    factors (factor -> levels, baseline first) and notes on unreadable files. Raises
+    ScoresError when there is no run, ResultsError when runs disagree with their sweep."""
+    from pyrl.results import load_results
     from pyrl.stats import ScoresError
 
-    root = Path(root)
-    if not root.is_dir():
-        raise ScoresError(f"{root} is not a directory")
-    runs, notes = [], []
-    for path in sorted(root.rglob("result.json")):
-        try:
-            res = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            notes.append(f"{path.parent}: unreadable result.json ({exc})")
-            continue
-        res["_dir"] = str(path.parent)
-        runs.append(res)
-    if not runs:
+    res = load_results(root)
+    if not res.runs:
         raise ScoresError(f"no runs (result.json) under {root}")
-    return runs, _factors(root, runs), notes
-
-
-def _factors(root, runs: list[dict]) -> dict[str, list]:
-    """From sweep.json ("factors": {name: levels} or "components": [names]), else the known
-    on/off components whose value varies across the runs."""
-    import json
-
-    manifest = root / "sweep.json"
-    if manifest.exists():
-        m = json.loads(manifest.read_text())
-        if isinstance(m.get("factors"), dict):
-            return {k: list(v) for k, v in m["factors"].items()}
-        return {c: [True, False] for c in m.get("components", [])}
-    return {c: [True, False] for c in COMPONENTS if len({bool(r["config"].get(c)) for r in runs}) > 1}
+    return res.runs, {f: _levels(lv) for f, lv in res.factors.items()}, list(res.problems)
 
 
 def run_config(run: dict, factors: dict[str, list]) -> dict:
+    """The run's level of each factor (from its "factors", else its config)."""
     given = run.get("factors") or {}
     out = {}
     for f, levels in factors.items():
         v = given[f] if f in given else run.get("config", {}).get(f)
-        out[f] = bool(v) if levels == [True, False] else str(v)
+        out[f] = bool(v) if all(isinstance(x, bool) for x in levels) else str(v)
     return out
 
 
@@ -436,7 +413,8 @@ def samples_from_runs(runs: list[dict], factors: dict[str, list]) -> tuple[list,
     """One Sample per worker of every run, with its status: ok, diverged (a learning
     outcome: scored by the analysis's policy) or failed (failed or interrupted runs: not
     learning outcomes, counted and listed). A worker's status is its own ("status" in its
-    entry) or, in older result.json files without one, the run's. An ok worker without a
+    entry; "stopped", a worker its run ended early, counts as failed) or, in older
+    result.json files without one, the run's. An ok worker without a
     score (no finished episode) is noted and left out."""
     from pathlib import Path
 
@@ -453,6 +431,7 @@ def samples_from_runs(runs: list[dict], factors: dict[str, list]) -> tuple[list,
             continue
         for w in workers:
             ws = w.get("status") or status
+            ws = "failed" if ws not in ("ok", "diverged") else ws  # 'stopped': its run did not finish
             if ws == "ok" and w.get("score") is None:
                 notes.append(f"{name} worker {w['worker']}: no completed episode, no score")
                 continue

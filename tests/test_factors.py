@@ -152,13 +152,15 @@ def test_cli_report_of_levels(runner, tmp_path):
 def test_results_directory_with_levels(tmp_path):
     root = tmp_path / "sweep"
     root.mkdir()
-    (root / "sweep.json").write_text(json.dumps({"factors": {"norm": ["none", "rmsnorm"], "rnn": [True, False]}}))
+    (root / "sweep.json").write_text(json.dumps({"format": 2, "factors": {"norm": ["none", "rmsnorm"], "rnn": [True, False]},
+                                                 "methods": [T, C], "seeds": 1, "config": {"hidden": 64}}))
     for k, (norm, rnn) in enumerate([("none", True), ("rmsnorm", True), ("none", False), ("rmsnorm", False)]):
         for m in (T, C):
             d = root / f"{m}_{k}"
             d.mkdir()
             (d / "result.json").write_text(json.dumps({
-                "status": "ok", "method": m, "seed": 0, "config": {"rnn": rnn, "norm": norm},
+                "status": "ok", "method": m, "seed": 0,
+                "config": {"rnn": rnn, "norm": norm, "hidden": 64, "method": m, "seed": 0},
                 "factors": {"norm": norm, "rnn": rnn}, "workers": [{"worker": 0, "status": "ok", "score": 10.0 + k}]}))
     samples, factors, notes, runs = rep.samples_from_dir(root)
     assert factors == {"norm": ["none", "rmsnorm"], "rnn": [True, False]} and len(samples) == 8

@@ -101,3 +101,40 @@ def test_bad_directories_exit_2(runner, tmp_path):
     result = runner.invoke(cli, ["report", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "no runs (result.json)" in result.output
     assert "Traceback" not in result.output
+
+
+def _format2(root, factors, runs):
+    """A format-2 sweep (pyrl.sweep's sweep.json) with runs [(method, seed, levels, scores, status)]."""
+    root.mkdir()
+    (root / "sweep.json").write_text(json.dumps({"format": 2, "factors": factors, "methods": ["a3c", "individual"],
+                                                 "seeds": 2, "config": {"env": "CartPole-v1"}}))
+    for k, (m, seed, levels, workers, status) in enumerate(runs):
+        d = root / f"run{k}"
+        d.mkdir()
+        (d / "result.json").write_text(json.dumps({
+            "status": status, "error": None, "method": m, "seed": seed, "factors": levels,
+            "config": {"env": "CartPole-v1", "method": m, "seed": seed, **levels},
+            "workers": [{"worker": w, "status": ws, "score": sc} for w, (sc, ws) in enumerate(workers)]}))
+
+
+def test_numeric_levels_and_stopped_workers(tmp_path):
+    runs = [(m, s, {"hidden": h}, [(30.0 + h / 64 + s, "ok")] * 2, "ok")
+            for m in ("a3c", "individual") for s in range(2) for h in (64, 128)]
+    runs.append(("a3c", 2, {"hidden": 64}, [(50.0, "ok"), (None, "stopped")], "failed"))
+    _format2(tmp_path / "s", {"hidden": [64, 128]}, runs)
+    samples, factors, notes, _ = rep.samples_from_dir(tmp_path / "s")
+    assert factors == {"hidden": ["64", "128"]}
+    assert {s.config_dict["hidden"] for s in samples} == {"64", "128"}
+    assert [s.status for s in samples if s.seed == 2] == ["failed", "failed"]
+    from pyrl.stats import analyze
+
+    doc = analyze(samples, factors, n_boot=0)
+    assert [c["label"] for c in doc["comparisons"]] == ["baseline (hidden=64)", "hidden=128"]
+    assert doc["cells"][0]["n_failed"] == 1
+
+
+def test_runs_that_disagree_with_their_sweep_exit_2(runner, tmp_path):
+    _format2(tmp_path / "s", {"rnn": [True, False]}, [("a3c", 0, {"rnn": "maybe"}, [(1.0, "ok")], "ok")])
+    result = runner.invoke(cli, ["report", str(tmp_path / "s")])
+    assert result.exit_code == 2 and "not a cell of this sweep" in result.output
+    assert "Traceback" not in result.output

@@ -45,6 +45,7 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
            seed):
     """Render the report for DIRECTORY (a sweep or run directory) or for --scores FILE.csv."""
     from pyrl import report as rep
+    from pyrl.results import ResultsError
     from pyrl.stats import ScoresError, analyze, load_scores_csv
 
     if (directory is None) == (scores is None):
@@ -60,7 +61,7 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
             samples, components, skipped, runs = rep.samples_from_dir(directory)
         doc = analyze(samples, components, treatment=treatment, control=control,
                       score_range=score_range, n_boot=n_boot, seed=seed, diverged=diverged)
-    except ScoresError as exc:
+    except (ScoresError, ResultsError) as exc:
         abort(str(exc), code=2)
     doc["skipped"] = list(doc.get("skipped", [])) + skipped
 
