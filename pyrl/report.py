@@ -37,6 +37,11 @@ def ci(pair: Optional[Iterable[float]], digits: int = 2) -> str:
     return f"[{num(lo, digits, True)}, {num(hi, digits, True)}]"
 
 
+def share_ci(pair) -> str:
+    """A proportion's CI in percent: '[3%, 56%]'."""
+    return "n/a" if not pair else f"[{100 * pair[0]:.0f}%, {100 * pair[1]:.0f}%]"
+
+
 def pval(p: Optional[float]) -> str:
     if p is None:
         return "n/a"
@@ -81,10 +86,37 @@ def _performance(doc, T, C):
             num(cmp.get("prob_improvement"), 2),
             f"{_runs_x_workers(ct)} / {_runs_x_workers(cc)}",
             f"{_diverged(ct)} / {_diverged(cc)}",
-        ])
+        ] + _speed_cells(doc, cmp, "diff"))
     return ("1. Performance per configuration (mean ± std over workers; CI, p and P over runs)",
             ["configuration", T, C, "gap", "gap %", "gap 95% CI", "Welch p", f"P({T}>{C})",
-             "runs x workers", "diverged"], rows)
+             "runs x workers", "diverged"] + _speed_header(doc, "diff"), rows)
+
+
+def _has_speed(doc) -> bool:
+    return bool((doc["meta"].get("convergence") or {}).get("available"))
+
+
+def _speed_header(doc, kind: str) -> list[str]:
+    return [f"steps to thr. {kind} (95% CI)", f"AUC {kind} (95% CI)"] if _has_speed(doc) else []
+
+
+def steps(v) -> str:
+    if v is None:
+        return "n/a"
+    return "never" if math.isinf(v) and v > 0 else ("-∞" if math.isinf(v) else f"{v:,.0f}")
+
+
+def steps_ci(pair) -> str:
+    return "n/a" if not pair else f"[{steps(pair[0])}, {steps(pair[1])}]"
+
+
+def _speed_cells(doc, row, kind: str) -> list[str]:
+    if not _has_speed(doc):
+        return []
+    d = row.get(f"steps_to_threshold_{kind}")
+    sd = steps(d) if d is None or math.isinf(d) else f"{d:+,.0f}"
+    return [f"{sd} {steps_ci(row.get(f'steps_to_threshold_{kind}_ci95'))}",
+            f"{num(row.get(f'auc_norm_{kind}'), 3, True)} {ci(row.get(f'auc_norm_{kind}_ci95'), 3)}"]
 
 
 def _variance(doc, T, C):
@@ -120,10 +152,10 @@ def _removals(doc):
             f"{num(r['cv_change'], 3, True)} ({pct(r['cv_change_pct'])})",
             f"{num(r['worst_change'], 2, True)} ({pct(r['worst_change_pct'])})",
             ci(r.get("mean_change_ci95")), pval(r.get("mean_change_p")),
-        ])
+        ] + _speed_cells(doc, r, "change"))
     return ("3. Removing a component (without it minus baseline; a level: that level minus the baseline level)",
             ["removed / changed", "method", "mean change", "std change", "CV change", "worst change",
-             "mean change 95% CI", "Welch p"], rows)
+             "mean change 95% CI", "Welch p"] + _speed_header(doc, "change"), rows)
 
 
 def _suffers(doc, T, C):
@@ -200,11 +232,26 @@ def _contributions_table(doc):
 def _per_cell(doc):
     rows = [[c["label"], c["method"], _runs_x_workers(c), str(c["n"]), num(c["mean"]), ci(c["mean_ci95"]),
              num(c["median"]), num(c["iqm"]), num(c["worst"]), _diverged(c),
-             ci([100 * v for v in c["divergence_rate_ci95"]], 0) if c["n_diverged"] and c["divergence_rate_ci95"] else "",
+             share_ci(c["divergence_rate_ci95"]) if c["n_diverged"] else "",
              c.get("warning") or ""] for c in doc["cells"]]
     return ("8. Per cell: n (runs x workers), cluster bootstrap CI of the mean, median, IQM, divergence",
             ["configuration", "method", "runs x workers", "n", "mean", "mean 95% CI", "median", "IQM", "worst",
-             "diverged", "rate 95% CI (%)", "warning"], rows)
+             "diverged", "rate 95% CI", "warning"], rows)
+
+
+def _convergence(doc):
+    conv = doc["meta"].get("convergence") or {}
+    if not conv.get("available"):
+        return ("9. Convergence speed: not available", ["reason"], [[conv.get("reason") or "no learning curves"]])
+    rows = [[c["label"], c["method"], str(c["n_curves"]),
+             f"{steps(c['steps_to_threshold'])} {steps_ci(c['steps_to_threshold_ci95'])}",
+             f"{c['never_reached']}/{c['n_curves']} {share_ci(c['never_reached_ci95'])}",
+             f"{num(c['auc_norm'], 3)} {ci(c['auc_norm_ci95'], 3)}"]
+            for c in doc["cells"] if c.get("n_curves")]
+    return (f"9. Convergence speed: threshold {conv['threshold']:.4g} ({conv['threshold_rule']}); medians over runs, "
+            f"a run that never reaches it counts as never",
+            ["configuration", "method", "runs", "steps to threshold (95% CI)", "never reached (95% CI)",
+             "normalised AUC (95% CI)"], rows)
 
 
 def tables(doc: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -214,7 +261,8 @@ def tables(doc: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     out = [_performance(doc, T, C), _variance(doc, T, C), _removals(doc)]
     if doc["removals"]:
         out.append(_suffers(doc, T, C))
-    out += [_worst(doc, T, C), _factorial(doc, T, C), _interactions(doc), _contributions_table(doc), _per_cell(doc)]
+    out += [_worst(doc, T, C), _factorial(doc, T, C), _interactions(doc), _contributions_table(doc), _per_cell(doc),
+            _convergence(doc)]
     return [t for t in out if t[2]]  # a one-method sweep has no method comparisons to tabulate
 
 
@@ -256,7 +304,10 @@ def _split(doc):
 def render(doc: dict[str, Any], console) -> None:
     from rich.text import Text
 
-    for line in header_lines(doc):
+    console.print(Text("Answer", style="bold"))
+    for line in doc.get("answers", []):
+        console.print(Text("• " + line))
+    for line in header_lines(doc)[1:]:
         console.print(Text(line))
     before, after = _split(doc)
     for t in before:
@@ -307,7 +358,8 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += [f"Factors (baseline level first): {factors or 'none (one configuration)'}. "
               f"Samples: {meta['n_samples']}. Bootstrap: {meta['n_boot']} resamples over runs, seed {meta['seed']}; "
               f"CIs at {int(round(meta['ci_level'] * 100))}%.", ""]
-    lines += [f"{line}" for line in header_lines(doc)] + [""]
+    lines += ["## Answer", ""] + [f"- {a}" for a in doc.get("answers", [])] + [""]
+    lines += [f"{line}" for line in header_lines(doc)[1:]] + [""]
     before, after = _split(doc)
     for t in before:
         lines += _md_table(*t)
@@ -445,3 +497,50 @@ def samples_from_dir(root) -> tuple[list, dict[str, list], list[str], list[dict]
     runs, factors, notes = load_runs(root)
     samples, more = samples_from_runs(runs, factors)
     return samples, factors, notes + more, runs
+
+
+def curves_from_runs(runs: list[dict], factors: dict[str, list], notes: list[str] | None = None) -> list:
+    """A ``pyrl.stats.convergence.RunCurve`` for every ok or diverged run with a curve.csv
+    (columns worker, step, episode_return; step: that worker's env steps so far). The budget
+    is the run's configured total steps; k its score_episodes (10 when not recorded). An
+    unreadable curve.csv is left out, with a line in ``notes``."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from pyrl.stats.convergence import RunCurve, WorkerCurve
+
+    out = []
+    for r in runs:
+        path = Path(r["_dir"]) / "curve.csv"
+        if r.get("status", "ok") not in ("ok", "diverged") or not path.exists():
+            continue
+        try:
+            rows = _read_curve(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if notes is not None:
+                notes.append(f"{path}: unreadable curve ({type(exc).__name__}: {exc}); left out of convergence speed")
+            continue
+        cfg = r.get("config") or {}
+        entries = r.get("workers") or [{"worker": w} for w in sorted(rows)]
+        workers = {}
+        for w in entries:
+            pts = sorted(rows.get(int(w["worker"]), []))
+            status = w.get("status") or r.get("status", "ok")
+            workers[int(w["worker"])] = WorkerCurve(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
+                                                   status == "diverged", w.get("diverged_at"))
+        budget = int(cfg.get("steps") or r.get("steps") or 0)
+        out.append(RunCurve(run_config(r, factors), r["method"], int(r["seed"]), budget,
+                            int(cfg.get("score_episodes") or 10), workers))
+    return out
+
+
+def _read_curve(path) -> dict[int, list[tuple[float, float]]]:
+    """worker -> [(its env steps, episode return)] from a curve.csv."""
+    import csv
+
+    rows: dict[int, list] = {}
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            rows.setdefault(int(row["worker"]), []).append((float(row["step"]), float(row["episode_return"])))
+    return rows

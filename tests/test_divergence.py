@@ -228,11 +228,13 @@ def test_tables_numbered_in_the_order_they_appear():
     console = Console(width=200, record=True, color_system=None)
     rep.render(doc, console)
     text = console.export_text()
-    titles = ["1. Performance", "2. Variance", "3. Removing", "3b. Whose CV", "4. Worst case", "5. Combined",
+    titles = ["Answer", "1. Performance", "2. Variance", "3. Removing", "3b. Whose CV", "4. Worst case", "5. Combined",
               "5b. Interaction", "6. Contribution", "7. CV per configuration", "8. Per cell"]
     where = [text.index(t) for t in titles]
     assert where == sorted(where)
-    assert text.splitlines()[0].startswith("n counts runs")
+    lines = text.splitlines()
+    assert lines[0] == "Answer" and lines[1].startswith("• Does a3c score higher than individual?")
+    assert text.index("• n counts runs") < text.index("1. Performance")  # the answer says what n counts
     md = rep.markdown(doc)
     where = [md.index("## " + t) for t in titles]
     assert where == sorted(where)

@@ -77,7 +77,7 @@ def test_report_json_has_divergence_and_failures(runner, tmp_path):
 def test_report_tables_show_divergence_and_n(runner, tmp_path):
     result = runner.invoke(cli, ["report", str(sweep_dir(tmp_path)), "--n-boot", "200"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("n counts runs (one seed each)")
+    assert result.output.startswith("Answer\n") and "• n counts runs (one seed each)" in result.output
     assert "workers per run: a3c 2, individual 2" in result.output
     assert "1/6 +1 failed" in result.output  # table 1's diverged column, a3c baseline
     assert "Failed (baseline (layernorm) / a3c): 1 runs failed (seeds 6)" in result.output

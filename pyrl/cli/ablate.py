@@ -159,8 +159,8 @@ def _report(out, quiet):
     from pyrl.stats import ScoresError, analyze
 
     try:
-        samples, factors, skipped, _ = rep.samples_from_dir(out)
-        doc = analyze(samples, factors)
+        samples, factors, skipped, runs = rep.samples_from_dir(out)
+        doc = analyze(samples, factors, curves=rep.curves_from_runs(runs, factors))
     except (ScoresError, ResultsError) as exc:
         if not quiet:
             console.print(f"[yellow]no report:[/] {exc}")

@@ -38,11 +38,14 @@ def _score_range(ctx, param, value):
               show_default=True,
               help="How a diverged learner is scored: floor (the lowest score in the analysis, so diverging "
                    "never helps), last (its mean return before divergence), exclude (left out, and said so).")
+@click.option("--threshold", type=float, default=None,
+              help="Score a run must reach for convergence speed (steps to threshold, normalised AUC); "
+                   "default 0.9 x the best cell's mean final score.")
 @click.option("--n-boot", type=click.IntRange(min=100), default=10000, show_default=True,
               help="Bootstrap resamples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (reports are reproducible).")
-def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, diverged, n_boot,
-           seed):
+def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, diverged, threshold,
+           n_boot, seed):
     """Render the report for DIRECTORY (a sweep or run directory) or for --scores FILE.csv."""
     from pyrl import report as rep
     from pyrl.results import ResultsError
@@ -52,15 +55,16 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
         raise click.UsageError("give either a results DIRECTORY or --scores FILE.csv (exactly one)")
     if treatment == control:
         raise click.BadParameter("treatment and control must be different methods", param_hint="--treatment")
-    runs = []
+    curves = None
     try:
         if scores is not None:
             samples, components = load_scores_csv(scores, treatment=treatment, control=control)
             skipped = []
         else:
             samples, components, skipped, runs = rep.samples_from_dir(directory)
-        doc = analyze(samples, components, treatment=treatment, control=control,
-                      score_range=score_range, n_boot=n_boot, seed=seed, diverged=diverged)
+            curves = rep.curves_from_runs(runs, components, skipped)
+        doc = analyze(samples, components, treatment=treatment, control=control, score_range=score_range,
+                      n_boot=n_boot, seed=seed, diverged=diverged, curves=curves, threshold=threshold)
     except (ScoresError, ResultsError) as exc:
         abort(str(exc), code=2)
     doc["skipped"] = list(doc.get("skipped", [])) + skipped
@@ -73,8 +77,8 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
         plots_dir.mkdir(parents=True, exist_ok=True)
         written = [plots.cv_per_configuration(doc, plots_dir / "cv_per_configuration.png"),
                    plots.score_distributions(doc, samples, plots_dir / "score_distributions.png")]
-        if runs:
-            curve = plots.learning_curves(runs, components, plots_dir / "learning_curves.png")
+        if curves:
+            curve = plots.learning_curves(curves, doc, plots_dir / "learning_curves.png")
             if curve is not None:
                 written.append(curve)
         doc["plots"] = [str(p) for p in written]

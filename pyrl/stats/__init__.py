@@ -5,7 +5,9 @@ Pure numpy/scipy (no torch), so ``pyrl report`` and ``--scores FILE.csv`` stay l
 Modules: ``estimators`` (summaries, the cluster bootstrap, Welch's test, power, Wilson
 intervals: nothing about ablations), ``samples`` (Sample, factors, labels, the scores CSV),
 ``cells`` (one configuration x method: learners, divergence policy, summary), ``analysis``
-(``analyze``: the study's tables), ``findings`` (their words).
+(``analyze``: the study's tables), ``convergence`` and ``speed`` (steps to threshold and
+normalised AUC from learning curves), ``findings`` and ``answers`` (their words: the key
+findings, and the short plain answer the report opens with).
 
 Units. A sample is one worker of one run (seed): its score is the mean return of its last
 training episodes. The point estimates keep the study's definitions, over workers. The
@@ -98,6 +100,11 @@ None.
 
 Diverged learners enter by a policy (``cells``: floor by default, last, exclude).
 
+Convergence speed (``convergence``; with learning curves only): per cell the median over runs
+of the steps to a threshold (a run that never reaches it counts as +inf; ``never_reached``
+with a Wilson CI) and the mean normalised AUC, with bootstrap CIs over runs; their
+differences in ``comparisons`` (``*_diff``) and ``removals`` (``*_change``).
+
 JSON: ``analyze`` returns plain python (dict, list, str, int, float, bool, None); undefined
 values are None, never NaN; the only non-finite float is ``math.inf`` (robustness ratio),
 which the CLI writes as "inf".
@@ -106,6 +113,7 @@ from __future__ import annotations
 
 from pyrl.stats.analysis import analyze
 from pyrl.stats.cells import POLICIES
+from pyrl.stats.convergence import RunCurve, WorkerCurve
 from pyrl.stats.estimators import (
     CV_EPS,
     bootstrap_ci,
@@ -123,6 +131,7 @@ from pyrl.stats.samples import Sample, ScoresError, config_label, load_scores_cs
 __all__ = [
     "CV_EPS",
     "POLICIES",
+    "RunCurve",
     "Sample",
     "ScoresError",
     "analyze",
@@ -138,4 +147,5 @@ __all__ = [
     "welch_power",
     "welch_seeds_needed",
     "wilson_ci",
+    "WorkerCurve",
 ]

@@ -8,7 +8,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from pyrl.stats import answers, speed
 from pyrl.stats import findings as fnd
+from pyrl.stats.convergence import RunCurve
 from pyrl.stats.cells import POLICIES, Cell, Settings, floor_score
 from pyrl.stats.estimators import percentile_ci, prob_improvement, welch_p, welch_seeds_needed
 from pyrl.stats.samples import Sample, ScoresError, as_sample, config_label, normalize_factors
@@ -28,10 +30,12 @@ def analyze(
     unit: str = "worker",
     diverged: str = "floor",
     shared: Sequence[str] = ("a3c",),
+    curves: Sequence[RunCurve] | None = None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """Analyse an ablation; returns one JSON-ready document (see the ``pyrl.stats`` docstring
     for every definition) with keys ``cells, comparisons, removals, cv_suffers_more,
-    contributions, interaction, interactions, findings, skipped, meta``.
+    contributions, interaction, interactions, skipped, findings, meta, answers``.
 
     ``samples``: Sample objects or dicts with keys config, method, seed, worker, score (and
     status). ``factors``: a list of on/off component names (each config maps every one to a
@@ -41,7 +45,10 @@ def analyze(
     (point estimates over workers, as the study) or "seed" (over run means); inference is
     over runs either way. ``diverged``: the policy for diverged learners (floor, last,
     exclude; ``pyrl.stats.cells``). ``shared``: methods whose workers share one model (a
-    run is one learner). Missing cells are skipped and listed in ``skipped``."""
+    run is one learner). ``curves``: the runs' learning curves (``pyrl.stats.convergence``)
+    for convergence speed, with ``threshold`` (score units; default 0.9 x the best cell's
+    mean); without them ``meta.convergence`` says it is not available. Missing cells are
+    skipped and listed in ``skipped``."""
     st = _settings(factors, treatment, control, score_range, n_boot, seed, alpha, power, min_n, unit,
                    diverged, shared)
     groups, n_out, n_samples = _collect(samples, st)
@@ -61,10 +68,12 @@ def analyze(
         "interactions": interactions,
         "skipped": a.skipped,
     }
-    doc["findings"] = fnd.findings(a, doc, n_out, floor)
+    convergence = speed.attach(a, doc, curves, threshold, floor)
+    doc["findings"] = fnd.findings(a, doc, n_out, floor) + fnd.speed_findings(a, doc, convergence)
     for inter in interactions:
         del inter["_statements"]
-    doc["meta"] = _meta(st, a, n_samples, floor)
+    doc["meta"] = {**_meta(st, a, n_samples, floor), "convergence": convergence}
+    doc["answers"] = answers.answers(doc)
     return doc
 
 
@@ -302,8 +311,20 @@ def _changes(a: Ablation) -> tuple[list, list]:
             rows[m] = _change_row(st, name, level, m, b, w)
             removals.append(rows[m])
         if st.treatment in rows and st.control in rows:
-            suffers.append(fnd.suffers_more(st, name, level, rows[st.treatment], rows[st.control]))
+            s = fnd.suffers_more(st, name, level, rows[st.treatment], rows[st.control])
+            suffers.append({**s, **_cv_change_diff(a, cfg)})
     return removals, suffers
+
+
+def _cv_change_diff(a: Ablation, cfg: tuple) -> dict[str, Any]:
+    """The treatment's CV change minus the control's, with a CI: whose CV suffers more."""
+    st = a.st
+    cs = [a.cell(c, m) for c in (cfg, st.baseline) for m in (st.treatment, st.control)]
+    wt, wc, bt, bc = cs
+    value = None if None in (wt.cv, wc.cv, bt.cv, bc.cv) else (wt.cv - bt.cv) - (wc.cv - bc.cv)
+    reps = None if any(c.cvs is None for c in cs) else (wt.cvs - bt.cvs) - (wc.cvs - bc.cvs)
+    return {"cv_change_diff": value,
+            "cv_change_diff_ci95": percentile_ci(reps, st.alpha, min(c.n_runs for c in cs))}
 
 
 def _change_row(st: Settings, name: str, level: Any, m: str, b: Cell, w: Cell) -> dict[str, Any]:

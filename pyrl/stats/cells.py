@@ -88,7 +88,7 @@ class Cell:
 
     def __init__(self, cfg: tuple, method: str, runs: dict[int, list[Sample]], st: Settings,
                  floor: float | None):
-        self.cfg, self.method = cfg, method
+        self.cfg, self.method, self.runs_in = cfg, method, runs
         self.failed = sorted(seed for seed, ss in runs.items() if any(s.status == "failed" for s in ss))
         live = {seed: ss for seed, ss in runs.items() if seed not in self.failed}
         self._count_learners(live, method in st.shared)

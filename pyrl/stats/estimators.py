@@ -170,7 +170,8 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     if va + vb == 0:
         return None if diff == 0 else 0.0
     t = diff / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    fa, fb = va / (va + vb), vb / (va + vb)  # shares: squares of tiny variances would underflow
+    df = 1.0 / (fa * fa / (len(a) - 1) + fb * fb / (len(b) - 1))
     return float(2 * _sp.stdtr(df, -abs(t)))
 
 

@@ -291,3 +291,40 @@ def findings(a, doc: dict, n_out: int, floor: float | None) -> list[str]:
         out += inter["_statements"]
     out += [f"Skipped: {s}." for s in a.skipped]
     return out
+
+
+# --------------------------------------------------------------------------- convergence speed
+
+
+def fmt_steps(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    if math.isinf(v):
+        return "never" if v > 0 else "-inf"
+    return f"{v:,.0f}"
+
+
+def fmt_steps_ci(ci: list[float] | None) -> str:
+    return "n/a" if ci is None else f"[{fmt_steps(ci[0])}, {fmt_steps(ci[1])}]"
+
+
+def speed_findings(a, doc: dict, conv: dict) -> list[str]:
+    if not conv.get("available"):
+        return [f"Convergence speed: not available ({conv.get('reason', 'no learning curves')})."]
+    st, out = a.st, [f"Convergence threshold: {conv['threshold']:.4g} ({conv['threshold_rule']})."]
+    cells = {(c["label"], c["method"]): c for c in doc["cells"]}
+    for cp in doc["comparisons"]:
+        t, c = cells.get((cp["label"], st.treatment)), cells.get((cp["label"], st.control))
+        if not t or not c or not t["n_curves"] or not c["n_curves"]:
+            continue
+        out.append(
+            f"{cp['label']}: median steps to the threshold {st.treatment} {fmt_steps(t['steps_to_threshold'])} vs "
+            f"{st.control} {fmt_steps(c['steps_to_threshold'])} (never reached: {t['never_reached']}/{t['n_curves']} "
+            f"vs {c['never_reached']}/{c['n_curves']} runs), difference {st.pct_ci} "
+            f"{fmt_steps_ci(cp['steps_to_threshold_diff_ci95'])}; normalised AUC "
+            f"{_f(t['auc_norm'])} vs {_f(c['auc_norm'])}, difference {st.pct_ci} {fmt_ci(cp['auc_norm_diff_ci95'], '+.3f')}.")
+    return out
+
+
+def _f(v: float | None, fmt: str = ".3f") -> str:
+    return "n/a" if v is None else f"{v:{fmt}}"
