@@ -106,7 +106,8 @@ def test_scores_without_curves_say_convergence_is_not_available(runner, tmp_path
     assert result.exit_code == 0, result.output
     assert "9. Convergence speed: not available" in result.output
     assert "Does a3c converge faster? Not available: no learning curves" in result.output
-    doc = json.loads(runner.invoke(cli, ["report", "--scores", str(p), "--n-boot", "200", "--json"]).output)
+    doc = json.loads(runner.invoke(cli, ["report", "--scores", str(p), "--n-boot", "200", "--json"]).output,
+                     parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert doc["meta"]["convergence"]["available"] is False
 
 
@@ -144,12 +145,15 @@ def test_report_directory_with_curves(runner, tmp_path):
             write_run(root, C, seed, rnn, 400 + 100 * seed)
     result = runner.invoke(cli, ["report", str(root), "--json", "--n-boot", "300", "--threshold", "90"])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.output, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     a = next(c for c in doc["cells"] if c["method"] == T and c["config"] == {"rnn": True})
     # each worker reaches 100 at its step `reach`: running mean of 2 episodes >= 90 one episode later
     # (reach + 50), at total steps 2 x that; median over seeds of 2 (reach + 50) for reach 200..350
     assert a["steps_to_threshold"] == np.median([2 * (200 + 50 * s + 50) for s in range(4)])
     assert a["never_reached"] == 0
+    never = json.loads(runner.invoke(cli, ["report", str(root), "--json", "--n-boot", "300", "--threshold", "150"]).output,
+                       parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert never["cells"][0]["steps_to_threshold"] == "inf" and never["cells"][0]["never_reached"] == 4
     plots_dir = tmp_path / "plots"
     text = runner.invoke(cli, ["report", str(root), "--n-boot", "300", "--plots", str(plots_dir)]).output
     assert "9. Convergence speed: threshold" in text and "Does a3c converge faster?" in text
