@@ -390,14 +390,23 @@ def test_interaction_additive():
     g = doc["interaction"]["gap"]
     assert g["value"] == pytest.approx(0.0, abs=1e-9)
     assert g["ci95"][0] < 0 < g["ci95"][1] and g["verdict"] == "additive"
-    # control's four cells are identical: CV interaction exactly 0, additive
+    # main effects on the gap: rnn ((30-15) + (20-5)) / 2 = 15, layernorm ((30-20) + (15-5)) / 2 = 10;
+    # the CI lies within +-7.5 (half the larger), narrow enough to call the effects additive
+    assert g["margin"] == pytest.approx(7.5) and -7.5 <= g["ci95"][0] and g["ci95"][1] <= 7.5
+    # control's four cells are identical: CV interaction exactly 0, but no component has any
+    # effect on it (margin 0), so a CI around 0 cannot show that effects add up
     cvc = doc["interaction"]["cv"][C]
-    assert cvc["value"] == pytest.approx(0.0, abs=1e-12) and cvc["verdict"] == "additive"
+    assert cvc["value"] == pytest.approx(0.0, abs=1e-12) and cvc["margin"] == pytest.approx(0.0, abs=1e-12)
+    assert _covers0(cvc["ci95"]) and cvc["verdict"] == "no evidence of interaction"
     # treatment's CV interaction by hand: cv = 5 / mean in each cell
     cvt = doc["interaction"]["cv"][T]
     assert cvt["value"] == pytest.approx((5 / 60 - 5 / 50) - (5 / 45 - 5 / 35))
     assert doc["interaction"]["components"] == COMPS
     assert not doc["skipped"] and len(doc["removals"]) == 4 and len(doc["contributions"]) == 2
+
+
+def _covers0(ci):
+    return ci is not None and ci[0] <= 0 <= ci[1]
 
 
 def test_interaction_synergistic_and_antagonistic_gap():
@@ -500,11 +509,14 @@ def test_small_n_and_few_seeds_warn():
     cp = comparison(doc)
     assert "n is too small" in cp["warning"] and "n = 3 < 5" in cell(doc, T)["warning"]
     assert any(f.startswith("Warning (single configuration)") for f in doc["findings"])
-    # 15 workers from 3 seeds: enough samples, too few independent runs
+    # 15 workers from 3 seeds: n counts runs, so 3 per method is too few, whatever the workers
     rng = np.random.default_rng(1)
     s = samples_of({}, T, rng.normal(60, 5, 15), workers=5) + samples_of({}, C, rng.normal(40, 5, 15), workers=5)
-    cp = comparison(analyze(s, [], n_boot=500))
-    assert "only 3 seeds" in cp["warning"] and "n is too small" not in cp["warning"]
+    doc = analyze(s, [], n_boot=500)
+    cp = comparison(doc)
+    assert "n is too small (a3c 3 runs, individual 3 runs" in cp["warning"]
+    assert cp["n_treatment"] == 15 and cp["n_runs_treatment"] == 3
+    assert "n = 3 < 5" in cell(doc, T)["warning"] and cell(doc, T)["workers_per_run"] == [5]
 
 
 def test_unit_seed_averages_workers():
@@ -525,8 +537,11 @@ def test_bad_samples_raise():
         analyze([Sample({"rnn": True}, T, 0, 0, 1.0)], ["layernorm"])
     with pytest.raises(ScoresError, match="no samples"):
         analyze([], [])
+    # a string is a level (factors with levels); a component declared on/off must be bool
     with pytest.raises(ScoresError, match="on/off"):
-        Sample({"rnn": "yes"}, T, 0, 0, 1.0)
+        analyze([Sample({"rnn": "yes"}, T, 0, 0, 1.0)], ["rnn"])
+    with pytest.raises(ScoresError, match="on/off .* or a non-empty string"):
+        Sample({"rnn": 0.5}, T, 0, 0, 1.0)
     # dict samples are accepted
     doc = analyze([{"config": {}, "method": T, "seed": 0, "worker": 0, "score": 1.0}], [], n_boot=0)
     assert doc["cells"][0]["n"] == 1 and doc["comparisons"] == []
@@ -581,9 +596,8 @@ def test_csv_roundtrip(tmp_path):
         ("method,seed,score\na3c,0,1.0\n", "missing required column 'worker'"),
         ("method,seed,worker,score\na3c,0,0,1.0\nindividual,0,0,abc\n", "line 3: score 'abc' is not a number"),
         ("method,seed,worker,score\na3c,0,0,nan\n", "line 2: score 'nan' is not a finite number"),
-        ("method,seed,worker,score,rnn\na3c,0,0,1.0,1\nindividual,0,0,2.0,yes\n",
-         "line 3: component 'rnn' has value 'yes'; expected 0/1 or true/false"),
-        ("method,seed,worker,score,rnn\na3c,0,0,1.0,2\n", "line 2: component 'rnn'"),
+        ("method,seed,worker,score,rnn\na3c,0,0,1.0,1\nindividual,0,0,2.0,\n",
+         "line 3: factor 'rnn' has no value"),
         ("method,seed,worker,score\na3c,x,0,1.0\n", "line 2: seed 'x' is not an integer"),
         ("method,seed,worker,score\na3c,0,0,1.0,5\n", "line 2: expected 4 fields, found 5"),
         ("method,seed,worker,score\na3c,0,0,1.0\na3c,0,0,2.0\n", "line 3: duplicate of line 2"),

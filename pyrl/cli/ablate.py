@@ -155,12 +155,13 @@ def _run(settings, out, backend, ray_address, jobs, as_json, show_report):
 
 def _report(out, quiet):
     from pyrl import report as rep
+    from pyrl.results import ResultsError
     from pyrl.stats import ScoresError, analyze
 
     try:
-        samples, components, skipped, _ = rep.samples_from_dir(out)
-        doc = analyze(samples, components)
-    except ScoresError as exc:
+        samples, factors, skipped, runs = rep.samples_from_dir(out)
+        doc = analyze(samples, factors, curves=rep.curves_from_runs(runs, factors))
+    except (ScoresError, ResultsError) as exc:
         if not quiet:
             console.print(f"[yellow]no report:[/] {exc}")
         return None

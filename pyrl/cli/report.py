@@ -23,8 +23,8 @@ def _score_range(ctx, param, value):
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--scores", type=click.Path(dir_okay=False, path_type=Path),
-              help="A long-format CSV (method, seed, worker, score, one 0/1 column per component) "
-                   "instead of a results directory.")
+              help="A long-format CSV (method, seed, worker, score, optional status, one column per "
+                   "factor) instead of a results directory; seed identifies the run.")
 @click.option("--treatment", default="a3c", show_default=True, help="Method treated as the treatment.")
 @click.option("--control", default="individual", show_default=True, help="Method treated as the control.")
 @click.option("--score-range", callback=_score_range, metavar="LO,HI",
@@ -34,28 +34,38 @@ def _score_range(ctx, param, value):
               help="Also write the report as Markdown to this file.")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write PNG figures into this directory.")
+@click.option("--diverged", "diverged", type=click.Choice(["floor", "last", "exclude"]), default="floor",
+              show_default=True,
+              help="How a diverged learner is scored: floor (the lowest score in the analysis, so diverging "
+                   "never helps), last (its mean return before divergence), exclude (left out, and said so).")
+@click.option("--threshold", type=float, default=None,
+              help="Score a run must reach for convergence speed (steps to threshold, normalised AUC); "
+                   "default 0.9 x the best cell's mean final score.")
 @click.option("--n-boot", type=click.IntRange(min=100), default=10000, show_default=True,
               help="Bootstrap resamples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (reports are reproducible).")
-def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, n_boot, seed):
+def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, diverged, threshold,
+           n_boot, seed):
     """Render the report for DIRECTORY (a sweep or run directory) or for --scores FILE.csv."""
     from pyrl import report as rep
+    from pyrl.results import ResultsError
     from pyrl.stats import ScoresError, analyze, load_scores_csv
 
     if (directory is None) == (scores is None):
         raise click.UsageError("give either a results DIRECTORY or --scores FILE.csv (exactly one)")
     if treatment == control:
         raise click.BadParameter("treatment and control must be different methods", param_hint="--treatment")
-    runs = []
+    curves = None
     try:
         if scores is not None:
             samples, components = load_scores_csv(scores, treatment=treatment, control=control)
             skipped = []
         else:
             samples, components, skipped, runs = rep.samples_from_dir(directory)
-        doc = analyze(samples, components, treatment=treatment, control=control,
-                      score_range=score_range, n_boot=n_boot, seed=seed)
-    except ScoresError as exc:
+            curves = rep.curves_from_runs(runs, components, skipped)
+        doc = analyze(samples, components, treatment=treatment, control=control, score_range=score_range,
+                      n_boot=n_boot, seed=seed, diverged=diverged, curves=curves, threshold=threshold)
+    except (ScoresError, ResultsError) as exc:
         abort(str(exc), code=2)
     doc["skipped"] = list(doc.get("skipped", [])) + skipped
 
@@ -67,8 +77,8 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
         plots_dir.mkdir(parents=True, exist_ok=True)
         written = [plots.cv_per_configuration(doc, plots_dir / "cv_per_configuration.png"),
                    plots.score_distributions(doc, samples, plots_dir / "score_distributions.png")]
-        if runs:
-            curve = plots.learning_curves(runs, components, plots_dir / "learning_curves.png")
+        if curves:
+            curve = plots.learning_curves(curves, doc, plots_dir / "learning_curves.png")
             if curve is not None:
                 written.append(curve)
         doc["plots"] = [str(p) for p in written]
