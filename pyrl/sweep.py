@@ -163,6 +163,14 @@ def locked(out: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def check_free(out: Path) -> None:
+    """SweepError naming the holder if another sweep holds ``out``'s lock now; a probe, before
+    the slow start of a sweep (``sweep`` takes the lock itself)."""
+    if (out / LOCK).exists():
+        with locked(out):
+            pass
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -159,7 +159,10 @@ def test_ctrl_c_keeps_finished_runs_and_a_rerun_resumes(tmp_path):
            "--methods", "individual", "--components", "rnn", "--out", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    time.sleep(4)  # the first of the two runs is under way (each trains for seconds)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("sweep.json")):
+        time.sleep(0.1)
+    time.sleep(3)  # the first of the two runs is under way (each trains for seconds)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the driver, the pool and the workers all get it
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -241,11 +244,11 @@ def test_a_second_sweep_on_a_directory_in_use_exits_2_and_the_first_completes(tm
     while time.time() < deadline and not (out / ".lock").exists():
         time.sleep(0.1)
     time.sleep(0.5)  # the lock is taken right after the file appears
-    t0 = time.time()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert second.returncode == 2, second.stderr
     assert f"pid {first.pid} on" in second.stderr and "in use by another sweep" in second.stderr
-    assert len(second.stderr.strip().splitlines()) == 1 and time.time() - t0 < 30
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert first.poll() is None  # refused at once (flock never waits), while the first still runs
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     runs = [p for p in out.iterdir() if p.is_dir()]
@@ -310,7 +313,7 @@ def test_ray_at_a_wrong_address_is_one_line_and_exit_2_within_seconds(runner, tm
                                  "--out", str(tmp_path / "r"), "--no-report"])
     assert result.exit_code == 2, result.output
     assert f"no Ray cluster at {address}" in result.output and "Traceback" not in result.output
-    assert time.time() - t0 < 15
+    assert time.time() - t0 < 60  # Ray alone would retry for minutes
 
 
 @pytest.mark.parametrize("args, message", [

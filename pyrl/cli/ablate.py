@@ -92,12 +92,21 @@ def _settings(factors, methods, preset, env, seeds, steps, workers, envs_per_wor
 
 
 def _run(settings, out, backend, ray_address, jobs, as_json, show_report):
+    """The sweep, then its report. Ctrl-C at any point exits 130, keeping finished runs."""
+    try:
+        _sweep_then_report(settings, out, backend, ray_address, jobs, as_json, show_report)
+    except KeyboardInterrupt:
+        abort(f"interrupted: finished runs are kept in {out}; rerun the same command to resume", code=130)
+
+
+def _sweep_then_report(settings, out, backend, ray_address, jobs, as_json, show_report):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from pyrl import sweep as sw
     from pyrl.envs import EnvError, make
 
-    try:  # a bad env id is the user's mistake: say so before any run starts
+    try:  # a directory in use, a bad env id: the user's mistakes, said before any run starts
+        sw.check_free(out)
         make(settings["env"], 1, 0).close()
         specs = sw.grid(settings)
     except (EnvError, sw.SweepError) as exc:
@@ -136,8 +145,6 @@ def _run(settings, out, backend, ray_address, jobs, as_json, show_report):
             sw.sweep(settings, out, backend=backend, jobs=jobs, ray_address=ray_address, on_event=on_event)
     except sw.SweepError as exc:
         abort(str(exc), code=2)
-    except KeyboardInterrupt:
-        abort(f"interrupted: finished runs are kept in {out}; rerun the same command to resume", code=130)
     summary = {"out": str(out), "runs": len(specs), "wall_s": time.time() - t0, **counts}
     doc = None
     if show_report or as_json:
