@@ -273,34 +273,55 @@ def _tagged(spec: RunSpec, result: dict) -> bytes:
 
 
 def _pool_init() -> None:
+    import ctypes
+    import signal
+
     # If the driver dies (even SIGKILL), take the pool process with it (Linux).
     try:
-        import ctypes
-        import signal
-
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    # Ctrl-C is the driver's to handle (it stops the pool, see run_local): ignored here for
+    # good. The process started with SIGINT blocked (inherited through exec), so a Ctrl-C during
+    # its imports waited, pending; ignoring discards it, then unblocking lets nothing through.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 # ---- executors: each yields (spec, files) as runs finish ----
 
 def run_local(specs: list[RunSpec], jobs: int, on_start: Callable[[RunSpec], None]) -> Iterator[tuple[RunSpec, dict]]:
     import multiprocessing as mp
+    import signal
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                             initializer=_pool_init) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_pool_init)
+    try:
         pending = {}
         queue = list(specs)
         while queue or pending:
             while queue and len(pending) < jobs:
                 spec = queue.pop(0)
-                pending[pool.submit(execute, spec)] = spec
+                # a pool process starts with SIGINT blocked (the mask passes through exec), so a
+                # Ctrl-C during its imports cannot kill it with a traceback (see _pool_init); here
+                # a Ctrl-C waits the few milliseconds of the submit, then arrives
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                try:
+                    pending[pool.submit(execute, spec)] = spec
+                finally:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
                 on_start(spec)
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 spec = pending.pop(fut)
                 yield spec, _files_or_failure(spec, fut)
+    except BaseException:
+        # Ctrl-C (or the driver failing): a run in flight is not stored anyway, so its process
+        # is stopped here (its workers die with it, watching their parent)
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_ray(specs: list[RunSpec], cpus_per_run: int, gpus_per_run: int, address: Optional[str],

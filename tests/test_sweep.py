@@ -124,6 +124,11 @@ def test_failed_runs_are_recorded_and_do_not_stop_the_sweep(runner, tmp_path):
     assert len(statuses) == 2 and all(s in ("diverged", "failed") for s in statuses), statuses
 
 
+def _pool_process_of(pid):
+    out = subprocess.run(["ps", "-o", "args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return "spawn_main" in out
+
+
 def _children(pid):
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -175,6 +180,26 @@ def test_ctrl_c_keeps_finished_runs_and_a_rerun_resumes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     results = list(out.glob("*/result.json"))
     assert len(results) == 2 and all(json.loads(p.read_text())["status"] == "ok" for p in results)
+
+
+def test_ctrl_c_while_a_run_starts_exits_at_once_and_leaves_nothing(tmp_path):
+    # A Ctrl-C while the pool process starts (imports, the fork server) used to print its
+    # traceback, or be lost so that the run trained to its end while the driver waited.
+    from test_train import _wait_until_gone
+
+    out = tmp_path / "early"
+    cmd = [sys.executable, "-m", "pyrl", "ablate", *TINY, "--steps", "400000", "--seeds", "1", "--jobs", "1",
+           "--methods", "individual", "--components", "rnn", "--out", str(out), "--no-report"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not _pool_process_of(proc.pid):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # the pool process is importing
+    _, stderr = proc.communicate(timeout=60)  # a 400k-step run takes minutes: it must not run on
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert _wait_until_gone(proc.pid) == []
+    assert not list(out.glob("*/result.json"))
 
 
 @pytest.mark.slow
