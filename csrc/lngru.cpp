@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "lngru_activations.h"
 #include "lngru_checks.h"
 #include "pyrl.h"
 
@@ -25,55 +26,12 @@ namespace {
 using lngru_checks::check_arg;
 using lngru_checks::check_inputs;
 using lngru_checks::Dims;
+using act::sigmoid_fn;
+using act::tanh_fn;
 
 // Rows of a step are independent; run them in parallel only when a chunk is worth a
 // thread wake-up (A3C sizes run serially, which is also what one worker thread wants).
 int64_t row_grain(int64_t row_len) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(row_len, 1)); }
-
-// Activations. float: branch-free polynomial forms (Cephes coefficients, about 1e-7
-// relative error) that the compiler vectorises inside the fused row loop (with
-// -fno-trapping-math, set in setup.py, so that selects if-convert); libm's scalar
-// expf/tanhf calls cost more than everything else in a step at A3C sizes. double (used by
-// gradcheck) keeps libm.
-inline float exp_fast(float x) {
-  x = x < -87.0f ? -87.0f : x;  // ternaries, not std::min: these if-convert to vector selects
-  x = x > 87.0f ? 87.0f : x;
-  // x = n ln2 + r, |r| <= ln2/2 (Cody-Waite split of ln2 for accuracy)
-  const float fx = x * 1.44269504088896341f;
-  // round to nearest: fx + 128.5 > 0 here, so truncation is floor (and vectorises)
-  const int32_t ni = static_cast<int32_t>(fx + 128.5f) - 128;
-  const float n = static_cast<float>(ni);
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (ni + 127) << 23;  // 2^n as float bits
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-inline float sigmoid_fn(float v) { return 1.0f / (1.0f + exp_fast(-v)); }
-inline float tanh_fn(float v) {
-  const float a = std::fabs(v);
-  // small |v|: odd polynomial (keeps relative accuracy near 0); large: 1 - 2/(e^{2a}+1)
-  const float z = v * v;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  const float small = p * z * v + v;
-  const float big = 1.0f - 2.0f / (exp_fast(2.0f * a) + 1.0f);
-  const float big_signed = v < 0.0f ? -big : big;
-  return a < 0.625f ? small : big_signed;
-}
-inline double sigmoid_fn(double v) { return 1.0 / (1.0 + std::exp(-v)); }
-inline double tanh_fn(double v) { return std::tanh(v); }
 
 // y = (v - mean) * rstd over n values, in place; returns rstd. LayerNorm without shift.
 template <typename scalar_t>
@@ -264,9 +222,11 @@ std::vector<at::Tensor> lngru_backward(
   check_arg(rstd, "rstd", {T, B, 2}, x);
   check_arg(gates, "gates", {T, B, G}, x);
 
-  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh.
-  const at::Tensor keep = reset.logical_not().unsqueeze(-1).to(x.scalar_type());  // [T,B,1]
-  const at::Tensor hprev_all = at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).mul_(keep);
+  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh. A
+  // select, not a product with (1 - reset): an inf or NaN state that a reset discards must
+  // not turn into NaN (inf * 0) in the weight gradients.
+  const at::Tensor hprev_all =
+      at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).masked_fill_(reset.unsqueeze(-1), 0);
 
   at::Tensor da = at::empty({T, B, G}, x.options());   // grad of a (input side, post gain+bias)
   at::Tensor dc = at::empty({T, B, G}, x.options());   // grad of c (recurrent side)

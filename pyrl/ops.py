@@ -164,11 +164,12 @@ def lngru_sequence_reference(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_h
     """Pure-PyTorch LN-GRU over time, one reference step per t: (out[T,B,H], h_T[B,H])."""
     if reset is None:
         reset = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
-    keep = 1 - _as_mask(reset, "reset").to(x.dtype)  # [T,B]
+    reset = _as_mask(reset, "reset")  # [T,B]
     h = h0
     outs = []
     for t in range(x.shape[0]):
-        h = h * keep[t].unsqueeze(-1)
+        # a select, not h * (1 - reset): a discarded inf/NaN state must not become NaN
+        h = torch.where(reset[t].unsqueeze(-1), 0.0, h)
         h = lngru_cell_reference(x[t], h, weight_ih, weight_hh, bias_ih, bias_hh,
                                  gamma_ih, gamma_hh, eps)
         outs.append(h)

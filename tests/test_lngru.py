@@ -1,4 +1,8 @@
 """The fused LN-GRU (pyrl._C) against its pure-PyTorch reference in pyrl/ops.py."""
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -167,3 +171,106 @@ def test_runs_from_threads_with_gil_released():
         t.join()
     for r in results:
         assert torch.equal(r, want)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_nan_input_gives_nan_output_float32(layer_norm):
+    # NaN must come out of the float32 kernel's own exp/tanh as NaN (not clamped to a finite
+    # value), only where it flows, and a reset must discard it.
+    T, B, I, H = 6, 3, 5, 8
+    p = [t.detach().float() if t is not None else None for t in make_params(I, H, layer_norm)]
+    x, h0, _ = (t.detach().float() if t.is_floating_point() else t for t in make_inputs(T, B, I, H))
+    reset = torch.zeros(T, B, dtype=torch.bool)
+    reset[4, 0] = True
+    clean, _ = ops.lngru_sequence(x, h0, reset, *p)
+    assert torch.isfinite(clean).all()
+    x_nan = x.clone()
+    x_nan[1, 0, 2] = float("nan")
+    out, hT = ops.lngru_sequence(x_nan, h0, reset, *p)
+    assert torch.isnan(out[1:4, 0]).all()          # from the NaN step until the reset
+    assert torch.equal(out[4:, 0], clean[4:, 0])   # the reset discards the NaN state
+    assert torch.equal(out[:, 1:], clean[:, 1:])   # other rows untouched
+    assert torch.equal(out[:1], clean[:1])
+
+
+@pytest.mark.parametrize("gate", ["r", "z", "n"])
+def test_nan_through_each_gate_activation_float32(gate):
+    # A NaN bias of one gate of unit j reaches exactly one activation (sigmoid for r and z,
+    # tanh for n) before it mixes: out[0, :, j] must be NaN and every other unit finite.
+    T, B, I, H = 1, 4, 5, 8
+    j = 3
+    p = [t.detach().float() if t is not None else None for t in make_params(I, H, False)]
+    x, h0, reset = (t.detach().float() if t.is_floating_point() else t for t in make_inputs(T, B, I, H))
+    p[2] = p[2].clone()
+    p[2][{"r": 0, "z": 1, "n": 2}[gate] * H + j] = float("nan")  # bias_ih
+    out, _ = ops.lngru_sequence(x, h0, reset, *p)
+    assert torch.isnan(out[0, :, j]).all()
+    others = [k for k in range(H) if k != j]
+    assert torch.isfinite(out[0][:, others]).all()
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+def test_reset_discards_an_inf_or_nan_state(layer_norm, impl):
+    # Rows of h0 that are inf or NaN and reset at t = 0 are discarded: outputs and every
+    # gradient are finite and equal to the same call with those rows zeroed.
+    f = ops.lngru_sequence if impl == "fused" else ops.lngru_sequence_reference
+    T, B, I, H = 5, 4, 3, 6
+    p = make_params(I, H, layer_norm)
+    x, h0, reset = make_inputs(T, B, I, H)
+    reset = reset.clone()
+    reset[0] = torch.tensor([True, False, True, True])
+    bad = h0.detach().clone()
+    bad[0], bad[2], bad[3] = float("inf"), float("-inf"), float("nan")
+    zeroed = h0.detach().clone()
+    zeroed[reset[0]] = 0.0
+    results = []
+    for start in (bad, zeroed):
+        start = start.requires_grad_()
+        out, hT = f(x, start, reset, *p)
+        inputs = [x, start, *p]
+        results.append((out, hT, grads([out, hT], inputs)))
+    (out, hT, g), (want_out, want_hT, want_g) = results
+    assert torch.isfinite(out).all() and torch.isfinite(hT).all()
+    assert_close(out, want_out, rtol=0, atol=0)
+    assert_close(hT, want_hT, rtol=0, atol=0)
+    names = ["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "gamma_ih", "gamma_hh"]
+    for name, got, want in zip(names, g, want_g):
+        assert torch.isfinite(got).all(), name
+        assert_close(got, want, rtol=0, atol=0, msg=lambda m, name=name: f"d{name}: {m}")
+    assert torch.count_nonzero(g[1][reset[0]]) == 0  # nothing reaches a discarded row
+
+
+CXX = shutil.which("g++") or shutil.which("c++")
+
+
+@pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the UBSan check")
+def test_float_activations_nan_and_inf_without_undefined_behaviour(tmp_path):
+    # The float activations alone, under UBSan: NaN in, NaN out, and no NaN-to-int
+    # conversion on the way (undefined behaviour that happened to give NaN on x86).
+    src = tmp_path / "act.cpp"
+    src.write_text(r"""
+#include <cmath>
+#include <cstdio>
+#include "lngru_activations.h"
+using namespace pyrl::act;
+int main() {
+  volatile float nan = NAN, inf = INFINITY;  // volatile: evaluated at run time
+  const bool ok = std::isnan(exp_fast(nan)) && std::isnan(sigmoid_fn(nan)) &&
+                  std::isnan(tanh_fn(nan)) && std::isfinite(exp_fast(inf)) &&
+                  exp_fast(-inf) >= 0.0f && exp_fast(-inf) < 1e-37f &&
+                  sigmoid_fn(inf) == 1.0f && sigmoid_fn(-inf) < 1e-37f &&
+                  tanh_fn(inf) == 1.0f && tanh_fn(-inf) == -1.0f;
+  std::printf(ok ? "ok\n" : "wrong values\n");
+  return ok ? 0 : 1;
+}
+""")
+    csrc = Path(__file__).resolve().parents[1] / "csrc"
+    exe = tmp_path / "act"
+    flags = ["-std=c++17", "-O1", "-fno-trapping-math", "-fsanitize=undefined,float-cast-overflow",
+             "-fno-sanitize-recover=all"]
+    build = subprocess.run([CXX, *flags, f"-I{csrc}", str(src), "-o", str(exe)],
+                           capture_output=True, text=True, timeout=120)
+    assert build.returncode == 0, build.stderr
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr

@@ -114,9 +114,11 @@ std::vector<at::Tensor> lngru_backward_cuda(
   at::Tensor dh = grad_hT_in.contiguous().clone();  // [B,H] grad of the state leaving step t
   check_arg(dh, "grad_hT", {B, H}, x);
 
-  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh.
-  const at::Tensor keep = reset.logical_not().unsqueeze(-1).to(x.scalar_type());  // [T,B,1]
-  const at::Tensor hprev_all = at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).mul_(keep);
+  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh. A
+  // select, not a product with (1 - reset): an inf or NaN state that a reset discards must
+  // not turn into NaN (inf * 0) in the weight gradients.
+  const at::Tensor hprev_all =
+      at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).masked_fill_(reset.unsqueeze(-1), 0);
 
   at::Tensor da = at::empty({T, B, G}, x.options());   // grad of a (input side, post gain+bias)
   at::Tensor dc = at::empty({T, B, G}, x.options());   // grad of c (recurrent side)
