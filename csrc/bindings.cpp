@@ -12,18 +12,18 @@ std::vector<at::Tensor> lngru_forward_any(
     const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
     const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& bias_ih,
     const at::Tensor& bias_hh, const std::optional<at::Tensor>& gamma_ih,
-    const std::optional<at::Tensor>& gamma_hh, double eps) {
+    const std::optional<at::Tensor>& gamma_hh, double eps, const std::string& norm) {
   if (x.is_cuda()) {
 #ifdef PYRL_WITH_CUDA
     return pyrl::lngru_forward_cuda(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh,
-                                    gamma_ih, gamma_hh, eps);
+                                    gamma_ih, gamma_hh, eps, norm);
 #else
     TORCH_CHECK(false, "lngru: x is a CUDA tensor but pyrl._C was built without CUDA "
                        "(rebuild with PYRL_CUDA=1 on a machine with nvcc)");
 #endif
   }
   return pyrl::lngru_forward(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh,
-                             gamma_ih, gamma_hh, eps);
+                             gamma_ih, gamma_hh, eps, norm);
 }
 
 std::vector<at::Tensor> lngru_backward_any(
@@ -32,18 +32,18 @@ std::vector<at::Tensor> lngru_backward_any(
     const at::Tensor& weight_hh, const at::Tensor& bias_hh,
     const std::optional<at::Tensor>& gamma_ih, const std::optional<at::Tensor>& gamma_hh,
     const at::Tensor& out, const at::Tensor& xhat, const at::Tensor& hhat,
-    const at::Tensor& rstd, const at::Tensor& gates) {
+    const at::Tensor& rstd, const at::Tensor& gates, const std::string& norm) {
   if (x.is_cuda()) {
 #ifdef PYRL_WITH_CUDA
     return pyrl::lngru_backward_cuda(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh,
                                      bias_hh, gamma_ih, gamma_hh, out, xhat, hhat, rstd,
-                                     gates);
+                                     gates, norm);
 #else
     TORCH_CHECK(false, "lngru: CUDA tensors need pyrl._C built with CUDA");
 #endif
   }
   return pyrl::lngru_backward(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh,
-                              bias_hh, gamma_ih, gamma_hh, out, xhat, hhat, rstd, gates);
+                              bias_hh, gamma_ih, gamma_hh, out, xhat, hhat, rstd, gates, norm);
 }
 
 }  // namespace
@@ -56,16 +56,17 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.attr("with_cuda") = false;
 #endif
 
-  // ---- fused LayerNorm-GRU (pyrl/ops.py wraps these in autograd)
-  m.def("lngru_forward", &lngru_forward_any, "LN-GRU sequence forward",
+  // ---- fused GRU with LayerNorm / RMSNorm / no norm (pyrl/ops.py wraps these in autograd)
+  m.def("lngru_forward", &lngru_forward_any, "norm-GRU sequence forward",
         py::arg("x"), py::arg("h0"), py::arg("reset"), py::arg("weight_ih"),
         py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"), py::arg("gamma_ih"),
-        py::arg("gamma_hh"), py::arg("eps"), py::call_guard<py::gil_scoped_release>());
-  m.def("lngru_backward", &lngru_backward_any, "LN-GRU sequence backward through time",
+        py::arg("gamma_hh"), py::arg("eps"), py::arg("norm"),
+        py::call_guard<py::gil_scoped_release>());
+  m.def("lngru_backward", &lngru_backward_any, "norm-GRU sequence backward through time",
         py::arg("grad_out"), py::arg("grad_hT"), py::arg("x"), py::arg("h0"),
         py::arg("reset"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_hh"),
         py::arg("gamma_ih"), py::arg("gamma_hh"), py::arg("out"), py::arg("xhat"),
-        py::arg("hhat"), py::arg("rstd"), py::arg("gates"),
+        py::arg("hhat"), py::arg("rstd"), py::arg("gates"), py::arg("norm"),
         py::call_guard<py::gil_scoped_release>());
 
   // ---- rollout batching (csrc/rollout.cpp)

@@ -1,21 +1,26 @@
-// Fused LayerNorm-GRU on the CPU: sequence forward and backward through time.
+// Fused norm-GRU on the CPU (LayerNorm, RMSNorm or none): sequence forward and backward
+// through time.
 //
-// Semantics (nn.GRUCell gate order r, z, n; LayerNorm without shift over the 3H vector):
-//   a = LN(x W_ih^T) * gamma_ih + b_ih        c = LN(h W_hh^T) * gamma_hh + b_hh
+// Semantics (nn.GRUCell gate order r, z, n; the norm without shift over the 3H vector,
+// lngru_norm.h):
+//   a = norm(x W_ih^T) * gamma_ih + b_ih        c = norm(h W_hh^T) * gamma_hh + b_hh
 //   r = sigmoid(a_r + c_r)   z = sigmoid(a_z + c_z)   n = tanh(a_n + r * c_n)
 //   h' = (1 - z) * n + z * h
-// Without gains the LN and gamma are skipped (exactly nn.GRUCell). reset[t, b] zeroes
-// the state entering step t. The cell op is this with T = 1.
+// Without a norm there are no gains either (exactly nn.GRUCell). reset[t, b] zeroes the
+// state entering step t. The cell op is this with T = 1. One code path for all three
+// norms: the row functions are templates on the norm kind.
 //
 // Cost structure: the input projection of all T steps is one product, each step is one
-// recurrent product plus ONE fused pass per row (LayerNorm, gates, new state). Backward
-// mirrors it, and the weight gradients are gathered by two large products at the end.
+// recurrent product plus ONE fused pass per row (norm, gates, new state). Backward
+// mirrors it, and the weight gradients are gathered by large products at the end.
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
+#include "lngru_activations.h"
 #include "lngru_checks.h"
 #include "pyrl.h"
 
@@ -25,65 +30,27 @@ namespace {
 using lngru_checks::check_arg;
 using lngru_checks::check_inputs;
 using lngru_checks::Dims;
+using act::sigmoid_fn;
+using act::tanh_fn;
 
 // Rows of a step are independent; run them in parallel only when a chunk is worth a
 // thread wake-up (A3C sizes run serially, which is also what one worker thread wants).
 int64_t row_grain(int64_t row_len) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(row_len, 1)); }
 
-// Activations. float: branch-free polynomial forms (Cephes coefficients, about 1e-7
-// relative error) that the compiler vectorises inside the fused row loop (with
-// -fno-trapping-math, set in setup.py, so that selects if-convert); libm's scalar
-// expf/tanhf calls cost more than everything else in a step at A3C sizes. double (used by
-// gradcheck) keeps libm.
-inline float exp_fast(float x) {
-  x = x < -87.0f ? -87.0f : x;  // ternaries, not std::min: these if-convert to vector selects
-  x = x > 87.0f ? 87.0f : x;
-  // x = n ln2 + r, |r| <= ln2/2 (Cody-Waite split of ln2 for accuracy)
-  const float fx = x * 1.44269504088896341f;
-  // round to nearest: fx + 128.5 > 0 here, so truncation is floor (and vectorises)
-  const int32_t ni = static_cast<int32_t>(fx + 128.5f) - 128;
-  const float n = static_cast<float>(ni);
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (ni + 127) << 23;  // 2^n as float bits
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-inline float sigmoid_fn(float v) { return 1.0f / (1.0f + exp_fast(-v)); }
-inline float tanh_fn(float v) {
-  const float a = std::fabs(v);
-  // small |v|: odd polynomial (keeps relative accuracy near 0); large: 1 - 2/(e^{2a}+1)
-  const float z = v * v;
-  float p = -5.70498872745e-3f;
-  p = p * z + 2.06390887954e-2f;
-  p = p * z - 5.37397155531e-2f;
-  p = p * z + 1.33314422036e-1f;
-  p = p * z - 3.33332819422e-1f;
-  const float small = p * z * v + v;
-  const float big = 1.0f - 2.0f / (exp_fast(2.0f * a) + 1.0f);
-  const float big_signed = v < 0.0f ? -big : big;
-  return a < 0.625f ? small : big_signed;
-}
-inline double sigmoid_fn(double v) { return 1.0 / (1.0 + std::exp(-v)); }
-inline double tanh_fn(double v) { return std::tanh(v); }
-
-// y = (v - mean) * rstd over n values, in place; returns rstd. LayerNorm without shift.
-template <typename scalar_t>
-inline scalar_t layernorm_row(scalar_t* v, int64_t n, double eps) {
+// In place over one row of n values: v <- (v - mean) * rstd (LayerNorm without shift) or
+// v <- v * rstd (RMSNorm); returns rstd. Accumulates in the op's math type.
+template <Norm N, typename scalar_t>
+inline scalar_t norm_row(scalar_t* v, int64_t n, double eps) {
+  static_assert(N != Norm::kNone, "no norm: nothing to do");
   using acc_t = at::opmath_type<scalar_t>;
-  acc_t sum = 0;
+  acc_t mean = 0;
+  if constexpr (N == Norm::kLayer) {
+    acc_t sum = 0;
 #pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; ++j) sum += v[j];
-  const acc_t mean = sum / n;
-  acc_t sq = 0;
+    for (int64_t j = 0; j < n; ++j) sum += v[j];
+    mean = sum / n;
+  }
+  acc_t sq = 0;  // two passes for LayerNorm: squared deviations from the mean
 #pragma omp simd reduction(+ : sq)
   for (int64_t j = 0; j < n; ++j) {
     const acc_t d = v[j] - mean;
@@ -95,11 +62,14 @@ inline scalar_t layernorm_row(scalar_t* v, int64_t n, double eps) {
   return static_cast<scalar_t>(rstd);
 }
 
-// Backward of y = LN(v) * gamma given dy (grad of the post-gamma value) in `g`,
-// overwritten in place with dv: dv = rstd * (g*gamma - mean(g*gamma) - yhat * mean(g*gamma*yhat)).
-template <typename scalar_t>
-inline void layernorm_backward_row(scalar_t* g, const scalar_t* yhat, const scalar_t* gamma,
-                                   scalar_t rstd, int64_t n) {
+// Backward of y = norm(v) * gamma given dy (grad of the post-gamma value) in `g`,
+// overwritten in place with dv. With gy = dy*gamma and yhat = norm(v):
+//   LayerNorm: dv = rstd * (gy - mean(gy) - yhat * mean(gy*yhat))
+//   RMSNorm:   dv = rstd * (gy - yhat * mean(gy*yhat))       (no mean was subtracted)
+template <Norm N, typename scalar_t>
+inline void norm_backward_row(scalar_t* g, const scalar_t* yhat, const scalar_t* gamma,
+                              scalar_t rstd, int64_t n) {
+  static_assert(N != Norm::kNone, "no norm: nothing to do");
   using acc_t = at::opmath_type<scalar_t>;
   acc_t s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
@@ -108,7 +78,7 @@ inline void layernorm_backward_row(scalar_t* g, const scalar_t* yhat, const scal
     s1 += gy;
     s2 += gy * yhat[j];
   }
-  const acc_t m1 = s1 / n, m2 = s2 / n;
+  const acc_t m1 = N == Norm::kLayer ? s1 / n : acc_t(0), m2 = s2 / n;
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) {
     const acc_t gy = acc_t(g[j]) * gamma[j];
@@ -116,10 +86,10 @@ inline void layernorm_backward_row(scalar_t* g, const scalar_t* yhat, const scal
   }
 }
 
-// One row of the fused step after the LayerNorm: gains, biases, gates and the new state.
+// One row of the fused step after the norm: gains, biases, gates and the new state.
 // xr/hr [3H] normalised (or raw) products, hp [H] state entering the step; writes
-// gt [3H] = (r, z, n) and o [H] = h'. g_ih/g_hh are null without LayerNorm.
-template <typename scalar_t, bool LN>
+// gt [3H] = (r, z, n) and o [H] = h'. g_ih/g_hh are null without a norm (GAIN false).
+template <typename scalar_t, bool GAIN>
 void gates_row(const scalar_t* __restrict xr, const scalar_t* __restrict hr,
                const scalar_t* __restrict hp, const scalar_t* __restrict b_ih,
                const scalar_t* __restrict b_hh, const scalar_t* __restrict g_ih,
@@ -129,7 +99,7 @@ void gates_row(const scalar_t* __restrict xr, const scalar_t* __restrict hr,
   for (int64_t j = 0; j < H; ++j) {
     scalar_t a_r = xr[j], a_z = xr[H + j], a_n = xr[2 * H + j];
     scalar_t c_r = hr[j], c_z = hr[H + j], c_n = hr[2 * H + j];
-    if constexpr (LN) {
+    if constexpr (GAIN) {
       a_r *= g_ih[j]; a_z *= g_ih[H + j]; a_n *= g_ih[2 * H + j];
       c_r *= g_hh[j]; c_z *= g_hh[H + j]; c_n *= g_hh[2 * H + j];
     }
@@ -148,7 +118,7 @@ void gates_row(const scalar_t* __restrict xr, const scalar_t* __restrict hr,
 // Backward of gates_row for one row. go [H] grad of this step's output, dh [H] grad
 // flowing back from later steps; writes da/dc [3H] (grads of a and c, post gain+bias)
 // and dd [H] = the direct z*g path into the previous state.
-template <typename scalar_t, bool LN>
+template <typename scalar_t, bool GAIN>
 void gates_backward_row(const scalar_t* __restrict go, const scalar_t* __restrict gt,
                         const scalar_t* __restrict hh, const scalar_t* __restrict hp,
                         const scalar_t* __restrict dh, const scalar_t* __restrict b_hh,
@@ -159,7 +129,7 @@ void gates_backward_row(const scalar_t* __restrict go, const scalar_t* __restric
     const scalar_t r = gt[j], z = gt[H + j], n = gt[2 * H + j];
     const scalar_t g = dh[j] + go[j];
     scalar_t c_n = hh[2 * H + j];
-    if constexpr (LN) c_n *= g_hh[2 * H + j];
+    if constexpr (GAIN) c_n *= g_hh[2 * H + j];
     c_n += b_hh[2 * H + j];
     const scalar_t dpre_n = g * (scalar_t(1) - z) * (scalar_t(1) - n * n);
     const scalar_t dpre_z = g * (hp[j] - n) * z * (scalar_t(1) - z);
@@ -167,6 +137,16 @@ void gates_backward_row(const scalar_t* __restrict go, const scalar_t* __restric
     da[j] = dpre_r; da[H + j] = dpre_z; da[2 * H + j] = dpre_n;
     dc[j] = dpre_r; dc[H + j] = dpre_z; dc[2 * H + j] = dpre_n * r;
     dd[j] = g * z;
+  }
+}
+
+// Calls f(std::integral_constant<Norm, N>{}) for the runtime norm: one instantiation each.
+template <typename F>
+void with_norm(Norm norm, F&& f) {
+  switch (norm) {
+    case Norm::kNone: f(std::integral_constant<Norm, Norm::kNone>{}); break;
+    case Norm::kLayer: f(std::integral_constant<Norm, Norm::kLayer>{}); break;
+    case Norm::kRms: f(std::integral_constant<Norm, Norm::kRms>{}); break;
   }
 }
 
@@ -189,12 +169,12 @@ std::vector<at::Tensor> lngru_forward(
     const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
     const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& bias_ih,
     const at::Tensor& bias_hh, const std::optional<at::Tensor>& gamma_ih,
-    const std::optional<at::Tensor>& gamma_hh, double eps) {
-  const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, &bias_ih);
+    const std::optional<at::Tensor>& gamma_hh, double eps, const std::string& norm_name) {
+  const Norm norm = lngru_checks::parse_norm(norm_name);
+  const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, &bias_ih, norm);
   TORCH_CHECK(x.device().is_cpu(), "lngru: the CPU op got tensors on ", x.device());
   TORCH_CHECK(eps > 0, "lngru: eps must be positive, got ", eps);
   const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
-  const bool ln = gamma_ih.has_value();
 
   // Input projection for all T steps in one product; normalised in place below.
   at::Tensor xhat = at::mm(x.view({T * B, d.I}), weight_ih.t()).view({T, B, G});  // [T,B,3H]
@@ -205,41 +185,42 @@ std::vector<at::Tensor> lngru_forward(
   at::Tensor hbuf = at::empty({B, H}, x.options());                               // masked state entering t
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_forward", [&] {
-    const bool* rst = reset.data_ptr<bool>();
-    const scalar_t* b_ih = bias_ih.data_ptr<scalar_t>();
-    const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
-    const scalar_t* g_ih = ln ? gamma_ih->data_ptr<scalar_t>() : nullptr;
-    const scalar_t* g_hh = ln ? gamma_hh->data_ptr<scalar_t>() : nullptr;
-    const at::Tensor w_hh_t = weight_hh.t();
-    for (int64_t t = 0; t < T; ++t) {
-      const at::Tensor src = t == 0 ? h0 : out[t - 1];  // [B,H]
-      const at::Tensor hprev =
-          masked_state(hbuf.data_ptr<scalar_t>(), src.data_ptr<scalar_t>(), rst + t * B, B, H) ? hbuf : src;
-      at::Tensor hw = hhat[t];  // [B,3H]
-      at::mm_out(hw, hprev, w_hh_t);
+    with_norm(norm, [&](auto norm_c) {
+      constexpr Norm N = decltype(norm_c)::value;
+      constexpr bool kGain = N != Norm::kNone;
+      const bool* rst = reset.data_ptr<bool>();
+      const scalar_t* b_ih = bias_ih.data_ptr<scalar_t>();
+      const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
+      const scalar_t* g_ih = kGain ? gamma_ih->data_ptr<scalar_t>() : nullptr;
+      const scalar_t* g_hh = kGain ? gamma_hh->data_ptr<scalar_t>() : nullptr;
+      const at::Tensor w_hh_t = weight_hh.t();
+      for (int64_t t = 0; t < T; ++t) {
+        const at::Tensor src = t == 0 ? h0 : out[t - 1];  // [B,H]
+        const at::Tensor hprev =
+            masked_state(hbuf.data_ptr<scalar_t>(), src.data_ptr<scalar_t>(), rst + t * B, B, H) ? hbuf : src;
+        at::Tensor hw = hhat[t];  // [B,3H]
+        at::mm_out(hw, hprev, w_hh_t);
 
-      scalar_t* xr_all = xhat.data_ptr<scalar_t>() + t * B * G;
-      scalar_t* hr_all = hw.data_ptr<scalar_t>();
-      scalar_t* gt_all = gates.data_ptr<scalar_t>() + t * B * G;
-      scalar_t* o_all = out.data_ptr<scalar_t>() + t * B * H;
-      scalar_t* rs_all = rstd.data_ptr<scalar_t>() + t * B * 2;
-      const scalar_t* hp_all = hprev.data_ptr<scalar_t>();
-      at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          scalar_t* xr = xr_all + b * G;
-          scalar_t* hr = hr_all + b * G;
-          scalar_t* gt = gt_all + b * G;
-          scalar_t* o = o_all + b * H;
-          const scalar_t* hp = hp_all + b * H;
-          if (ln) {
-            rs_all[b * 2] = layernorm_row(xr, G, eps);
-            rs_all[b * 2 + 1] = layernorm_row(hr, G, eps);
+        scalar_t* xr_all = xhat.data_ptr<scalar_t>() + t * B * G;
+        scalar_t* hr_all = hw.data_ptr<scalar_t>();
+        scalar_t* gt_all = gates.data_ptr<scalar_t>() + t * B * G;
+        scalar_t* o_all = out.data_ptr<scalar_t>() + t * B * H;
+        scalar_t* rs_all = rstd.data_ptr<scalar_t>() + t * B * 2;
+        const scalar_t* hp_all = hprev.data_ptr<scalar_t>();
+        at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            scalar_t* xr = xr_all + b * G;
+            scalar_t* hr = hr_all + b * G;
+            if constexpr (kGain) {
+              rs_all[b * 2] = norm_row<N>(xr, G, eps);
+              rs_all[b * 2 + 1] = norm_row<N>(hr, G, eps);
+            }
+            gates_row<scalar_t, kGain>(xr, hr, hp_all + b * H, b_ih, b_hh, g_ih, g_hh,
+                                       gt_all + b * G, o_all + b * H, H);
           }
-          if (ln) gates_row<scalar_t, true>(xr, hr, hp, b_ih, b_hh, g_ih, g_hh, gt, o, H);
-          else gates_row<scalar_t, false>(xr, hr, hp, b_ih, b_hh, g_ih, g_hh, gt, o, H);
-        }
-      });
-    }
+        });
+      }
+    });
   });
   return {out, xhat, hhat, rstd, gates};
 }
@@ -250,11 +231,12 @@ std::vector<at::Tensor> lngru_backward(
     const at::Tensor& weight_hh, const at::Tensor& bias_hh,
     const std::optional<at::Tensor>& gamma_ih, const std::optional<at::Tensor>& gamma_hh,
     const at::Tensor& out, const at::Tensor& xhat, const at::Tensor& hhat,
-    const at::Tensor& rstd, const at::Tensor& gates) {
-  const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, nullptr);
+    const at::Tensor& rstd, const at::Tensor& gates, const std::string& norm_name) {
+  const Norm norm = lngru_checks::parse_norm(norm_name);
+  const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, nullptr, norm);
   TORCH_CHECK(x.device().is_cpu(), "lngru: the CPU op got tensors on ", x.device());
   const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
-  const bool ln = gamma_ih.has_value();
+  const bool gain = norm != Norm::kNone;
   // Upstream gradients may be expanded zeros or other views: make them plain.
   const at::Tensor grad_out = grad_out_in.contiguous();
   check_arg(grad_out, "grad_out", {T, B, H}, x);
@@ -264,60 +246,60 @@ std::vector<at::Tensor> lngru_backward(
   check_arg(rstd, "rstd", {T, B, 2}, x);
   check_arg(gates, "gates", {T, B, G}, x);
 
-  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh.
-  const at::Tensor keep = reset.logical_not().unsqueeze(-1).to(x.scalar_type());  // [T,B,1]
-  const at::Tensor hprev_all = at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).mul_(keep);
+  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh. A
+  // select, not a product with (1 - reset): an inf or NaN state that a reset discards must
+  // not turn into NaN (inf * 0) in the weight gradients.
+  const at::Tensor hprev_all =
+      at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).masked_fill_(reset.unsqueeze(-1), 0);
 
   at::Tensor da = at::empty({T, B, G}, x.options());   // grad of a (input side, post gain+bias)
   at::Tensor dc = at::empty({T, B, G}, x.options());   // grad of c (recurrent side)
-  at::Tensor dhw = ln ? at::empty({T, B, G}, x.options()) : dc;  // grad of h W_hh^T
+  at::Tensor dhw = gain ? at::empty({T, B, G}, x.options()) : dc;  // grad of h W_hh^T
   at::Tensor dh = grad_hT_in.contiguous().clone();     // [B,H] grad of the state leaving step t
   check_arg(dh, "grad_hT", {B, H}, x);
   at::Tensor dh_direct = at::empty({B, H}, x.options());  // the z * dh path to the previous state
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward", [&] {
-    const bool* rst = reset.data_ptr<bool>();
-    const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
-    const scalar_t* g_hh = ln ? gamma_hh->data_ptr<scalar_t>() : nullptr;
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const scalar_t* go_all = grad_out.data_ptr<scalar_t>() + t * B * H;
-      const scalar_t* gt_all = gates.data_ptr<scalar_t>() + t * B * G;
-      const scalar_t* hh_all = hhat.data_ptr<scalar_t>() + t * B * G;
-      const scalar_t* hp_all = hprev_all.data_ptr<scalar_t>() + t * B * H;
-      const scalar_t* rs_all = rstd.data_ptr<scalar_t>() + t * B * 2;
-      scalar_t* dh_all = dh.data_ptr<scalar_t>();
-      scalar_t* dd_all = dh_direct.data_ptr<scalar_t>();
-      scalar_t* da_all = da.data_ptr<scalar_t>() + t * B * G;
-      scalar_t* dc_all = dc.data_ptr<scalar_t>() + t * B * G;
-      scalar_t* dhw_all = dhw.data_ptr<scalar_t>() + t * B * G;
-      at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) {
-          const scalar_t* go = go_all + b * H;
-          const scalar_t* gt = gt_all + b * G;
-          const scalar_t* hh = hh_all + b * G;
-          const scalar_t* hp = hp_all + b * H;
-          const scalar_t* dhr = dh_all + b * H;
-          scalar_t* dd = dd_all + b * H;
-          scalar_t* dar = da_all + b * G;
-          scalar_t* dcr = dc_all + b * G;
-          if (ln) gates_backward_row<scalar_t, true>(go, gt, hh, hp, dhr, b_hh, g_hh, dar, dcr, dd, H);
-          else gates_backward_row<scalar_t, false>(go, gt, hh, hp, dhr, b_hh, g_hh, dar, dcr, dd, H);
-          if (ln) {
-            scalar_t* dhwr = dhw_all + b * G;
-            std::copy(dcr, dcr + G, dhwr);
-            layernorm_backward_row(dhwr, hh, g_hh, rs_all[b * 2 + 1], G);
+    with_norm(norm, [&](auto norm_c) {
+      constexpr Norm N = decltype(norm_c)::value;
+      constexpr bool kGain = N != Norm::kNone;
+      const bool* rst = reset.data_ptr<bool>();
+      const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
+      const scalar_t* g_hh = kGain ? gamma_hh->data_ptr<scalar_t>() : nullptr;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const scalar_t* go_all = grad_out.data_ptr<scalar_t>() + t * B * H;
+        const scalar_t* gt_all = gates.data_ptr<scalar_t>() + t * B * G;
+        const scalar_t* hh_all = hhat.data_ptr<scalar_t>() + t * B * G;
+        const scalar_t* hp_all = hprev_all.data_ptr<scalar_t>() + t * B * H;
+        const scalar_t* rs_all = rstd.data_ptr<scalar_t>() + t * B * 2;
+        scalar_t* dh_all = dh.data_ptr<scalar_t>();
+        scalar_t* dd_all = dh_direct.data_ptr<scalar_t>();
+        scalar_t* da_all = da.data_ptr<scalar_t>() + t * B * G;
+        scalar_t* dc_all = dc.data_ptr<scalar_t>() + t * B * G;
+        scalar_t* dhw_all = dhw.data_ptr<scalar_t>() + t * B * G;
+        at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            scalar_t* dcr = dc_all + b * G;
+            gates_backward_row<scalar_t, kGain>(go_all + b * H, gt_all + b * G, hh_all + b * G,
+                                                hp_all + b * H, dh_all + b * H, b_hh, g_hh,
+                                                da_all + b * G, dcr, dd_all + b * H, H);
+            if constexpr (kGain) {
+              scalar_t* dhwr = dhw_all + b * G;
+              std::copy(dcr, dcr + G, dhwr);
+              norm_backward_row<N>(dhwr, hh_all + b * G, g_hh, rs_all[b * 2 + 1], G);
+            }
           }
+        });
+        // dh <- z*dh + dhw[t] W_hh, then nothing flows through a reset into the previous state.
+        at::addmm_out(dh, dh_direct, dhw[t], weight_hh);
+        bool any_reset = false;
+        for (int64_t b = 0; b < B; ++b) any_reset |= rst[t * B + b];
+        if (any_reset) {
+          for (int64_t b = 0; b < B; ++b)
+            if (rst[t * B + b]) std::fill(dh_all + b * H, dh_all + (b + 1) * H, scalar_t(0));
         }
-      });
-      // dh <- z*dh + dhw[t] W_hh, then nothing flows through a reset into the previous state.
-      at::addmm_out(dh, dh_direct, dhw[t], weight_hh);
-      bool any_reset = false;
-      for (int64_t b = 0; b < B; ++b) any_reset |= rst[t * B + b];
-      if (any_reset) {
-        for (int64_t b = 0; b < B; ++b)
-          if (rst[t * B + b]) std::fill(dh_all + b * H, dh_all + (b + 1) * H, scalar_t(0));
       }
-    }
+    });
   });
 
   // Bias and gain gradients are sums over all (t, b) rows: vectorised reductions.
@@ -325,18 +307,23 @@ std::vector<at::Tensor> lngru_backward(
   at::Tensor dbias_hh = dc.sum(at::IntArrayRef{0, 1});
   at::Tensor dgamma_ih, dgamma_hh;
   at::Tensor dxw = da;  // grad of x W_ih^T, [T,B,3H]
-  if (ln) {
+  if (gain) {
     dgamma_ih = (da * xhat).sum(at::IntArrayRef{0, 1});
     dgamma_hh = (dc * hhat).sum(at::IntArrayRef{0, 1});
-    // The input-side LayerNorm backward is off the recurrence: one parallel pass over all rows.
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward_ln_x", [&] {
-      scalar_t* g_all = da.data_ptr<scalar_t>();
-      const scalar_t* xh_all = xhat.data_ptr<scalar_t>();
-      const scalar_t* rs_all = rstd.data_ptr<scalar_t>();
-      const scalar_t* g_ih = gamma_ih->data_ptr<scalar_t>();
-      at::parallel_for(0, T * B, row_grain(G), [&](int64_t r0, int64_t r1) {
-        for (int64_t row = r0; row < r1; ++row)
-          layernorm_backward_row(g_all + row * G, xh_all + row * G, g_ih, rs_all[row * 2], G);
+    // The input-side norm backward is off the recurrence: one parallel pass over all rows.
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward_norm_x", [&] {
+      with_norm(norm, [&](auto norm_c) {
+        constexpr Norm N = decltype(norm_c)::value;
+        if constexpr (N != Norm::kNone) {
+          scalar_t* g_all = da.data_ptr<scalar_t>();
+          const scalar_t* xh_all = xhat.data_ptr<scalar_t>();
+          const scalar_t* rs_all = rstd.data_ptr<scalar_t>();
+          const scalar_t* g_ih = gamma_ih->data_ptr<scalar_t>();
+          at::parallel_for(0, T * B, row_grain(G), [&](int64_t r0, int64_t r1) {
+            for (int64_t row = r0; row < r1; ++row)
+              norm_backward_row<N>(g_all + row * G, xh_all + row * G, g_ih, rs_all[row * 2], G);
+          });
+        }
       });
     });
   } else {

@@ -5,6 +5,9 @@
 #include <torch/extension.h>
 
 #include <optional>
+#include <string>
+
+#include "lngru_norm.h"
 
 namespace pyrl {
 namespace lngru_checks {
@@ -25,10 +28,20 @@ inline void check_arg(const at::Tensor& t, const char* name, at::IntArrayRef sha
   TORCH_CHECK(t.is_contiguous(), "lngru: ", name, " must be contiguous (call .contiguous())");
 }
 
+// The norm's name as Python spells it: "none", "layernorm" or "rmsnorm".
+inline Norm parse_norm(const std::string& name) {
+  if (name == "none") return Norm::kNone;
+  if (name == "layernorm") return Norm::kLayer;
+  TORCH_CHECK(name == "rmsnorm", "lngru: norm must be \"none\", \"layernorm\" or \"rmsnorm\", got \"",
+              name, "\"");
+  return Norm::kRms;
+}
+
 inline Dims check_inputs(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
                   const at::Tensor& weight_ih, const at::Tensor& weight_hh,
                   const at::Tensor& bias_hh, const std::optional<at::Tensor>& gamma_ih,
-                  const std::optional<at::Tensor>& gamma_hh, const at::Tensor* bias_ih) {
+                  const std::optional<at::Tensor>& gamma_hh, const at::Tensor* bias_ih,
+                  Norm norm) {
   TORCH_CHECK(x.defined() && x.dim() == 3, "lngru: x must have 3 dimensions [T,B,I], got shape ",
               x.defined() ? x.sizes() : at::IntArrayRef{});
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
@@ -50,7 +63,11 @@ inline Dims check_inputs(const at::Tensor& x, const at::Tensor& h0, const at::Te
   if (bias_ih != nullptr) check_arg(*bias_ih, "bias_ih", {3 * d.H}, x);
   check_arg(bias_hh, "bias_hh", {3 * d.H}, x);
   TORCH_CHECK(gamma_ih.has_value() == gamma_hh.has_value(),
-              "lngru: give both gamma_ih and gamma_hh (LayerNorm) or neither (plain GRU)");
+              "lngru: give both gamma_ih and gamma_hh (the norm's gains) or neither (plain GRU)");
+  TORCH_CHECK(norm != Norm::kNone || !gamma_ih.has_value(),
+              "lngru: norm=\"none\" takes no gains, but gamma_ih and gamma_hh were given");
+  TORCH_CHECK(norm == Norm::kNone || gamma_ih.has_value(), "lngru: norm=\"",
+              norm == Norm::kLayer ? "layernorm" : "rmsnorm", "\" needs the gains gamma_ih and gamma_hh");
   if (gamma_ih.has_value()) {
     check_arg(*gamma_ih, "gamma_ih", {3 * d.H}, x);
     check_arg(*gamma_hh, "gamma_hh", {3 * d.H}, x);

@@ -4,16 +4,19 @@
 #include <torch/extension.h>
 
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace pyrl {
 
-// ---- csrc/lngru.cpp: fused LayerNorm-GRU (CPU), used for both cell (T=1) and sequence.
+// ---- csrc/lngru.cpp: fused GRU with LayerNorm, RMSNorm or no norm (CPU), used for both
+// cell (T=1) and sequence. `norm` is "none", "layernorm" or "rmsnorm" (lngru_norm.h); the
+// two norms take the gains gamma_ih/gamma_hh, "none" takes none.
 //
 // Forward over T steps. reset[T,B] (bool) zeroes the state entering step t.
 // Returns {out[T,B,H], xhat[T,B,3H], hhat[T,B,3H], rstd[T,B,2], gates[T,B,3H]}; the last
-// four are what backward needs (xhat/hhat are the LayerNorm-ed products, or the raw
-// products without gains; gates holds r, z, n).
+// four are what backward needs (xhat/hhat are the normalised products, or the raw
+// products without a norm; gates holds r, z, n).
 std::vector<at::Tensor> lngru_forward(
     const at::Tensor& x,         // [T,B,I]
     const at::Tensor& h0,        // [B,H]
@@ -22,9 +25,10 @@ std::vector<at::Tensor> lngru_forward(
     const at::Tensor& weight_hh, // [3H,H]
     const at::Tensor& bias_ih,   // [3H]
     const at::Tensor& bias_hh,   // [3H]
-    const std::optional<at::Tensor>& gamma_ih,  // [3H] or None (no LayerNorm)
+    const std::optional<at::Tensor>& gamma_ih,  // [3H] or None (no norm)
     const std::optional<at::Tensor>& gamma_hh,  // [3H] or None
-    double eps);
+    double eps,
+    const std::string& norm);    // "none" | "layernorm" | "rmsnorm"
 
 // Backward through time. Returns {dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh,
 // dgamma_ih, dgamma_hh} (the gamma grads are empty tensors without gains).
@@ -43,7 +47,8 @@ std::vector<at::Tensor> lngru_backward(
     const at::Tensor& xhat,      // [T,B,3H]  from forward
     const at::Tensor& hhat,      // [T,B,3H]  from forward
     const at::Tensor& rstd,      // [T,B,2]   from forward
-    const at::Tensor& gates);    // [T,B,3H]  from forward
+    const at::Tensor& gates,     // [T,B,3H]  from forward
+    const std::string& norm);    // as given to forward
 
 #ifdef PYRL_WITH_CUDA
 // ---- csrc/cuda/lngru_cuda.cpp: the same two ops on CUDA tensors.
@@ -52,14 +57,14 @@ std::vector<at::Tensor> lngru_forward_cuda(
     const at::Tensor& weight_ih, const at::Tensor& weight_hh,
     const at::Tensor& bias_ih, const at::Tensor& bias_hh,
     const std::optional<at::Tensor>& gamma_ih, const std::optional<at::Tensor>& gamma_hh,
-    double eps);
+    double eps, const std::string& norm);
 std::vector<at::Tensor> lngru_backward_cuda(
     const at::Tensor& grad_out, const at::Tensor& grad_hT, const at::Tensor& x,
     const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
     const at::Tensor& weight_hh, const at::Tensor& bias_hh,
     const std::optional<at::Tensor>& gamma_ih, const std::optional<at::Tensor>& gamma_hh,
     const at::Tensor& out, const at::Tensor& xhat, const at::Tensor& hhat,
-    const at::Tensor& rstd, const at::Tensor& gates);
+    const at::Tensor& rstd, const at::Tensor& gates, const std::string& norm);
 #endif
 
 }  // namespace pyrl

@@ -13,31 +13,41 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class LNGRU(nn.Module):
-    """A GRU layer over sequences, with optional LayerNorm gains (Ba et al. 2016).
+    """A GRU layer over sequences, with LayerNorm (Ba et al. 2016), RMSNorm (Zhang and
+    Sennrich 2019) or no norm on its gate pre-activations.
 
     Parameters follow ``nn.GRUCell`` (``weight_ih [3H,I]``, ``weight_hh [3H,H]``,
-    ``bias_ih [3H]``, ``bias_hh [3H]``, gate order r, z, n), plus ``gamma_ih [3H]`` and
-    ``gamma_hh [3H]`` when ``layer_norm``. Without LayerNorm it is exactly ``nn.GRUCell``
-    applied over time, and a GRUCell's ``state_dict`` loads into it.
+    ``bias_ih [3H]``, ``bias_hh [3H]``, gate order r, z, n), plus the gains ``gamma_ih [3H]``
+    and ``gamma_hh [3H]`` of either norm. ``norm`` is ``"layernorm"`` (the default),
+    ``"rmsnorm"`` or ``"none"``; ``layer_norm=True/False`` is the older spelling of
+    ``"layernorm"``/``"none"``. Without a norm it is exactly ``nn.GRUCell`` applied over
+    time, and a GRUCell's ``state_dict`` loads into it.
 
     ``forward(x[T,B,I], h0[B,H] | None, reset[T,B] | None) -> (out[T,B,H], h_T[B,H])``;
     ``reset[t, b]`` zeroes the state entering step t (an episode starts there).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, layer_norm: bool = True, eps: float = 1e-5):
+    def __init__(self, input_size: int, hidden_size: int, layer_norm: Optional[bool] = None,
+                 eps: float = 1e-5, norm: Optional[str] = None):
         super().__init__()
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"LNGRU: sizes must be positive, got input {input_size}, hidden {hidden_size}")
+        if norm is None:
+            norm = "none" if layer_norm is False else "layernorm"
+        elif norm not in ops.NORMS:
+            raise ValueError(f"LNGRU: norm must be one of {', '.join(map(repr, ops.NORMS))}, got {norm!r}")
+        elif layer_norm is not None and layer_norm != (norm == "layernorm"):
+            raise ValueError(f"LNGRU: layer_norm={layer_norm} contradicts norm={norm!r}; give norm alone")
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.layer_norm = layer_norm
+        self.norm = norm
         self.eps = eps
         G = 3 * hidden_size
         self.weight_ih = nn.Parameter(torch.empty(G, input_size))
         self.weight_hh = nn.Parameter(torch.empty(G, hidden_size))
         self.bias_ih = nn.Parameter(torch.empty(G))
         self.bias_hh = nn.Parameter(torch.empty(G))
-        if layer_norm:
+        if norm != "none":
             self.gamma_ih = nn.Parameter(torch.empty(G))
             self.gamma_hh = nn.Parameter(torch.empty(G))
         else:
@@ -45,12 +55,17 @@ class LNGRU(nn.Module):
             self.register_parameter("gamma_hh", None)
         self.reset_parameters()
 
+    @property
+    def layer_norm(self) -> bool:
+        """Whether the norm is LayerNorm (the older spelling of ``norm``)."""
+        return self.norm == "layernorm"
+
     def reset_parameters(self) -> None:
         # nn.GRUCell's initialisation, and unit gains.
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
             nn.init.uniform_(p, -bound, bound)
-        if self.layer_norm:
+        if self.norm != "none":
             nn.init.ones_(self.gamma_ih)
             nn.init.ones_(self.gamma_hh)
 
@@ -63,18 +78,20 @@ class LNGRU(nn.Module):
         if h0 is None:
             h0 = x.new_zeros(x.shape[1], self.hidden_size)
         if ops.fused_available(x.device):
-            return ops.lngru_sequence(x.contiguous(), h0.contiguous(), reset, *self._params(), eps=self.eps)
+            return ops.lngru_sequence(x.contiguous(), h0.contiguous(), reset, *self._params(),
+                                      eps=self.eps, norm=self.norm)
         # A device this build has no kernel for (e.g. CUDA in a CPU-only build): same maths, eager.
-        return ops.lngru_sequence_reference(x, h0, reset, *self._params(), eps=self.eps)
+        return ops.lngru_sequence_reference(x, h0, reset, *self._params(), eps=self.eps, norm=self.norm)
 
     def step(self, x: Tensor, h: Tensor) -> Tensor:
         """One step: x[B,I], h[B,H] -> h'[B,H] (acting, one env step at a time)."""
         if ops.fused_available(x.device):
-            return ops.lngru_cell(x.contiguous(), h.contiguous(), *self._params(), eps=self.eps)
-        return ops.lngru_cell_reference(x, h, *self._params(), eps=self.eps)
+            return ops.lngru_cell(x.contiguous(), h.contiguous(), *self._params(), eps=self.eps, norm=self.norm)
+        return ops.lngru_cell_reference(x, h, *self._params(), eps=self.eps, norm=self.norm)
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, layer_norm={self.layer_norm}"
+        eps = f", eps={self.eps}" if self.eps != 1e-5 else ""
+        return f"{self.input_size}, {self.hidden_size}, norm={self.norm!r}{eps}"
 
 
 class RunningBatchNorm(nn.Module):

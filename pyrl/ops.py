@@ -50,19 +50,42 @@ def _as_mask(flags: Tensor, name: str) -> Tensor:
     raise TypeError(f"{name} must be bool or 0/1, got dtype {flags.dtype}")
 
 
-# ---- fused LayerNorm-GRU (csrc/lngru.cpp, csrc/cuda/) ----
+# ---- fused norm-GRU: LayerNorm, RMSNorm or none (csrc/lngru.cpp, csrc/cuda/) ----
+# a = norm(x W_ih^T) * gamma_ih + b_ih,  c = norm(h W_hh^T) * gamma_hh + b_hh, each norm over
+# the whole 3H vector without shift (eps inside the root); then nn.GRUCell's gates:
+# r = sigmoid(a_r + c_r), z = sigmoid(a_z + c_z), n = tanh(a_n + r * c_n), h' = (1-z) n + z h.
+
+NORMS = ("none", "layernorm", "rmsnorm")
+"""The norms of the fused GRU: none (nn.GRUCell), LayerNorm (v - mean(v)) / sqrt(var(v) + eps),
+RMSNorm v / sqrt(mean(v^2) + eps). The two norms take the gains gamma_ih, gamma_hh."""
+
+
+def _resolve_norm(norm: Optional[str], gamma_ih, gamma_hh) -> str:
+    """The norm to apply: `norm` if given, else LayerNorm with gains and none without."""
+    if (gamma_ih is None) != (gamma_hh is None):
+        raise ValueError("lngru: give both gamma_ih and gamma_hh (the norm's gains) or neither (plain GRU)")
+    if norm is None:
+        return "none" if gamma_ih is None else "layernorm"
+    if norm not in NORMS:
+        raise ValueError(f"lngru: norm must be one of {', '.join(map(repr, NORMS))}, got {norm!r}")
+    if norm == "none" and gamma_ih is not None:
+        raise ValueError("lngru: norm='none' takes no gains, but gamma_ih and gamma_hh were given")
+    if norm != "none" and gamma_ih is None:
+        raise ValueError(f"lngru: norm={norm!r} needs the gains gamma_ih and gamma_hh")
+    return norm
+
 
 class _LNGRUFunction(torch.autograd.Function):
-    """Sequence LN-GRU: forward and backward through time in pyrl._C."""
+    """Sequence norm-GRU: forward and backward through time in pyrl._C."""
 
     @staticmethod
-    def forward(ctx, x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps):
+    def forward(ctx, x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps, norm):
         out, xhat, hhat, rstd, gates = _ext().lngru_forward(
-            x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps
+            x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps, norm
         )
-        ctx.layer_norm = gamma_ih is not None
+        ctx.norm = norm
         saved = [x, h0, reset, weight_ih, weight_hh, bias_hh, out, xhat, hhat, rstd, gates]
-        if ctx.layer_norm:
+        if norm != "none":
             saved += [gamma_ih, gamma_hh]
         ctx.save_for_backward(*saved)
         # h_T is a copy, not a view of out, so both outputs stay independent for autograd.
@@ -74,14 +97,15 @@ class _LNGRUFunction(torch.autograd.Function):
         x, h0, reset, weight_ih, weight_hh, bias_hh, out, xhat, hhat, rstd, gates, *gammas = (
             ctx.saved_tensors
         )
-        gamma_ih, gamma_hh = gammas if ctx.layer_norm else (None, None)
+        gain = ctx.norm != "none"
+        gamma_ih, gamma_hh = gammas if gain else (None, None)
         dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg_ih, dg_hh = _ext().lngru_backward(
             grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh, bias_hh,
-            gamma_ih, gamma_hh, out, xhat, hhat, rstd, gates,
+            gamma_ih, gamma_hh, out, xhat, hhat, rstd, gates, ctx.norm,
         )
-        if not ctx.layer_norm:
+        if not gain:
             dg_ih = dg_hh = None
-        return dx, dh0, None, dw_ih, dw_hh, db_ih, db_hh, dg_ih, dg_hh, None
+        return dx, dh0, None, dw_ih, dw_hh, db_ih, db_hh, dg_ih, dg_hh, None, None
 
 
 def _check_tensor_args(**tensors) -> None:
@@ -101,14 +125,18 @@ def lngru_sequence(
     gamma_ih: Optional[Tensor] = None,  # [3H]
     gamma_hh: Optional[Tensor] = None,  # [3H]
     eps: float = 1e-5,
+    norm: Optional[str] = None,  # "none" | "layernorm" | "rmsnorm"; None: layernorm with gains
 ) -> tuple[Tensor, Tensor]:
-    """Fused LN-GRU over a sequence: returns (out[T,B,H], h_T[B,H]).
+    """Fused norm-GRU over a sequence: returns (out[T,B,H], h_T[B,H]).
 
-    `reset[t, b]` zeroes the state entering step t (an episode starts there). Inputs are
-    checked in C++; a wrong rank, shape, dtype, device or layout raises naming the argument.
+    `norm` normalises x W_ih^T and h W_hh^T (see NORMS); by default LayerNorm when the gains
+    are given and none without them. `reset[t, b]` zeroes the state entering step t (an
+    episode starts there). Inputs are checked in C++; a wrong rank, shape, dtype, device or
+    layout raises naming the argument.
     """
     _check_tensor_args(x=x, h0=h0, weight_ih=weight_ih, weight_hh=weight_hh,
                        bias_ih=bias_ih, bias_hh=bias_hh, gamma_ih=gamma_ih, gamma_hh=gamma_hh)
+    norm = _resolve_norm(norm, gamma_ih, gamma_hh)
     if reset is None:
         if x.dim() != 3:
             raise ValueError(f"lngru: x must have 3 dimensions [T,B,I], got shape {tuple(x.shape)}")
@@ -116,7 +144,7 @@ def lngru_sequence(
     else:
         reset = _as_mask(reset, "reset")
     return _LNGRUFunction.apply(
-        x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, float(eps)
+        x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, float(eps), norm
     )
 
 
@@ -127,30 +155,38 @@ def lngru_cell(
     weight_hh: Tensor,  # [3H,H]
     bias_ih: Tensor,    # [3H]
     bias_hh: Tensor,    # [3H]
-    gamma_ih: Optional[Tensor] = None,
-    gamma_hh: Optional[Tensor] = None,
+    gamma_ih: Optional[Tensor] = None,  # [3H]
+    gamma_hh: Optional[Tensor] = None,  # [3H]
     eps: float = 1e-5,
+    norm: Optional[str] = None,  # as lngru_sequence
 ) -> Tensor:
-    """One fused LN-GRU step: h'[B,H]. The same kernel as the sequence op with T = 1."""
+    """One fused norm-GRU step: h'[B,H]. The same kernel as the sequence op with T = 1."""
     _check_tensor_args(x=x, h=h)
     if x.dim() != 2:
         raise ValueError(f"lngru: x must have 2 dimensions [B,I], got shape {tuple(x.shape)}")
     if h.dim() != 2:
         raise ValueError(f"lngru: h must have 2 dimensions [B,H], got shape {tuple(h.shape)}")
     _, h_next = lngru_sequence(
-        x.unsqueeze(0), h, None, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps
+        x.unsqueeze(0), h, None, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps, norm
     )
     return h_next
 
 
+def _norm_reference(v: Tensor, gamma: Optional[Tensor], norm: str, eps: float) -> Tensor:
+    """norm(v) * gamma over the last dimension (v [...,3H]), from the definitions."""
+    if norm == "layernorm":
+        return F.layer_norm(v, v.shape[-1:], weight=gamma, bias=None, eps=eps)
+    if norm == "rmsnorm":
+        return v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + eps) * gamma
+    return v
+
+
 def lngru_cell_reference(x, h, weight_ih, weight_hh, bias_ih, bias_hh,
-                         gamma_ih=None, gamma_hh=None, eps=1e-5):
-    """Pure-PyTorch LN-GRU step, written from the definition (x [B,I], h [B,H] -> [B,H])."""
-    a = x @ weight_ih.t()  # [B,3H]
-    c = h @ weight_hh.t()  # [B,3H]
-    if gamma_ih is not None:
-        a = F.layer_norm(a, a.shape[-1:], weight=gamma_ih, bias=None, eps=eps)
-        c = F.layer_norm(c, c.shape[-1:], weight=gamma_hh, bias=None, eps=eps)
+                         gamma_ih=None, gamma_hh=None, eps=1e-5, norm=None):
+    """Pure-PyTorch norm-GRU step, written from the definition (x [B,I], h [B,H] -> [B,H])."""
+    norm = _resolve_norm(norm, gamma_ih, gamma_hh)
+    a = _norm_reference(x @ weight_ih.t(), gamma_ih, norm, eps)  # [B,3H]
+    c = _norm_reference(h @ weight_hh.t(), gamma_hh, norm, eps)  # [B,3H]
     a_r, a_z, a_n = (a + bias_ih).chunk(3, dim=-1)
     c_r, c_z, c_n = (c + bias_hh).chunk(3, dim=-1)
     r = torch.sigmoid(a_r + c_r)
@@ -160,17 +196,19 @@ def lngru_cell_reference(x, h, weight_ih, weight_hh, bias_ih, bias_hh,
 
 
 def lngru_sequence_reference(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh,
-                             gamma_ih=None, gamma_hh=None, eps=1e-5):
-    """Pure-PyTorch LN-GRU over time, one reference step per t: (out[T,B,H], h_T[B,H])."""
+                             gamma_ih=None, gamma_hh=None, eps=1e-5, norm=None):
+    """Pure-PyTorch norm-GRU over time, one reference step per t: (out[T,B,H], h_T[B,H])."""
+    norm = _resolve_norm(norm, gamma_ih, gamma_hh)
     if reset is None:
         reset = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
-    keep = 1 - _as_mask(reset, "reset").to(x.dtype)  # [T,B]
+    reset = _as_mask(reset, "reset")  # [T,B]
     h = h0
     outs = []
     for t in range(x.shape[0]):
-        h = h * keep[t].unsqueeze(-1)
+        # a select, not h * (1 - reset): a discarded inf/NaN state must not become NaN
+        h = torch.where(reset[t].unsqueeze(-1), 0.0, h)
         h = lngru_cell_reference(x[t], h, weight_ih, weight_hh, bias_ih, bias_hh,
-                                 gamma_ih, gamma_hh, eps)
+                                 gamma_ih, gamma_hh, eps, norm)
         outs.append(h)
     return torch.stack(outs), h
 

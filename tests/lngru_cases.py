@@ -1,8 +1,13 @@
-"""Inputs shared by the LN-GRU tests on every device (tests/test_lngru.py, test_cuda_build.py)."""
+"""Inputs shared by the norm-GRU tests on every device (tests/test_lngru.py, test_cuda_build.py)."""
 import torch
 
+NORMS = ("none", "layernorm", "rmsnorm")
 
-def make_params(I, H, layer_norm, dtype=torch.float64, seed=0, device="cpu"):
+
+def make_params(I, H, norm, dtype=torch.float64, seed=0, device="cpu"):
+    """[weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh]; gains (in [0.5, 1.5))
+    with a norm, None without ("none")."""
+    assert norm in NORMS, norm
     g = torch.Generator().manual_seed(seed)
     G = 3 * H
     p = [
@@ -11,7 +16,7 @@ def make_params(I, H, layer_norm, dtype=torch.float64, seed=0, device="cpu"):
         torch.randn(G, generator=g, dtype=dtype) * 0.5,
         torch.randn(G, generator=g, dtype=dtype) * 0.5,
     ]
-    if layer_norm:
+    if norm != "none":
         p += [torch.rand(G, generator=g, dtype=dtype) + 0.5, torch.rand(G, generator=g, dtype=dtype) + 0.5]
     else:
         p += [None, None]

@@ -29,22 +29,30 @@ def test_bench_kernel_json(runner):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["bench"] == "kernel" and doc["threads"] == 1
-    assert [(c["T"], c["B"], c["I"], c["H"]) for c in doc["cases"]] == [(20, 8, 64, 128), (32, 16, 128, 256)]
+    assert [(c["T"], c["B"], c["I"], c["H"], c["norm"]) for c in doc["cases"]] == [
+        (*shape, norm) for shape in [(20, 8, 64, 128), (32, 16, 128, 256)]
+        for norm in ("layernorm", "rmsnorm", "none")]
     for case in doc["cases"]:
         for key in ("fused_fwd_us", "fused_fwd_bwd_us", "eager_fwd_bwd_us", "floor_fwd_bwd_us"):
             assert case[key] > 0
         assert case["speedup_vs_eager_fwd_bwd"] == pytest.approx(case["eager_fwd_bwd_us"] / case["fused_fwd_bwd_us"])
+        assert case["over_floor_fwd_bwd"] == pytest.approx(case["fused_fwd_bwd_us"] / case["floor_fwd_bwd_us"])
+    assert doc["targets"]["over_floor_fwd_bwd_at_large"] == 1.3
 
 
 def test_bench_kernel_table(runner):
-    result = runner.invoke(cli, ["bench", "kernel", "--min-time", "0.05"])
+    result = runner.invoke(cli, ["bench", "kernel", "--min-time", "0.05", "--norms", "rmsnorm"])
     assert result.exit_code == 0, result.output
-    assert "fused LN-GRU" in result.output and "fwd+bwd" in result.output
+    assert "fused norm-GRU" in result.output and "fwd+bwd" in result.output
+    assert "rmsnorm" in result.output and "layernorm" not in result.output
 
 
 def test_bench_bad_usage_exits_2(runner):
     result = runner.invoke(cli, ["bench", "kernel", "--threads", "0"])
     assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    result = runner.invoke(cli, ["bench", "kernel", "--norms", "layernorm,batchnorm"])
+    assert result.exit_code == 2 and "--norms" in result.output, result.output
     assert "Traceback" not in result.output
     result = runner.invoke(cli, ["bench", "rollout", "--env", "NoSuchEnv-v0", "--quick"])
     assert result.exit_code == 2, result.output

@@ -1,12 +1,12 @@
-"""The CUDA LN-GRU: its kernels compile (wherever nvcc is), and on a GPU build the CUDA op
-matches the pure-PyTorch reference.
+"""The CUDA norm-GRU (LayerNorm, RMSNorm, none): its kernels compile (wherever nvcc is), and
+on a GPU build the CUDA op matches the pure-PyTorch reference.
 
 - Compile checks need only nvcc: every ``csrc/cuda/*.cu`` builds with ``nvcc -c`` for sm_80
   and sm_90 (the kernels use the CUDA runtime alone, no torch headers, so this runs on
   machines without a GPU or a CUDA torch). Skipped, with the reason, without nvcc.
 - Op checks need a GPU and ``pyrl._C`` built with CUDA (``PYRL_CUDA=1``): values and
-  gradients against the reference (float64, LayerNorm on/off, resets), gradcheck, bad
-  inputs (mixed devices too). Skipped elsewhere; ``scripts/gpu-check`` runs them.
+  gradients against the reference (float64, every norm, resets), gradcheck, bad inputs
+  (mixed devices too). Skipped elsewhere; ``scripts/gpu-check`` runs them.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from lngru_cases import grads, make_inputs, make_params
+from lngru_cases import NORMS, grads, make_inputs, make_params
 from pyrl import ops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,17 +133,17 @@ SHAPES = [(7, 4, 5, 6), (1, 1, 1, 1), (3, 2, 5, 257), (4, 3, 7, 33), (5, 70, 3, 
 
 
 @needs_gpu
-@pytest.mark.parametrize("layer_norm", [False, True])
+@pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_cuda_matches_reference_float64(layer_norm, shape):
+def test_cuda_matches_reference_float64(norm, shape):
     T, B, I, H = shape
-    p = _params(I, H, layer_norm)
+    p = _params(I, H, norm)
     x, h0, reset = _inputs(T, B, I, H, reset_p=0.3 if T > 1 else 1.0)
-    out, hT = ops.lngru_sequence(x, h0, reset, *p)
+    out, hT = ops.lngru_sequence(x, h0, reset, *p, norm=norm)
     assert out.is_cuda and hT.is_cuda
     # The reference on the CPU, from the same values: the truth is device-independent.
     xc, h0c, *pc = _cpu_copy([x, h0, *p])
-    ref_out, ref_hT = ops.lngru_sequence_reference(xc, h0c, reset.cpu(), *pc)
+    ref_out, ref_hT = ops.lngru_sequence_reference(xc, h0c, reset.cpu(), *pc, norm=norm)
     assert_close(out.cpu(), ref_out, rtol=1e-11, atol=1e-11)
     assert_close(hT.cpu(), ref_hT, rtol=1e-11, atol=1e-11)
     got = _grads([out, hT], [x, h0, *p])
@@ -154,36 +154,36 @@ def test_cuda_matches_reference_float64(layer_norm, shape):
 
 
 @needs_gpu
-@pytest.mark.parametrize("layer_norm", [False, True])
+@pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("reset_p", [0.0, 1.0])
-def test_cuda_no_resets_and_all_resets(layer_norm, reset_p):
+def test_cuda_no_resets_and_all_resets(norm, reset_p):
     T, B, I, H = 5, 3, 4, 9
-    p = _params(I, H, layer_norm)
+    p = _params(I, H, norm)
     x, h0, reset = _inputs(T, B, I, H, reset_p=reset_p)
-    out, hT = ops.lngru_sequence(x, h0, reset, *p)
+    out, hT = ops.lngru_sequence(x, h0, reset, *p, norm=norm)
     xc, h0c, *pc = _cpu_copy([x, h0, *p])
-    ref_out, ref_hT = ops.lngru_sequence_reference(xc, h0c, reset.cpu(), *pc)
+    ref_out, ref_hT = ops.lngru_sequence_reference(xc, h0c, reset.cpu(), *pc, norm=norm)
     assert_close(out.cpu(), ref_out, rtol=1e-11, atol=1e-11)
     for a, b in zip(_grads([out, hT], [x, h0, *p]), _grads([ref_out, ref_hT], [xc, h0c, *pc])):
         assert_close(a.cpu(), b, rtol=1e-9, atol=1e-10)
     if reset_p == 1.0:  # nothing reaches h0 through a reset at step 0
-        out, hT = ops.lngru_sequence(x, h0, reset, *p)
+        out, hT = ops.lngru_sequence(x, h0, reset, *p, norm=norm)
         g = torch.autograd.grad(out.sum() + hT.sum(), h0)[0]
         assert torch.count_nonzero(g) == 0
 
 
 @needs_gpu
-@pytest.mark.parametrize("layer_norm", [False, True])
-def test_cuda_float32_close_to_float64_reference(layer_norm):
+@pytest.mark.parametrize("norm", NORMS)
+def test_cuda_float32_close_to_float64_reference(norm):
     T, B, I, H = 20, 8, 64, 128
-    p64 = _params(I, H, layer_norm, device="cpu")
+    p64 = _params(I, H, norm, device="cpu")
     x64, h064, reset = _inputs(T, B, I, H, device="cpu")
     p32 = [t.detach().float().cuda().requires_grad_() if t is not None else None for t in p64]
     x32 = x64.detach().float().cuda().requires_grad_()
     h032 = h064.detach().float().cuda().requires_grad_()
-    out, hT = ops.lngru_sequence(x32, h032, reset.cuda(), *p32)
+    out, hT = ops.lngru_sequence(x32, h032, reset.cuda(), *p32, norm=norm)
     assert out.dtype == torch.float32
-    ref_out, ref_hT = ops.lngru_sequence_reference(x64, h064, reset, *p64)
+    ref_out, ref_hT = ops.lngru_sequence_reference(x64, h064, reset, *p64, norm=norm)
     assert_close(out.double().cpu(), ref_out, rtol=0, atol=2e-5)
     for got, want in zip(_grads([out, hT], [x32, h032, *p32]), _grads([ref_out, ref_hT], [x64, h064, *p64])):
         scale = want.abs().max().item()
@@ -191,53 +191,79 @@ def test_cuda_float32_close_to_float64_reference(layer_norm):
 
 
 @needs_gpu
-@pytest.mark.parametrize("layer_norm", [False, True])
-def test_cuda_matches_cpu_fused_op(layer_norm):
+@pytest.mark.parametrize("norm", NORMS)
+def test_cuda_matches_cpu_fused_op(norm):
     T, B, I, H = 6, 5, 4, 40
-    p = _params(I, H, layer_norm)
+    p = _params(I, H, norm)
     x, h0, reset = _inputs(T, B, I, H)
-    out, hT = ops.lngru_sequence(x, h0, reset, *p)
+    out, hT = ops.lngru_sequence(x, h0, reset, *p, norm=norm)
     xc, h0c, *pc = _cpu_copy([x, h0, *p])
-    cpu_out, cpu_hT = ops.lngru_sequence(xc, h0c, reset.cpu(), *pc)
+    cpu_out, cpu_hT = ops.lngru_sequence(xc, h0c, reset.cpu(), *pc, norm=norm)
     assert_close(out.cpu(), cpu_out, rtol=1e-12, atol=1e-12)
     assert_close(hT.cpu(), cpu_hT, rtol=1e-12, atol=1e-12)
 
 
 @needs_gpu
-@pytest.mark.parametrize("layer_norm", [False, True])
-def test_cuda_gradcheck_sequence(layer_norm):
+@pytest.mark.parametrize("norm", NORMS)
+def test_cuda_gradcheck_sequence(norm):
     T, B, I, H = 4, 3, 3, 4
-    p = _params(I, H, layer_norm)
+    p = _params(I, H, norm)
     x, h0, reset = _inputs(T, B, I, H)
     inputs = [t for t in (x, h0, *p) if t is not None]
 
     def f(x, h0, *params):
-        full = list(params) + [None, None] if not layer_norm else list(params)
-        return ops.lngru_sequence(x, h0, reset, *full)
+        full = list(params) + [None, None] if norm == "none" else list(params)
+        return ops.lngru_sequence(x, h0, reset, *full, norm=norm)
 
     assert torch.autograd.gradcheck(f, inputs)
 
 
 @needs_gpu
-@pytest.mark.parametrize("layer_norm", [False, True])
-def test_cuda_gradcheck_cell(layer_norm):
+@pytest.mark.parametrize("norm", NORMS)
+def test_cuda_gradcheck_cell(norm):
     B, I, H = 3, 4, 5
-    p = _params(I, H, layer_norm)
+    p = _params(I, H, norm)
     x, h, _ = _inputs(1, B, I, H)
     inputs = [t for t in (x[0].detach().requires_grad_(), h, *p) if t is not None]
 
     def f(x, h, *params):
-        full = list(params) + [None, None] if not layer_norm else list(params)
-        return ops.lngru_cell(x, h, *full)
+        full = list(params) + [None, None] if norm == "none" else list(params)
+        return ops.lngru_cell(x, h, *full, norm=norm)
 
     assert torch.autograd.gradcheck(f, inputs)
+
+
+@needs_gpu
+@pytest.mark.parametrize("norm", NORMS)
+def test_cuda_reset_discards_an_inf_or_nan_state(norm):
+    # As on the CPU: h0 rows that are inf/NaN and reset at t = 0 give the outputs and
+    # gradients of zeroed rows (the saved state is built with a select, not h * (1 - reset)).
+    T, B, I, H = 5, 4, 3, 6
+    p = _params(I, H, norm)
+    x, h0, reset = _inputs(T, B, I, H)
+    reset[0] = torch.tensor([True, False, True, True], device="cuda")
+    bad = h0.detach().clone()
+    bad[0], bad[2], bad[3] = float("inf"), float("-inf"), float("nan")
+    zeroed = h0.detach().clone()
+    zeroed[reset[0]] = 0.0
+    results = []
+    for start in (bad, zeroed):
+        start = start.requires_grad_()
+        out, hT = ops.lngru_sequence(x, start, reset, *p, norm=norm)
+        results.append((out, _grads([out, hT], [x, start, *p])))
+    (out, g), (want_out, want_g) = results
+    assert torch.isfinite(out).all()
+    assert_close(out, want_out, rtol=0, atol=0)
+    for got, want in zip(g, want_g):
+        assert torch.isfinite(got).all()
+        assert_close(got, want, rtol=0, atol=0)
 
 
 @needs_gpu
 def test_cuda_on_a_side_stream_and_other_current_device():
     # Work is enqueued on the current stream; a result read after that stream is synced.
     T, B, I, H = 9, 6, 5, 12
-    p = _params(I, H, True)
+    p = _params(I, H, "layernorm")
     x, h0, reset = _inputs(T, B, I, H)
     want = ops.lngru_sequence(x, h0, reset, *p)[0].detach().cpu()
     s = torch.cuda.Stream()
@@ -255,7 +281,8 @@ def test_cuda_on_a_side_stream_and_other_current_device():
 
 
 @needs_gpu
-def test_cuda_module_uses_fused_op(monkeypatch):
+@pytest.mark.parametrize("norm", NORMS)
+def test_cuda_module_uses_fused_op(monkeypatch, norm):
     from pyrl.nn import LNGRU
 
     def no_eager(*args, **kwargs):
@@ -264,7 +291,7 @@ def test_cuda_module_uses_fused_op(monkeypatch):
     monkeypatch.setattr(ops, "lngru_sequence_reference", no_eager)
     monkeypatch.setattr(ops, "lngru_cell_reference", no_eager)
     torch.manual_seed(0)
-    mod = LNGRU(3, 5, layer_norm=True).cuda()
+    mod = LNGRU(3, 5, norm=norm).cuda()
     x = torch.randn(4, 2, 3, device="cuda")
     out, hT = mod(x)
     h1 = mod.step(x[0], hT)
@@ -274,10 +301,10 @@ def test_cuda_module_uses_fused_op(monkeypatch):
         assert prm.grad is not None and torch.isfinite(prm.grad).all(), name
 
 
-def _good_cuda(dtype=torch.float32):
+def _good_cuda(dtype=torch.float32, norm="layernorm"):
     T, B, I, H = 3, 2, 4, 5
     kw = dict(device="cuda", dtype=dtype)
-    return dict(
+    return dict(norm=norm,
         x=torch.randn(T, B, I, **kw), h0=torch.zeros(B, H, **kw),
         reset=torch.zeros(T, B, dtype=torch.bool, device="cuda"),
         weight_ih=torch.randn(3 * H, I, **kw), weight_hh=torch.randn(3 * H, H, **kw),
@@ -306,9 +333,10 @@ BAD = [
 
 
 @needs_gpu
+@pytest.mark.parametrize("norm", ["layernorm", "rmsnorm"])
 @pytest.mark.parametrize("name, spoil, message", BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
-def test_cuda_bad_input_names_the_argument(name, spoil, message):
-    args = _good_cuda()
+def test_cuda_bad_input_names_the_argument(name, spoil, message, norm):
+    args = _good_cuda(norm=norm)
     args[name] = spoil(args)
     with pytest.raises((RuntimeError, ValueError, TypeError), match=message):
         ops.lngru_sequence(**args)
@@ -328,13 +356,13 @@ def test_cuda_backward_checks_saved_and_upstream_tensors():
     args = _good_cuda()
     ga, gh = args["gamma_ih"], args["gamma_hh"]
     fwd = _C.lngru_forward(args["x"], args["h0"], args["reset"], args["weight_ih"], args["weight_hh"],
-                           args["bias_ih"], args["bias_hh"], ga, gh, 1e-5)
+                           args["bias_ih"], args["bias_hh"], ga, gh, 1e-5, "layernorm")
     out = fwd[0]
     with pytest.raises(RuntimeError, match=r"grad_out is on cpu but x is on cuda:0"):
         _C.lngru_backward(torch.ones_like(out).cpu(), torch.ones_like(out[0]), args["x"], args["h0"],
                           args["reset"], args["weight_ih"], args["weight_hh"], args["bias_hh"],
-                          ga, gh, *fwd)
+                          ga, gh, *fwd, "layernorm")
     with pytest.raises(RuntimeError, match=r"rstd must have shape"):
         _C.lngru_backward(torch.ones_like(out), torch.ones_like(out[0]), args["x"], args["h0"],
                           args["reset"], args["weight_ih"], args["weight_hh"], args["bias_hh"],
-                          ga, gh, *fwd[:3], fwd[3][:, :, :1].contiguous(), fwd[4])
+                          ga, gh, *fwd[:3], fwd[3][:, :, :1].contiguous(), fwd[4], "layernorm")

@@ -1,9 +1,10 @@
-// CUDA kernels of the fused LayerNorm-GRU (declared and documented in lngru_kernels.h).
+// CUDA kernels of the fused norm-GRU (declared and documented in lngru_kernels.h).
 // CUDA runtime only, no torch: lngru_cuda.cpp does the matrix products and calls these.
 //
 // Layout: one thread block per row b (a row is one batch element of one step, 3H values on
-// each side). LayerNorm statistics are block reductions (warp shuffles, then one warp over
-// the per-warp partials), two-pass like the CPU op (mean, then the squared deviations).
+// each side). Norm statistics are block reductions (warp shuffles, then one warp over
+// the per-warp partials), as on the CPU: LayerNorm in two passes (mean, then the squared
+// deviations), RMSNorm in one (the mean square). Kernels are templates on the norm kind.
 // Within a row, thread j' owns the hidden units j = j', j' + blockDim, ... and the three
 // gate entries j, H+j, 2H+j of each; a thread only rereads what it wrote itself, so the
 // fused passes need no barrier beyond those inside the reductions.
@@ -89,7 +90,7 @@ __global__ void mask_rows_kernel(T* dst, const T* src, const bool* __restrict__ 
   }
 }
 
-template <typename T, bool LN>
+template <typename T, Norm N>
 __global__ void __launch_bounds__(kMaxThreads)
 forward_step_kernel(T* __restrict__ xw, T* __restrict__ hw, const T* __restrict__ hprev,
                     const T* __restrict__ b_ih, const T* __restrict__ b_hh,
@@ -105,16 +106,19 @@ forward_step_kernel(T* __restrict__ xw, T* __restrict__ hw, const T* __restrict_
   const T* hp = hprev + b * H;        // [H]
   T* gt = gates + b * G;              // [3H]
   T* o = out + b * H;                 // [H]
-  acc_t mean_x = 0, mean_h = 0, rstd_x = 1, rstd_h = 1;
-  if (LN) {
-    acc_t sx = 0, sh = 0;
-    for (int64_t k = threadIdx.x; k < G; k += blockDim.x) {
-      sx += xr[k];
-      sh += hr[k];
+  constexpr bool kGain = N != Norm::kNone;
+  acc_t mean_x = 0, mean_h = 0, rstd_x = 1, rstd_h = 1;  // RMSNorm: the mean stays 0
+  if constexpr (kGain) {
+    if constexpr (N == Norm::kLayer) {
+      acc_t sx = 0, sh = 0;
+      for (int64_t k = threadIdx.x; k < G; k += blockDim.x) {
+        sx += xr[k];
+        sh += hr[k];
+      }
+      block_sum2(sx, sh, red);
+      mean_x = sx / G;
+      mean_h = sh / G;
     }
-    block_sum2(sx, sh, red);
-    mean_x = sx / G;
-    mean_h = sh / G;
     acc_t qx = 0, qh = 0;
     for (int64_t k = threadIdx.x; k < G; k += blockDim.x) {
       const acc_t dx = acc_t(xr[k]) - mean_x, dh = acc_t(hr[k]) - mean_h;
@@ -134,7 +138,7 @@ forward_step_kernel(T* __restrict__ xw, T* __restrict__ hw, const T* __restrict_
   for (int64_t j = threadIdx.x; j < H; j += blockDim.x) {
     T a_r = xr[j], a_z = xr[H + j], a_n = xr[2 * H + j];
     T c_r = hr[j], c_z = hr[H + j], c_n = hr[2 * H + j];
-    if (LN) {
+    if constexpr (kGain) {
       a_r = static_cast<T>((acc_t(a_r) - mean_x) * rstd_x);
       a_z = static_cast<T>((acc_t(a_z) - mean_x) * rstd_x);
       a_n = static_cast<T>((acc_t(a_n) - mean_x) * rstd_x);
@@ -160,7 +164,7 @@ forward_step_kernel(T* __restrict__ xw, T* __restrict__ hw, const T* __restrict_
   }
 }
 
-template <typename T, bool LN>
+template <typename T, Norm N>
 __global__ void __launch_bounds__(kMaxThreads)
 backward_step_kernel(const T* __restrict__ grad_out, const T* __restrict__ dh_raw,
                      const bool* __restrict__ dh_reset, const T* __restrict__ gates,
@@ -169,6 +173,7 @@ backward_step_kernel(const T* __restrict__ grad_out, const T* __restrict__ dh_ra
                      const T* __restrict__ g_hh, T* __restrict__ da, T* __restrict__ dc,
                      T* __restrict__ dhw, T* __restrict__ dd, int64_t H) {
   using acc_t = typename Acc<T>::type;
+  constexpr bool kGain = N != Norm::kNone;
   __shared__ acc_t red[64];
   const int64_t b = blockIdx.x, G = 3 * H;
   const T* go = grad_out + b * H;     // [H]
@@ -180,12 +185,12 @@ backward_step_kernel(const T* __restrict__ grad_out, const T* __restrict__ dh_ra
   T* dcr = dc + b * G;                // [3H]
   T* ddr = dd + b * H;                // [H]
   const bool cut = dh_reset != nullptr && dh_reset[b];
-  acc_t s1 = 0, s2 = 0;  // LayerNorm backward sums: sum(dc*gamma), sum(dc*gamma*hhat)
+  acc_t s1 = 0, s2 = 0;  // norm backward sums: sum(dc*gamma), sum(dc*gamma*hhat)
   for (int64_t j = threadIdx.x; j < H; j += blockDim.x) {
     const T r = gt[j], z = gt[H + j], n = gt[2 * H + j];
     const T g = (cut ? T(0) : dh[j]) + go[j];
     T c_n = hh[2 * H + j];
-    if (LN) c_n *= g_hh[2 * H + j];
+    if constexpr (kGain) c_n *= g_hh[2 * H + j];
     c_n += b_hh[2 * H + j];
     const T dpre_n = g * (T(1) - z) * (T(1) - n * n);
     const T dpre_z = g * (hp[j] - n) * z * (T(1) - z);
@@ -194,7 +199,7 @@ backward_step_kernel(const T* __restrict__ grad_out, const T* __restrict__ dh_ra
     dar[j] = dpre_r; dar[H + j] = dpre_z; dar[2 * H + j] = dpre_n;
     dcr[j] = dpre_r; dcr[H + j] = dpre_z; dcr[2 * H + j] = dc_n;
     ddr[j] = g * z;
-    if (LN) {
+    if constexpr (kGain) {
       const acc_t gy_r = acc_t(dpre_r) * g_hh[j];
       const acc_t gy_z = acc_t(dpre_z) * g_hh[H + j];
       const acc_t gy_n = acc_t(dc_n) * g_hh[2 * H + j];
@@ -202,9 +207,10 @@ backward_step_kernel(const T* __restrict__ grad_out, const T* __restrict__ dh_ra
       s2 += gy_r * hh[j] + gy_z * hh[H + j] + gy_n * hh[2 * H + j];
     }
   }
-  if (!LN) return;  // uniform over the block: no thread is left waiting at a barrier
+  if constexpr (!kGain) return;  // uniform over the block: no thread is left waiting at a barrier
   block_sum2(s1, s2, red);
-  const acc_t m1 = s1 / G, m2 = s2 / G, rs = rstd[b * 2 + 1];
+  // LayerNorm subtracts mean(gy); RMSNorm subtracted no mean, so neither does its backward
+  const acc_t m1 = N == Norm::kLayer ? s1 / G : acc_t(0), m2 = s2 / G, rs = rstd[b * 2 + 1];
   T* dhwr = dhw + b * G;              // [3H]
   for (int64_t j = threadIdx.x; j < H; j += blockDim.x) {
     for (int q = 0; q < 3; ++q) {
@@ -215,9 +221,9 @@ backward_step_kernel(const T* __restrict__ grad_out, const T* __restrict__ dh_ra
   }
 }
 
-template <typename T>
+template <typename T, Norm N>
 __global__ void __launch_bounds__(kMaxThreads)
-layernorm_backward_rows_kernel(T* __restrict__ g, const T* __restrict__ yhat,
+norm_backward_rows_kernel(T* __restrict__ g, const T* __restrict__ yhat,
                                const T* __restrict__ gamma, const T* __restrict__ rstd,
                                int64_t rstd_stride, int64_t G) {
   using acc_t = typename Acc<T>::type;
@@ -232,7 +238,7 @@ layernorm_backward_rows_kernel(T* __restrict__ g, const T* __restrict__ yhat,
     s2 += gy * yr[k];
   }
   block_sum2(s1, s2, red);  // also orders every read above before the writes below
-  const acc_t m1 = s1 / G, m2 = s2 / G, rs = rstd[row * rstd_stride];
+  const acc_t m1 = N == Norm::kLayer ? s1 / G : acc_t(0), m2 = s2 / G, rs = rstd[row * rstd_stride];
   for (int64_t k = threadIdx.x; k < G; k += blockDim.x) {
     const acc_t gy = acc_t(gr[k]) * gamma[k];
     gr[k] = static_cast<T>(rs * (gy - m1 - acc_t(yr[k]) * m2));
@@ -258,18 +264,29 @@ cudaError_t lngru_forward_step(scalar_t* xw, scalar_t* hw, const scalar_t* hprev
                                const scalar_t* gamma_ih, const scalar_t* gamma_hh,
                                scalar_t* rstd, scalar_t* gates, scalar_t* out, scalar_t* hnext,
                                const bool* next_reset, int64_t B, int64_t H, double eps,
-                               cudaStream_t stream) {
+                               Norm norm, cudaStream_t stream) {
   using acc_t = typename Acc<scalar_t>::type;
   const int threads = threads_for(H);
   const dim3 grid(static_cast<unsigned>(B));
-  if (gamma_ih != nullptr)
-    forward_step_kernel<scalar_t, true><<<grid, threads, 0, stream>>>(
-        xw, hw, hprev, bias_ih, bias_hh, gamma_ih, gamma_hh, rstd, gates, out, hnext,
-        next_reset, H, static_cast<acc_t>(eps));
-  else
-    forward_step_kernel<scalar_t, false><<<grid, threads, 0, stream>>>(
-        xw, hw, hprev, bias_ih, bias_hh, nullptr, nullptr, rstd, gates, out, hnext,
-        next_reset, H, static_cast<acc_t>(eps));
+  switch (norm) {
+    case Norm::kNone:
+      forward_step_kernel<scalar_t, Norm::kNone><<<grid, threads, 0, stream>>>(
+          xw, hw, hprev, bias_ih, bias_hh, nullptr, nullptr, rstd, gates, out, hnext,
+          next_reset, H, static_cast<acc_t>(eps));
+      break;
+    case Norm::kLayer:
+      forward_step_kernel<scalar_t, Norm::kLayer><<<grid, threads, 0, stream>>>(
+          xw, hw, hprev, bias_ih, bias_hh, gamma_ih, gamma_hh, rstd, gates, out, hnext,
+          next_reset, H, static_cast<acc_t>(eps));
+      break;
+    case Norm::kRms:
+      forward_step_kernel<scalar_t, Norm::kRms><<<grid, threads, 0, stream>>>(
+          xw, hw, hprev, bias_ih, bias_hh, gamma_ih, gamma_hh, rstd, gates, out, hnext,
+          next_reset, H, static_cast<acc_t>(eps));
+      break;
+    default:
+      return cudaErrorInvalidValue;
+  }
   return cudaGetLastError();
 }
 
@@ -279,30 +296,50 @@ cudaError_t lngru_backward_step(const scalar_t* grad_out, const scalar_t* dh_raw
                                 const scalar_t* hhat, const scalar_t* hprev,
                                 const scalar_t* rstd, const scalar_t* bias_hh,
                                 const scalar_t* gamma_hh, scalar_t* da, scalar_t* dc,
-                                scalar_t* dhw, scalar_t* dd, int64_t B, int64_t H,
+                                scalar_t* dhw, scalar_t* dd, int64_t B, int64_t H, Norm norm,
                                 cudaStream_t stream) {
   const int threads = threads_for(H);
   const dim3 grid(static_cast<unsigned>(B));
-  if (gamma_hh != nullptr)
-    backward_step_kernel<scalar_t, true><<<grid, threads, 0, stream>>>(
-        grad_out, dh_raw, dh_reset, gates, hhat, hprev, rstd, bias_hh, gamma_hh, da, dc, dhw,
-        dd, H);
-  else
-    backward_step_kernel<scalar_t, false><<<grid, threads, 0, stream>>>(
-        grad_out, dh_raw, dh_reset, gates, hhat, hprev, rstd, bias_hh, nullptr, da, dc,
-        nullptr, dd, H);
+  switch (norm) {
+    case Norm::kNone:
+      backward_step_kernel<scalar_t, Norm::kNone><<<grid, threads, 0, stream>>>(
+          grad_out, dh_raw, dh_reset, gates, hhat, hprev, rstd, bias_hh, nullptr, da, dc,
+          nullptr, dd, H);
+      break;
+    case Norm::kLayer:
+      backward_step_kernel<scalar_t, Norm::kLayer><<<grid, threads, 0, stream>>>(
+          grad_out, dh_raw, dh_reset, gates, hhat, hprev, rstd, bias_hh, gamma_hh, da, dc, dhw,
+          dd, H);
+      break;
+    case Norm::kRms:
+      backward_step_kernel<scalar_t, Norm::kRms><<<grid, threads, 0, stream>>>(
+          grad_out, dh_raw, dh_reset, gates, hhat, hprev, rstd, bias_hh, gamma_hh, da, dc, dhw,
+          dd, H);
+      break;
+    default:
+      return cudaErrorInvalidValue;
+  }
   return cudaGetLastError();
 }
 
 template <typename scalar_t>
-cudaError_t lngru_layernorm_backward_rows(scalar_t* g, const scalar_t* yhat,
-                                          const scalar_t* gamma, const scalar_t* rstd,
-                                          int64_t rstd_stride, int64_t rows, int64_t H,
-                                          cudaStream_t stream) {
+cudaError_t lngru_norm_backward_rows(scalar_t* g, const scalar_t* yhat, const scalar_t* gamma,
+                                     const scalar_t* rstd, int64_t rstd_stride, int64_t rows,
+                                     int64_t H, Norm norm, cudaStream_t stream) {
   const int64_t G = 3 * H;
-  layernorm_backward_rows_kernel<scalar_t>
-      <<<static_cast<unsigned>(rows), threads_for(G), 0, stream>>>(g, yhat, gamma, rstd,
-                                                                   rstd_stride, G);
+  const unsigned grid = static_cast<unsigned>(rows);
+  switch (norm) {
+    case Norm::kLayer:
+      norm_backward_rows_kernel<scalar_t, Norm::kLayer>
+          <<<grid, threads_for(G), 0, stream>>>(g, yhat, gamma, rstd, rstd_stride, G);
+      break;
+    case Norm::kRms:
+      norm_backward_rows_kernel<scalar_t, Norm::kRms>
+          <<<grid, threads_for(G), 0, stream>>>(g, yhat, gamma, rstd, rstd_stride, G);
+      break;
+    default:  // no norm: nothing to undo, and nothing to launch
+      return cudaErrorInvalidValue;
+  }
   return cudaGetLastError();
 }
 
@@ -311,14 +348,13 @@ cudaError_t lngru_layernorm_backward_rows(scalar_t* g, const scalar_t* yhat,
                                           cudaStream_t);                                     \
   template cudaError_t lngru_forward_step<T>(T*, T*, const T*, const T*, const T*, const T*,  \
                                              const T*, T*, T*, T*, T*, const bool*, int64_t,  \
-                                             int64_t, double, cudaStream_t);                 \
+                                             int64_t, double, Norm, cudaStream_t);           \
   template cudaError_t lngru_backward_step<T>(const T*, const T*, const bool*, const T*,     \
                                               const T*, const T*, const T*, const T*,        \
                                               const T*, T*, T*, T*, T*, int64_t, int64_t,     \
-                                              cudaStream_t);                                 \
-  template cudaError_t lngru_layernorm_backward_rows<T>(T*, const T*, const T*, const T*,    \
-                                                        int64_t, int64_t, int64_t,           \
-                                                        cudaStream_t);
+                                              Norm, cudaStream_t);                           \
+  template cudaError_t lngru_norm_backward_rows<T>(T*, const T*, const T*, const T*, int64_t, \
+                                                   int64_t, int64_t, Norm, cudaStream_t);
 PYRL_INSTANTIATE(float)
 PYRL_INSTANTIATE(double)
 #undef PYRL_INSTANTIATE

@@ -21,13 +21,22 @@ def bench():
               help="Also time torch.compile of the eager reference (compiles for a minute).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--min-time", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
-              help="Seconds of measurement per timing.")
-def kernel(as_json, threads, with_compile, device, min_time):
-    """Fused LN-GRU vs eager PyTorch vs torch.compile, and the matrix-product floor."""
+              help="Seconds of measurement per timing (split over the interleaved rounds).")
+@click.option("--norms", default="layernorm,rmsnorm,none", show_default=True,
+              help="Norms of the GRU to time, comma-separated (CPU).")
+def kernel(as_json, threads, with_compile, device, min_time, norms):
+    """Fused norm-GRU (LayerNorm, RMSNorm, none) vs eager PyTorch vs torch.compile, and the
+    matrix-product floor."""
     import torch
 
     from pyrl import ops
     from pyrl.benchmarks import kernel as kb
+
+    norm_list = [n.strip() for n in norms.split(",") if n.strip()]
+    bad = [n for n in norm_list if n not in kb.NORMS]
+    if bad or not norm_list:
+        raise click.BadParameter(f"expected some of {', '.join(kb.NORMS)}, got {norms!r}",
+                                 param_hint="--norms")
 
     if device == "cuda" and not (torch.cuda.is_available() and ops.fused_available("cuda")):
         abort("--device cuda needs a GPU and pyrl._C built with CUDA (PYRL_CUDA=1)", code=2)
@@ -38,7 +47,8 @@ def kernel(as_json, threads, with_compile, device, min_time):
         print_json(result) if as_json else kernel_cuda.render(result, console)
         return
     with console.status("timing the LN-GRU kernels...", spinner="dots") if not as_json else nullcontext():
-        result = kb.run(with_compile=with_compile, threads=threads, min_run_time=min_time)
+        result = kb.run(with_compile=with_compile, threads=threads, min_run_time=min_time,
+                        norms=norm_list)
     print_json(result) if as_json else kb.render(result, console)
 
 

@@ -1,0 +1,60 @@
+// Activations of the fused CPU LN-GRU (csrc/lngru.cpp). Plain C++, no torch: a test
+// (tests/test_lngru.py) compiles this header alone under UBSan.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace pyrl {
+namespace act {
+
+// Activations. float: branch-free polynomial forms (Cephes coefficients, about 1e-7
+// relative error) that the compiler vectorises inside the fused row loop (with
+// -fno-trapping-math, set in setup.py, so that selects if-convert); libm's scalar
+// expf/tanhf calls cost more than everything else in a step at A3C sizes. double (used by
+// gradcheck) keeps libm.
+inline float exp_fast(float v) {
+  // Clamp with comparisons that are false for NaN, so NaN becomes -87 here and the int
+  // conversion below never sees it (converting NaN to int is undefined behaviour); the NaN
+  // is put back by the last select. Ternaries, not std::min: they if-convert to vector selects.
+  float x = v > -87.0f ? v : -87.0f;
+  x = x < 87.0f ? x : 87.0f;
+  // x = n ln2 + r, |r| <= ln2/2 (Cody-Waite split of ln2 for accuracy)
+  const float fx = x * 1.44269504088896341f;
+  // round to nearest: fx + 128.5 > 0 here, so truncation is floor (and vectorises)
+  const int32_t ni = static_cast<int32_t>(fx + 128.5f) - 128;
+  const float n = static_cast<float>(ni);
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (ni + 127) << 23;  // 2^n as float bits
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return v != v ? v : p * scale;  // NaN in, NaN out
+}
+inline float sigmoid_fn(float v) { return 1.0f / (1.0f + exp_fast(-v)); }
+inline float tanh_fn(float v) {
+  const float a = std::fabs(v);
+  // small |v|: odd polynomial (keeps relative accuracy near 0); large: 1 - 2/(e^{2a}+1)
+  const float z = v * v;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = p * z * v + v;
+  const float big = 1.0f - 2.0f / (exp_fast(2.0f * a) + 1.0f);
+  const float big_signed = v < 0.0f ? -big : big;
+  return a < 0.625f ? small : big_signed;
+}
+inline double sigmoid_fn(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+inline double tanh_fn(double v) { return std::tanh(v); }
+
+}  // namespace act
+}  // namespace pyrl
