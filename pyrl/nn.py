@@ -182,7 +182,8 @@ class ActorCritic(nn.Module):
             self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, hidden), nn.Tanh(),
                                          nn.Linear(hidden, hidden), nn.Tanh())
         self.norm = _feature_norm(norm, hidden)
-        self.core = LNGRU(hidden, hidden, layer_norm=norm == "layernorm") if rnn else None
+        core_norm = norm if norm in ("layernorm", "rmsnorm") else "none"  # batchnorm: a plain GRU core
+        self.core = LNGRU(hidden, hidden, norm=core_norm) if rnn else None
         self.discrete = isinstance(action_space, gymnasium.spaces.Discrete)
         if self.discrete:
             self.policy = nn.Linear(hidden, int(action_space.n))

@@ -58,7 +58,9 @@ def test_act_samples_from_the_policy():
     ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, norm="layernorm")),
     ((5,), gymnasium.spaces.Box(-1, 1, (2,)), dict(rnn=True)),
     ((4, 84, 84), gymnasium.spaces.Discrete(6), dict(norm="layernorm")),
-], ids=["ff", "lngru", "gru-gaussian", "cnn"])
+    ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, norm="rmsnorm")),
+    ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, norm="batchnorm")),
+], ids=["ff", "lngru", "gru-gaussian", "cnn", "rmsgru", "bn-gru"])
 def test_the_model_makes_every_tensor_on_its_device(obs_shape, space, arch):
     # On the meta device (shapes, no data) a tensor the model makes on the CPU meets the
     # model's own and raises, as it would on a GPU: acting, bootstrapping and the training pass
@@ -135,3 +137,15 @@ def test_batchnorm_acts_and_learns_with_the_running_statistics(rnn):
     torch.testing.assert_close(target.norm.running_var, var)
     target.absorb_batch_statistics(model)
     assert target.norm.batches.item() == 2
+
+
+@pytest.mark.parametrize("norm, feature_norm, core_norm", [
+    ("none", torch.nn.Identity, "none"), ("layernorm", torch.nn.LayerNorm, "layernorm"),
+    ("rmsnorm", torch.nn.RMSNorm, "rmsnorm"), ("batchnorm", None, "none")])
+def test_each_norm_sits_where_it_should(norm, feature_norm, core_norm):
+    from pyrl.nn import RunningBatchNorm
+
+    model = ActorCritic((4,), gymnasium.spaces.Discrete(2), hidden=8, rnn=True, norm=norm)
+    assert isinstance(model.norm, feature_norm or RunningBatchNorm)
+    assert model.core.norm == core_norm
+    assert (model.core.gamma_ih is not None) == (core_norm != "none")

@@ -358,18 +358,28 @@ def test_bad_factors_exit_2(runner, tmp_path, args, message):
 
 
 def test_factor_levels_sweep_the_full_product(runner, tmp_path):
+    # issue 14's verification: norm x rnn x method end to end, resumable, with the report
     out = tmp_path / "levels"
-    args = ["ablate", *TINY, "--seeds", "1", "--factor", "norm=none,layernorm,batchnorm", "--factor", "rnn=on,off",
-            "--methods", "individual", "--out", str(out), "--json", "--no-report"]
+    norms = ["none", "layernorm", "rmsnorm", "batchnorm"]
+    args = ["ablate", *TINY, "--seeds", "2", "--factor", f"norm={','.join(norms)}", "--factor", "rnn=on,off",
+            "--out", str(out), "--json"]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["sweep"]["ok"] == 6
+    doc = json.loads(result.output)
+    assert doc["sweep"]["ok"] == 4 * 2 * 2 * 2
     manifest = json.loads((out / "sweep.json").read_text())
-    assert manifest["factors"] == {"norm": ["none", "layernorm", "batchnorm"], "rnn": [True, False]}
+    assert manifest["factors"] == {"norm": norms, "rnn": [True, False]}
     for p in out.glob("*/result.json"):
         res = json.loads(p.read_text())
         assert res["config"]["norm"] == res["factors"]["norm"] and res["config"]["rnn"] == res["factors"]["rnn"]
-        assert p.parent.name == f"individual__norm-{res['factors']['norm']}_rnn-" \
-                                f"{'on' if res['factors']['rnn'] else 'off'}__seed0"
-    again = runner.invoke(cli, args)
-    assert json.loads(again.output)["sweep"]["skipped"] == 6
+        assert p.parent.name == f"{res['method']}__norm-{res['factors']['norm']}_rnn-" \
+                                f"{'on' if res['factors']['rnn'] else 'off'}__seed{res['seed']}"
+    cells = {(c["config"]["norm"], c["config"]["rnn"], c["method"]) for c in doc["report"]["cells"]}
+    assert cells == {(n, r, m) for n in norms for r in (True, False) for m in ("a3c", "individual")}
+    assert all(c["n_runs"] == 2 for c in doc["report"]["cells"])
+    changed = {(r["component"], r.get("level"), r["method"]) for r in doc["report"]["removals"]}
+    assert {("norm", n, m) for n in norms[1:] for m in ("a3c", "individual")} <= changed
+    again = runner.invoke(cli, args[:-1] + ["--no-report", "--json"])
+    assert json.loads(again.output)["sweep"]["skipped"] == 32
+    report = runner.invoke(cli, ["report", str(out), "--n-boot", "200"])
+    assert report.exit_code == 0 and "norm=rmsnorm" in report.output, report.output
