@@ -383,3 +383,17 @@ def test_factor_levels_sweep_the_full_product(runner, tmp_path):
     assert json.loads(again.output)["sweep"]["skipped"] == 32
     report = runner.invoke(cli, ["report", str(out), "--n-boot", "200"])
     assert report.exit_code == 0 and "norm=rmsnorm" in report.output, report.output
+
+
+def test_every_training_option_given_to_a_sweep_reaches_its_runs(runner, tmp_path):
+    out = tmp_path / "opts"
+    result = runner.invoke(cli, ["compare", *TINY, "--seeds", "1", "--methods", "individual", "--gamma", "0.9",
+                                 "--gae-lambda", "0.8", "--ent-coef", "0.01", "--vf-coef", "0.25",
+                                 "--max-grad-norm", "2", "--score-episodes", "3", "--lr", "1e-3",
+                                 "--optimizer", "rmsprop", "--out", str(out), "--no-report"])
+    assert result.exit_code == 0, result.output
+    want = dict(gamma=0.9, gae_lambda=0.8, ent_coef=0.01, vf_coef=0.25, max_grad_norm=2.0, score_episodes=3,
+                lr=1e-3, optimizer="rmsprop", rollout=10, hidden=16, steps=400)
+    (res,) = [json.loads(p.read_text()) for p in out.glob("*/result.json")]
+    assert {k: res["config"][k] for k in want} == want
+    assert {k: json.loads((out / "sweep.json").read_text())["config"][k] for k in want} == want

@@ -29,8 +29,14 @@ def _csv_list(known):
     return convert
 
 
+# The training options a sweep passes to every run; None: the preset's (env, seeds, steps,
+# workers, envs-per-worker), else the trainer's default. sweep.json records them resolved.
+TRAIN_OPTIONS = ("env", "seeds", "steps", "workers", "envs_per_worker", "rollout", "hidden", "lr", "optimizer",
+                 "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "score_episodes")
+
+
 def sweep_options(f):
-    """Options shared by ablate and compare. Defaults of None come from --preset."""
+    """Options shared by ablate and compare."""
     opts = [
         click.option("--preset", type=click.Choice(["quick", "full"]), default=None,
                      help="Sizes for the question: quick (minutes on 2 cores) or full (a study)."),
@@ -39,13 +45,20 @@ def sweep_options(f):
         click.option("--steps", type=click.IntRange(min=1), default=None, help="Total env steps of each run."),
         click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers per run (W)."),
         click.option("--envs-per-worker", type=click.IntRange(min=1), default=None, help="Envs per worker (N)."),
-        click.option("--rollout", type=click.IntRange(min=1), default=D.rollout, show_default=True,
-                     help="Rollout length T."),
-        click.option("--hidden", type=click.IntRange(min=1), default=D.hidden, show_default=True, help="Hidden size."),
+        click.option("--rollout", type=click.IntRange(min=1), default=None, help=f"Rollout length T [{D.rollout}]."),
+        click.option("--hidden", type=click.IntRange(min=1), default=None, help=f"Hidden size [{D.hidden}]."),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-                     help="Learning rate (default: the trainer's)."),
+                     help=f"Learning rate [{D.lr:g}]."),
         click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=None,
-                     help="Optimizer (default: the trainer's)."),
+                     help=f"Optimizer [{D.optimizer}]."),
+        click.option("--gamma", type=click.FloatRange(0, 1), default=None, help=f"Discount [{D.gamma:g}]."),
+        click.option("--gae-lambda", type=click.FloatRange(0, 1), default=None, help=f"GAE lambda [{D.gae_lambda:g}]."),
+        click.option("--ent-coef", type=click.FloatRange(min=0), default=None, help=f"Entropy bonus [{D.ent_coef:g}]."),
+        click.option("--vf-coef", type=click.FloatRange(min=0), default=None, help=f"Value loss weight [{D.vf_coef:g}]."),
+        click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help=f"Gradient clipping (global norm) [{D.max_grad_norm:g}]."),
+        click.option("--score-episodes", type=click.IntRange(min=1), default=None,
+                     help=f"A worker's score: mean return of its last this-many episodes [{D.score_episodes}]."),
         click.option("--device", default=D.device, show_default=True,
                      help="Where the models learn: cpu, cuda or cuda:K (a Ray run takes one GPU)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -63,27 +76,23 @@ def sweep_options(f):
     return f
 
 
-def _settings(factors, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
-              lr, optimizer, device, backend, fixed=None):
+def _settings(factors, methods, options: dict, fixed: dict):
+    """The sweep's settings from the command line: the preset, the options given, and what
+    this command fixes (compare's configuration)."""
     from pyrl.sweep import PRESETS
 
-    base = dict(PRESETS[preset or "quick"])
-    given = dict(env=env, seeds=seeds, steps=steps, workers=workers, envs_per_worker=envs_per_worker)
-    base.update({k: v for k, v in given.items() if v is not None})
-    settings = dict(factors=factors, methods=list(methods), rollout=rollout, hidden=hidden, **base)
-    if lr is not None:
-        settings["lr"] = lr
-    if optimizer is not None:
-        settings["optimizer"] = optimizer
+    settings = dict(PRESETS[options["preset"] or "quick"], factors=factors, methods=list(methods))
+    settings.update({k: options[k] for k in TRAIN_OPTIONS if options[k] is not None})
+    backend = options["backend"]
     try:  # the driver of a Ray sweep need not have the GPU its cluster has
-        device = check_device(device, here=backend == "local")
+        device = check_device(options["device"], here=backend == "local")
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--device") from None
     if backend == "ray" and device.startswith("cuda:"):
         raise click.BadParameter("Ray gives each run its own GPU: use --device cuda", param_hint="--device")
     settings["device"] = device
-    settings.update(fixed or {})
-    per_rollout = settings["rollout"] * settings["envs_per_worker"] * settings["workers"]
+    settings.update(fixed)
+    per_rollout = settings.get("rollout", D.rollout) * settings["envs_per_worker"] * settings["workers"]
     if settings["steps"] < per_rollout:
         raise click.BadParameter(
             f"--steps {settings['steps']} is less than one rollout of every worker "
@@ -220,8 +229,7 @@ def _factor(ctx, param, values):
               help="On/off components (two-level factors, on first) [default: rnn,layernorm without --factor].")
 @click.option("--methods", callback=_csv_list(KNOWN_METHODS), default="a3c,individual", show_default=True)
 @sweep_options
-def ablate(factors, components, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
-           lr, optimizer, device, out, backend, ray_address, jobs, as_json, show_report):
+def ablate(factors, components, methods, out, jobs, ray_address, as_json, show_report, **options):
     """Every combination of the factors' levels x methods x seeds, then the report."""
     if components is None:
         components = [] if factors else list(KNOWN_COMPONENTS)
@@ -229,9 +237,8 @@ def ablate(factors, components, methods, preset, env, seeds, steps, workers, env
     if both:
         raise click.BadParameter(f"{', '.join(sorted(both))} given as a factor and a component", param_hint="--factor")
     factors = {**factors, **{c: [True, False] for c in components}}
-    settings = _settings(factors, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout,
-                         hidden, lr, optimizer, device, backend)
-    _run(settings, out, backend, ray_address, jobs, as_json, show_report)
+    settings = _settings(factors, methods, options, fixed={})
+    _run(settings, out, options["backend"], ray_address, jobs, as_json, show_report)
 
 
 @click.command()
@@ -240,9 +247,7 @@ def ablate(factors, components, methods, preset, env, seeds, steps, workers, env
 @click.option("--layernorm/--no-layernorm", default=None, help="The two-level spelling: --norm layernorm / none.")
 @click.option("--methods", callback=_csv_list(KNOWN_METHODS), default="a3c,individual", show_default=True)
 @sweep_options
-def compare(rnn, norm, layernorm, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden,
-            lr, optimizer, device, out, backend, ray_address, jobs, as_json, show_report):
+def compare(rnn, norm, layernorm, methods, out, jobs, ray_address, as_json, show_report, **options):
     """One configuration, both methods, N seeds, then the report."""
-    settings = _settings({}, methods, preset, env, seeds, steps, workers, envs_per_worker, rollout, hidden, lr,
-                         optimizer, device, backend, fixed={"rnn": rnn, "norm": resolve_norm(norm, layernorm)})
-    _run(settings, out, backend, ray_address, jobs, as_json, show_report)
+    settings = _settings({}, methods, options, fixed={"rnn": rnn, "norm": resolve_norm(norm, layernorm)})
+    _run(settings, out, options["backend"], ray_address, jobs, as_json, show_report)
