@@ -87,7 +87,8 @@ class ActorCritic(nn.Module):
     state-independent log std. The recurrent state is ``[N,H]``; without a core it is empty.
     """
 
-    def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, layer_norm: bool = False):
+    def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, layer_norm: bool = False,
+                 separate_critic: bool = False, ortho_init: bool = False):
         super().__init__()
         import gymnasium
 
@@ -96,20 +97,21 @@ class ActorCritic(nn.Module):
         self.rnn = rnn
         self.layer_norm = layer_norm
         self.image = len(self.obs_shape) == 3
-        if self.image:
-            c, h, w = self.obs_shape
-            conv = nn.Sequential(
-                nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
-                nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
-            with torch.no_grad():
-                flat = conv(torch.zeros(1, c, h, w)).shape[1]
-            self.encoder = nn.Sequential(conv, nn.Linear(flat, hidden), nn.ReLU())
-        else:
-            in_dim = int(math.prod(self.obs_shape)) if self.obs_shape else 1
-            self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, hidden), nn.Tanh(),
-                                         nn.Linear(hidden, hidden), nn.Tanh())
+        self.encoder = self._make_encoder()
         self.norm = nn.LayerNorm(hidden) if layer_norm else nn.Identity()
         self.core = LNGRU(hidden, hidden, layer_norm=layer_norm) if rnn else None
+        # a separate critic: the value head reads its own encoder, norm and core (SB3's
+        # MlpPolicy; RecurrentPPO's enable_critic_lstm); the state is then [N,2H], actor first
+        self.separate_critic = separate_critic
+        if separate_critic:
+            self.critic_encoder = self._make_encoder()
+            self.critic_norm = nn.LayerNorm(hidden) if layer_norm else nn.Identity()
+            self.critic_core = LNGRU(hidden, hidden, layer_norm=layer_norm) if rnn else None
+        if ortho_init:  # SB3/CleanRL: orthogonal hidden layers, gain sqrt(2), zero biases
+            for m in self.modules():
+                if isinstance(m, (nn.Linear, nn.Conv2d)):
+                    nn.init.orthogonal_(m.weight, math.sqrt(2))
+                    nn.init.zeros_(m.bias)
         self.discrete = isinstance(action_space, gymnasium.spaces.Discrete)
         if self.discrete:
             self.policy = nn.Linear(hidden, int(action_space.n))
@@ -126,15 +128,31 @@ class ActorCritic(nn.Module):
         nn.init.orthogonal_(self.value_head.weight, 1.0)
         nn.init.zeros_(self.value_head.bias)
 
-    def initial_state(self, n: int) -> Tensor:
-        """The state [N,H] of N fresh episodes, on the model's device."""
-        return torch.zeros(n, self.hidden if self.rnn else 0, device=self.value_head.weight.device)
+    def _make_encoder(self) -> nn.Module:
+        hidden = self.hidden
+        if self.image:
+            c, h, w = self.obs_shape
+            conv = nn.Sequential(
+                nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+                nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
+            with torch.no_grad():
+                flat = conv(torch.zeros(1, c, h, w)).shape[1]
+            return nn.Sequential(conv, nn.Linear(flat, hidden), nn.ReLU())
+        in_dim = int(math.prod(self.obs_shape)) if self.obs_shape else 1
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_dim, hidden), nn.Tanh(),
+                             nn.Linear(hidden, hidden), nn.Tanh())
 
-    def _encode(self, obs: Tensor) -> Tensor:  # obs [M,...] -> [M,hidden]
+    def initial_state(self, n: int) -> Tensor:
+        """The state [N,S] of N fresh episodes, on the model's device: S = H, or 2H with a
+        separate critic (the actor's first), or 0 without a core."""
+        size = (2 if self.separate_critic else 1) * self.hidden if self.rnn else 0
+        return torch.zeros(n, size, device=self.value_head.weight.device)
+
+    def _encode(self, obs: Tensor, critic: bool = False) -> Tensor:  # obs [M,...] -> [M,hidden]
         x = obs.float()
         if self.image:
             x = x / 255.0
-        return self.norm(self.encoder(x))
+        return self.critic_norm(self.critic_encoder(x)) if critic else self.norm(self.encoder(x))
 
     def _heads(self, feats: Tensor):
         """Policy parameters from features [M,hidden]: log-probabilities [M,A] (categorical) or
@@ -156,18 +174,25 @@ class ActorCritic(nn.Module):
         return logp, entropy
 
     def step(self, obs: Tensor, state: Tensor, reset: Tensor):
-        """Acting: obs [N,...], state [N,H], reset [N] (zero the state first where set) ->
-        (features [N,hidden], new state [N,H])."""
+        """Acting: obs [N,...], state [N,S], reset [N] (zero the state first where set) ->
+        (policy features [N,hidden], value features [N,hidden], new state [N,S])."""
+        H = self.hidden
+        keep = (~reset).unsqueeze(-1).to(state.dtype) if self.core is not None else None
         x = self._encode(obs)
-        if self.core is None:
-            return x, state
-        h = self.core.step(x, state * (~reset).unsqueeze(-1).to(state.dtype))
-        return h, h
+        if self.core is not None:
+            x = self.core.step(x, state[:, :H] * keep)
+        if not self.separate_critic:
+            return x, x, x if self.core is not None else state
+        v = self._encode(obs, critic=True)
+        if self.critic_core is None:
+            return x, v, state
+        v = self.critic_core.step(v, state[:, H:] * keep)
+        return x, v, torch.cat([x, v], -1)
 
     def act(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator] = None):
-        """(action [N,...], value [N], logprob [N], new state [N,H]), all on the model's device;
+        """(action [N,...], value [N], logprob [N], new state [N,S]), all on the model's device;
         ``generator`` (on that device) draws the actions."""
-        feats, state = self.step(obs, state, reset)
+        feats, vfeats, state = self.step(obs, state, reset)
         pd = self._heads(feats)
         if self.discrete:
             # inverse-CDF sampling: a third of torch.multinomial's cost at these sizes
@@ -180,20 +205,28 @@ class ActorCritic(nn.Module):
             mean, log_std = pd
             action = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, device=mean.device)
         logp, _ = self._logp_entropy(pd, action)
-        return action, self.value_head(feats).squeeze(-1), logp, state
+        return action, self.value_head(vfeats).squeeze(-1), logp, state
 
     def value(self, obs: Tensor, state: Tensor, reset: Tensor) -> Tensor:
-        feats, _ = self.step(obs, state, reset)
-        return self.value_head(feats).squeeze(-1)
+        _, vfeats, _ = self.step(obs, state, reset)
+        return self.value_head(vfeats).squeeze(-1)
 
     def evaluate(self, obs: Tensor, state0: Tensor, reset: Tensor, actions: Tensor):
-        """Training: the rollout again, with gradients. obs [T,N,...], state0 [N,H] (the state
+        """Training: the rollout again, with gradients. obs [T,N,...], state0 [N,S] (the state
         before step 0), reset [T,N], actions [T,N,...] -> logprob, entropy, value, all [T,N].
         The recurrent core runs once over the sequence (the fused LN-GRU op)."""
         T, N = reset.shape
-        x = self._encode(obs.reshape(T * N, *obs.shape[2:]))
+        H = self.hidden
+        flat = obs.reshape(T * N, *obs.shape[2:])
+        x = self._encode(flat)
         if self.core is not None:
-            x, _ = self.core(x.view(T, N, -1), state0, reset)
+            x, _ = self.core(x.view(T, N, -1), state0[:, :H], reset)
             x = x.reshape(T * N, -1)
+        v = x
+        if self.separate_critic:
+            v = self._encode(flat, critic=True)
+            if self.critic_core is not None:
+                v, _ = self.critic_core(v.view(T, N, -1), state0[:, H:], reset)
+                v = v.reshape(T * N, -1)
         logp, ent = self._logp_entropy(self._heads(x), actions.reshape(T * N, *actions.shape[2:]))
-        return logp.view(T, N), ent.view(T, N), self.value_head(x).view(T, N)
+        return logp.view(T, N), ent.view(T, N), self.value_head(v).view(T, N)
