@@ -88,7 +88,7 @@ class ActorCritic(nn.Module):
     """
 
     def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, layer_norm: bool = False,
-                 separate_critic: bool = False, ortho_init: bool = False):
+                 separate_critic: bool = False):
         super().__init__()
         import gymnasium
 
@@ -107,11 +107,6 @@ class ActorCritic(nn.Module):
             self.critic_encoder = self._make_encoder()
             self.critic_norm = nn.LayerNorm(hidden) if layer_norm else nn.Identity()
             self.critic_core = LNGRU(hidden, hidden, layer_norm=layer_norm) if rnn else None
-        if ortho_init:  # SB3/CleanRL: orthogonal hidden layers, gain sqrt(2), zero biases
-            for m in self.modules():
-                if isinstance(m, (nn.Linear, nn.Conv2d)):
-                    nn.init.orthogonal_(m.weight, math.sqrt(2))
-                    nn.init.zeros_(m.bias)
         self.discrete = isinstance(action_space, gymnasium.spaces.Discrete)
         if self.discrete:
             self.policy = nn.Linear(hidden, int(action_space.n))

@@ -116,13 +116,3 @@ def test_a_separate_critic_shares_nothing_with_the_policy(rnn):
     for p, g in zip(critic, torch.autograd.grad(logp.sum(), critic, allow_unused=True)):
         assert g is None or not g.any()
 
-
-def test_orthogonal_init_of_the_hidden_layers():
-    model = ActorCritic((4,), gymnasium.spaces.Discrete(2), hidden=8, separate_critic=True, ortho_init=True)
-    for enc in (model.encoder, model.critic_encoder):
-        for m in enc:
-            if isinstance(m, torch.nn.Linear):
-                w = m.weight / 2 ** 0.5                                           # gain sqrt(2)
-                small = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
-                torch.testing.assert_close(small, torch.eye(small.shape[0]), atol=1e-5, rtol=0)
-                assert not m.bias.any()

@@ -4,8 +4,9 @@ scales from 1 to W workers.
 - SB3 A2C with its defaults (``MlpPolicy``: separate 64-64 tanh policy and value MLPs;
   n_steps 5, RMSprop lr 7e-4), ``make_vec_env(env_id, n_envs=N)`` (Gymnasium envs stepped in
   its own process), one torch thread. Timed: ``learn(steps)``.
-- pyrl: ``pyrl.train.run.train``, what ``pyrl train`` runs: feed-forward, hidden 64 (a shared
-  64-64 tanh trunk), the trainer's defaults (rollout 5), N envs per worker, W = 1..max workers.
+- pyrl: ``pyrl.train.run.train``, what ``pyrl train`` runs: feed-forward, hidden 64 (separate
+  64-64 tanh policy and value MLPs), the trainer's defaults (rollout 5), N envs per worker,
+  W = 1..max workers.
   Timed: the whole run, from forking the workers to their exit. An untimed short run first
   starts the fork server, as the first run of a sweep would.
 

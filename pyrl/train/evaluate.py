@@ -9,6 +9,8 @@ import torch
 
 from pyrl.train.config import TrainConfig
 
+LEGACY = {"separate_critic": False}  # the architecture of runs saved before these fields existed
+
 
 @torch.no_grad()
 def evaluate_model(cfg: TrainConfig, state_dict, episodes: int, seed: int) -> list[float]:
@@ -45,7 +47,9 @@ def evaluate_model(cfg: TrainConfig, state_dict, episodes: int, seed: int) -> li
 
 def evaluate_run(run_dir: Path, episodes: int, seed: int) -> list[dict]:
     meta = json.loads((Path(run_dir) / "model_meta.json").read_text())
-    cfg = TrainConfig(**meta["config"])
+    # a field the run's config lacks predates it: the model then had what that field's absence
+    # meant (a shared trunk before separate_critic), not today's default
+    cfg = TrainConfig(**{**LEGACY, **meta["config"]})
     results = []
     for path in sorted(Path(run_dir).glob("model*.pt")):
         sd = torch.load(path, weights_only=True)

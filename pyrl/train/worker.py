@@ -48,7 +48,7 @@ def build_model(cfg: TrainConfig, obs_shape, action_space, seed: int):
 
     torch.default_generator.manual_seed(seed)  # the init draws on the CPU; CUDA's RNGs are left alone
     return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, layer_norm=cfg.layernorm,
-                       separate_critic=cfg.separate_critic, ortho_init=cfg.ortho_init)
+                       separate_critic=cfg.separate_critic)
 
 
 def cpu_state_dict(model) -> dict:
@@ -58,7 +58,7 @@ def cpu_state_dict(model) -> dict:
 
 
 def make_optimizer(cfg: TrainConfig, model) -> SharedOptimizer:
-    return SharedOptimizer(model.parameters(), kind=cfg.optimizer, lr=cfg.lr, eps=cfg.opt_eps)
+    return SharedOptimizer(model.parameters(), kind=cfg.optimizer, lr=cfg.lr)
 
 
 def make_targets(cfg, wid, env, shared_model, shared_opt):
@@ -179,9 +179,6 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
             logp, ent, values = local.evaluate(store.obs[:-1], state0, store.reset, store.actions)
             mask = valid.float()
             n = mask.sum().clamp(min=1.0)
-            if cfg.norm_adv:  # over the rollout's valid steps
-                mean = (adv * mask).sum() / n
-                adv = (adv - mean) / ((((adv - mean) ** 2) * mask).sum() / n).sqrt().add(1e-8)
             pg_loss = -(logp * adv * mask).sum() / n
             v_loss = 0.5 * (((ret - values) ** 2) * mask).sum() / n
             entropy = (ent * mask).sum() / n
@@ -196,6 +193,8 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir):
                 report()
                 conn.send(("diverged", wid, f"worker {wid}: non-finite {bad} at update {update}"))
                 return
+            if cfg.anneal_lr:  # this worker's own copy of the optimizer's settings
+                opt.lr = cfg.lr * (1 - update / cfg.updates_per_worker)
             opt.step([p.grad for p in local_params])
             # Refresh the local copy and check *it*, a copy_ snapshot of the target. Checking the
             # shared tensors in place is unsound under Hogwild: isfinite may load an element twice
