@@ -148,7 +148,7 @@ def _feature_norm(norm: str, hidden: int) -> nn.Module:
 
 
 class ActorCritic(nn.Module):
-    """Encoder -> [norm] -> [GRU core] -> policy head and value head.
+    """Encoder -> [norm] -> [GRU core] -> policy head, and the same again -> value head.
 
     The encoder is an MLP (two tanh layers) for vector observations and the Nature-DQN CNN
     for image observations ``[C,H,W]`` (uint8, scaled by 1/255). ``norm`` puts a normalisation
@@ -156,11 +156,17 @@ class ActorCritic(nn.Module):
     op's gains on both products); ``batchnorm`` (running statistics, ``RunningBatchNorm``)
     sits after the encoder only, and the core is then a plain GRU: per-step batch statistics
     inside a recurrence would need their own machinery (Cooijmans et al. 2017).
+
+    ``separate_critic`` (the default of ``TrainConfig``) gives the value head its own encoder,
+    norm and core (``critic_encoder``, ``critic_norm``, ``critic_core``), as SB3's MlpPolicy and
+    RecurrentPPO's critic LSTM do; without it both heads read one trunk. The recurrent state is
+    ``[N,S]``: S = H with one core, 2H with two (the actor's half first), 0 without a core.
     Discrete actions: a categorical policy; Box actions: a diagonal Gaussian with a learned,
-    state-independent log std. The recurrent state is ``[N,H]``; without a core it is empty.
+    state-independent log std.
     """
 
-    def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, norm: str = "none"):
+    def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, norm: str = "none",
+                 separate_critic: bool = False):
         super().__init__()
         import gymnasium
 
@@ -169,21 +175,10 @@ class ActorCritic(nn.Module):
         self.rnn = rnn
         self.norm_kind = norm
         self.image = len(self.obs_shape) == 3
-        if self.image:
-            c, h, w = self.obs_shape
-            conv = nn.Sequential(
-                nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
-                nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
-            with torch.no_grad():
-                flat = conv(torch.zeros(1, c, h, w)).shape[1]
-            self.encoder = nn.Sequential(conv, nn.Linear(flat, hidden), nn.ReLU())
-        else:
-            in_dim = int(math.prod(self.obs_shape)) if self.obs_shape else 1
-            self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, hidden), nn.Tanh(),
-                                         nn.Linear(hidden, hidden), nn.Tanh())
-        self.norm = _feature_norm(norm, hidden)
-        core_norm = norm if norm in ("layernorm", "rmsnorm") else "none"  # batchnorm: a plain GRU core
-        self.core = LNGRU(hidden, hidden, norm=core_norm) if rnn else None
+        self.separate_critic = separate_critic
+        self.encoder, self.norm, self.core = self._make_trunk()
+        if separate_critic:
+            self.critic_encoder, self.critic_norm, self.critic_core = self._make_trunk()
         self.discrete = isinstance(action_space, gymnasium.spaces.Discrete)
         if self.discrete:
             self.policy = nn.Linear(hidden, int(action_space.n))
@@ -200,23 +195,51 @@ class ActorCritic(nn.Module):
         nn.init.orthogonal_(self.value_head.weight, 1.0)
         nn.init.zeros_(self.value_head.bias)
 
-    def initial_state(self, n: int) -> Tensor:
-        """The state [N,H] of N fresh episodes, on the model's device."""
-        return torch.zeros(n, self.hidden if self.rnn else 0, device=self.value_head.weight.device)
+    def _make_trunk(self):
+        """(encoder, norm, core or None) of one head."""
+        hidden, norm = self.hidden, self.norm_kind
+        if self.image:
+            c, h, w = self.obs_shape
+            conv = nn.Sequential(
+                nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+                nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
+            with torch.no_grad():
+                flat = conv(torch.zeros(1, c, h, w)).shape[1]
+            encoder = nn.Sequential(conv, nn.Linear(flat, hidden), nn.ReLU())
+        else:
+            in_dim = int(math.prod(self.obs_shape)) if self.obs_shape else 1
+            encoder = nn.Sequential(nn.Flatten(), nn.Linear(in_dim, hidden), nn.Tanh(),
+                                    nn.Linear(hidden, hidden), nn.Tanh())
+        core_norm = norm if norm in ("layernorm", "rmsnorm") else "none"  # batchnorm: a plain GRU core
+        core = LNGRU(hidden, hidden, norm=core_norm) if self.rnn else None
+        return encoder, _feature_norm(norm, hidden), core
 
-    def _encode(self, obs: Tensor, record: bool = False) -> Tensor:  # obs [M,...] -> [M,hidden]
+    def _trunks(self):
+        """(encoder, norm, core, state slice) per trunk: the actor's, then the critic's if separate."""
+        H = self.hidden if self.rnn else 0
+        yield self.encoder, self.norm, self.core, slice(0, H)
+        if self.separate_critic:
+            yield self.critic_encoder, self.critic_norm, self.critic_core, slice(H, 2 * H)
+
+    def initial_state(self, n: int) -> Tensor:
+        """The state [N,S] of N fresh episodes, on the model's device."""
+        size = (2 if self.separate_critic else 1) * self.hidden if self.rnn else 0
+        return torch.zeros(n, size, device=self.value_head.weight.device)
+
+    def _encode(self, encoder, norm, obs: Tensor, record: bool = False) -> Tensor:  # obs [M,...] -> [M,hidden]
         x = obs.float()
         if self.image:
             x = x / 255.0
-        if isinstance(self.norm, RunningBatchNorm):
-            return self.norm(self.encoder(x), record=record)
-        return self.norm(self.encoder(x))
+        if isinstance(norm, RunningBatchNorm):
+            return norm(encoder(x), record=record)
+        return norm(encoder(x))
 
     def absorb_batch_statistics(self, source: "ActorCritic") -> None:
         """BatchNorm only: move this model's running statistics toward the feature moments that
         ``source``'s last training pass recorded (the worker's local copy -> the model it steps)."""
-        if isinstance(self.norm, RunningBatchNorm) and source.norm.batch_moments is not None:
-            self.norm.absorb(*source.norm.batch_moments)
+        for (_, norm, _, _), (_, src, _, _) in zip(self._trunks(), source._trunks()):
+            if isinstance(norm, RunningBatchNorm) and src.batch_moments is not None:
+                norm.absorb(*src.batch_moments)
 
     def _heads(self, feats: Tensor):
         """Policy parameters from features [M,hidden]: log-probabilities [M,A] (categorical) or
@@ -238,19 +261,25 @@ class ActorCritic(nn.Module):
         return logp, entropy
 
     def step(self, obs: Tensor, state: Tensor, reset: Tensor):
-        """Acting: obs [N,...], state [N,H], reset [N] (zero the state first where set) ->
-        (features [N,hidden], new state [N,H])."""
-        x = self._encode(obs)
-        if self.core is None:
-            return x, state
-        # a select, not state * keep: a non-finite state that a reset discards must not leak (inf * 0)
-        h = self.core.step(x, state.masked_fill(reset.unsqueeze(-1), 0.0))
-        return h, h
+        """Acting: obs [N,...], state [N,S], reset [N] (zero the state first where set) ->
+        (policy features [N,hidden], value features [N,hidden], new state [N,S])."""
+        if self.core is not None:
+            # a select, not state * keep: a non-finite state that a reset discards must not leak (inf * 0)
+            state = state.masked_fill(reset.unsqueeze(-1), 0.0)
+        feats, halves = [], []
+        for encoder, norm, core, part in self._trunks():
+            x = self._encode(encoder, norm, obs)
+            if core is not None:
+                x = core.step(x, state[:, part])
+                halves.append(x)
+            feats.append(x)
+        new_state = state if not halves else halves[0] if len(halves) == 1 else torch.cat(halves, -1)
+        return feats[0], feats[-1], new_state
 
     def act(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator] = None):
-        """(action [N,...], value [N], logprob [N], new state [N,H]), all on the model's device;
+        """(action [N,...], value [N], logprob [N], new state [N,S]), all on the model's device;
         ``generator`` (on that device) draws the actions."""
-        feats, state = self.step(obs, state, reset)
+        feats, vfeats, state = self.step(obs, state, reset)
         pd = self._heads(feats)
         if self.discrete:
             # inverse-CDF sampling: a third of torch.multinomial's cost at these sizes
@@ -263,20 +292,24 @@ class ActorCritic(nn.Module):
             mean, log_std = pd
             action = mean + log_std.exp() * torch.randn(mean.shape, generator=generator, device=mean.device)
         logp, _ = self._logp_entropy(pd, action)
-        return action, self.value_head(feats).squeeze(-1), logp, state
+        return action, self.value_head(vfeats).squeeze(-1), logp, state
 
     def value(self, obs: Tensor, state: Tensor, reset: Tensor) -> Tensor:
-        feats, _ = self.step(obs, state, reset)
-        return self.value_head(feats).squeeze(-1)
+        _, vfeats, _ = self.step(obs, state, reset)
+        return self.value_head(vfeats).squeeze(-1)
 
     def evaluate(self, obs: Tensor, state0: Tensor, reset: Tensor, actions: Tensor):
-        """Training: the rollout again, with gradients. obs [T,N,...], state0 [N,H] (the state
+        """Training: the rollout again, with gradients. obs [T,N,...], state0 [N,S] (the state
         before step 0), reset [T,N], actions [T,N,...] -> logprob, entropy, value, all [T,N].
-        The recurrent core runs once over the sequence (the fused LN-GRU op)."""
+        Each recurrent core runs once over the sequence (the fused LN-GRU op)."""
         T, N = reset.shape
-        x = self._encode(obs.reshape(T * N, *obs.shape[2:]), record=True)
-        if self.core is not None:
-            x, _ = self.core(x.view(T, N, -1), state0, reset)
-            x = x.reshape(T * N, -1)
-        logp, ent = self._logp_entropy(self._heads(x), actions.reshape(T * N, *actions.shape[2:]))
-        return logp.view(T, N), ent.view(T, N), self.value_head(x).view(T, N)
+        flat = obs.reshape(T * N, *obs.shape[2:])
+        feats = []
+        for encoder, norm, core, part in self._trunks():
+            x = self._encode(encoder, norm, flat, record=True)
+            if core is not None:
+                x, _ = core(x.view(T, N, -1), state0[:, part], reset)
+                x = x.reshape(T * N, -1)
+            feats.append(x)
+        logp, ent = self._logp_entropy(self._heads(feats[0]), actions.reshape(T * N, *actions.shape[2:]))
+        return logp.view(T, N), ent.view(T, N), self.value_head(feats[-1]).view(T, N)

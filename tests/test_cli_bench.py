@@ -119,3 +119,120 @@ def test_bench_profile_bad_usage_exits_2(runner, args, message):
     result = runner.invoke(cli, ["bench", "profile", "--repeats", "1", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def _check_learn_doc(doc, methods, seeds, budget, threshold):
+    import math
+
+    assert doc["bench"] == "learn" and doc["threshold"] == threshold and doc["window"] == 10
+    assert doc["max_steps"] == budget and len(doc["seeds"]) == seeds
+    assert doc["ci"]["kind"].startswith("order-statistic")
+    rows = {r["method"]: r for r in doc["methods"]}
+    assert list(rows) == methods
+    for r in rows.values():
+        assert len(r["runs"]) == seeds and [run["seed"] for run in r["runs"]] == doc["seeds"]
+        steps = []
+        for run in r["runs"]:
+            assert run["status"] == "ok" and run["steps"] > 0 and run["sps"] > 0 and run["wall_s"] > 0
+            if run["reached"]:
+                # the crossing lies within the run, which lies within its budget, up to whole
+                # rollouts (SB3 rounds up: n_steps x n_envs, at most 32 x 4; pyrl down: W x T x N)
+                assert 0 < run["steps_to_threshold"] <= run["steps"] <= budget + 128
+                assert 0 < run["seconds_to_threshold"] <= run["wall_s"]
+                steps.append(run["steps_to_threshold"])
+            else:
+                assert run["steps_to_threshold"] is None and run["seconds_to_threshold"] is None
+                assert budget - 128 <= run["steps"] <= budget + 128  # never stopped early
+                steps.append(math.inf)
+        never = sum(not run["reached"] for run in r["runs"]) / seeds
+        assert r["never_reached"] == pytest.approx(never)
+        steps.sort()
+        med = r["median_steps"]
+        med = math.inf if med == "inf" else med
+        lo, hi = (math.inf if x == "inf" else x for x in r["ci_steps"])
+        assert lo <= med <= hi and steps[0] <= lo and hi <= steps[-1]
+        if seeds % 2 == 1:
+            assert med == steps[seeds // 2]
+        assert 0 <= r["ci_coverage"] <= 1  # one seed: [x, x], coverage 0
+    return rows
+
+
+@pytest.mark.slow
+def test_bench_learn_json(runner):
+    # a tiny budget and an easy threshold: some runs reach it, and the numbers must agree
+    budget, threshold = 3000, 40.0
+    args = ["bench", "learn", "--json", "--seeds", "3", "--max-steps", str(budget), "--threshold", str(threshold),
+            "--envs", "4"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    rows = _check_learn_doc(doc, ["sb3-a2c", "individual", "a3c"], 3, budget, threshold)
+    assert rows["individual"]["workers"] == 1 and rows["a3c"]["workers"] == 2
+    assert rows["individual"]["config"]["rnn"] is False
+    by = {(c["a"], c["b"]): c for c in doc["comparisons"]}
+    assert set(by) == {("individual", "sb3-a2c"), ("a3c", "sb3-a2c"), ("a3c", "individual")}
+    for (a, b), c in by.items():
+        ma, mb = rows[a]["median_steps"], rows[b]["median_steps"]
+        if "inf" in (ma, mb):
+            assert c["steps_ratio"] is None
+        else:
+            assert c["steps_ratio"] == pytest.approx(ma / mb)
+
+
+@pytest.mark.slow
+def test_bench_learn_pomdp_with_recurrent_ppo(runner):
+    pytest.importorskip("sb3_contrib")
+    budget = 2000
+    args = ["bench", "learn", "--json", "--env", "CartPoleNoVel-v1", "--seeds", "1", "--max-steps", str(budget),
+            "--threshold", "30", "--envs", "4", "--methods", "sb3-rppo,a3c", "--set", "rollout=8"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    rows = _check_learn_doc(doc, ["sb3-rppo", "a3c"], 1, budget, 30.0)
+    assert doc["rnn"] is True and rows["a3c"]["config"]["rnn"] and rows["a3c"]["config"]["rollout"] == 8
+
+
+@pytest.mark.slow
+def test_bench_learn_table(runner):
+    result = runner.invoke(cli, ["bench", "learn", "--seeds", "1", "--max-steps", "1000", "--no-sb3",
+                                 "--methods", "individual", "--threshold", "1e9"])
+    assert result.exit_code == 0, result.output
+    assert "pyrl individual" in result.output and "never" in result.output
+
+
+def test_learn_crossing_is_the_first_full_window_at_threshold():
+    from pyrl.benchmarks.learn import median_ci, steps_to_threshold
+
+    # two workers: merged by (step, worker); W x step is the run's steps
+    curve = [(0, 10, 100.0)] * 9 + [(1, 10, 100.0), (1, 20, 0.0), (0, 30, 100.0)]
+    assert steps_to_threshold(curve, workers=2, threshold=100.0) == 20   # the 10th episode, step 10
+    assert steps_to_threshold(curve[:9], workers=2, threshold=1.0) is None  # never a full window
+    med, ci, cov = median_ci([5, 1, float("inf"), 3, 2])
+    assert med == 3 and ci == [1, float("inf")] and cov == pytest.approx(1 - 2 / 32)
+    med, ci, cov = median_ci(list(range(1, 11)))
+    assert med == 5.5 and ci == [2, 9] and cov >= 0.95
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "a3c,ppo"], "--methods"),
+    (["--methods", "sb3-a2c", "--no-sb3"], "--no-sb3"),
+    (["--env", "NoSuchEnv-v0", "--no-sb3"], "NoSuchEnv-v0"),
+    (["--max-steps", "10"], "--max-steps"),
+    (["--seeds", "0"], "--seeds"),
+    (["--threshold", "nan"], "--threshold"),
+    (["--set", "lr=fast", "--no-sb3"], "lr"),
+    (["--set", "nosuchfield=1", "--no-sb3"], "nosuchfield"),
+    (["--set", "workers=3", "--no-sb3"], "workers"),
+    (["--set", "lr=-1", "--no-sb3"], "lr must be positive"),
+    (["--max-steps", "1000", "--envs", "200", "--no-sb3"], "less than one rollout"),
+])
+def test_bench_learn_bad_usage_exits_2(runner, args, message):
+    result = runner.invoke(cli, ["bench", "learn", "--seeds", "1", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_bench_learn_without_sb3_contrib_says_how_to_get_it(runner, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sb3_contrib", None)
+    result = runner.invoke(cli, ["bench", "learn", "--env", "CartPoleNoVel-v1", "--methods", "sb3-rppo"])
+    assert result.exit_code == 2 and "pip install sb3-contrib" in result.output

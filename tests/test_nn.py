@@ -60,7 +60,12 @@ def test_act_samples_from_the_policy():
     ((4, 84, 84), gymnasium.spaces.Discrete(6), dict(norm="layernorm")),
     ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, norm="rmsnorm")),
     ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, norm="batchnorm")),
-], ids=["ff", "lngru", "gru-gaussian", "cnn", "rmsgru", "bn-gru"])
+    ((4,), gymnasium.spaces.Discrete(3), dict(separate_critic=True)),
+    ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, norm="layernorm", separate_critic=True)),
+    ((4,), gymnasium.spaces.Discrete(3), dict(rnn=True, norm="batchnorm", separate_critic=True)),
+    ((4, 84, 84), gymnasium.spaces.Discrete(6), dict(separate_critic=True)),
+], ids=["ff", "lngru", "gru-gaussian", "cnn", "rmsgru", "bn-gru", "ff-critic", "lngru-critic", "bn-gru-critic",
+        "cnn-critic"])
 def test_the_model_makes_every_tensor_on_its_device(obs_shape, space, arch):
     # On the meta device (shapes, no data) a tensor the model makes on the CPU meets the
     # model's own and raises, as it would on a GPU: acting, bootstrapping and the training pass
@@ -79,6 +84,41 @@ def test_the_model_makes_every_tensor_on_its_device(obs_shape, space, arch):
     for t in (state, action, value, logp, value_again, logps, ent, values):
         assert t.device.type == "meta"
     assert values.shape == logps.shape == ent.shape == (T, N)
+
+
+@pytest.mark.parametrize("rnn", [False, True], ids=["ff", "lngru"])
+def test_a_separate_critic_shares_nothing_with_the_policy(rnn):
+    # The value reads only the critic's encoder (and core), the policy only its own; the state
+    # [N,2H] carries the actor's half first, and acting, bootstrapping and the training pass
+    # agree on both halves.
+    torch.manual_seed(0)
+    model = ActorCritic((4,), gymnasium.spaces.Discrete(2), hidden=8, rnn=rnn, norm="layernorm" if rnn else "none",
+                        separate_critic=True)
+    T, N = 3, 5
+    obs = torch.randn(T, N, 4)
+    reset = torch.zeros(T, N, dtype=torch.bool)
+    reset[1, 2] = True                                                            # an episode starts there
+    state0 = torch.randn(N, 16) if rnn else model.initial_state(N)
+    assert model.initial_state(N).shape == (N, 16 if rnn else 0)
+    state, values, logps = state0, [], []
+    with torch.no_grad():
+        for t in range(T):
+            action = torch.zeros(N, dtype=torch.long)
+            _, v, _, _ = model.act(obs[t], state, reset[t])
+            torch.testing.assert_close(model.value(obs[t], state, reset[t]), v)
+            feats, vfeats, state = model.step(obs[t], state, reset[t])
+            values.append(v)
+            logps.append(model._logp_entropy(model._heads(feats), action)[0])
+    logp, _, value = model.evaluate(obs, state0, reset, torch.zeros(T, N, dtype=torch.long))
+    torch.testing.assert_close(value, torch.stack(values))
+    torch.testing.assert_close(logp, torch.stack(logps))
+    actor = [p for n, p in model.named_parameters() if not n.startswith(("critic_", "value_head"))]
+    critic = [p for n, p in model.named_parameters() if n.startswith(("critic_", "value_head"))]
+    assert critic and actor
+    for p, g in zip(actor, torch.autograd.grad(value.sum(), actor, allow_unused=True)):
+        assert g is None or not g.any()
+    for p, g in zip(critic, torch.autograd.grad(logp.sum(), critic, allow_unused=True)):
+        assert g is None or not g.any()
 
 
 # ---- BatchNorm for on-policy, asynchronous RL: which statistics acting and learning use ----

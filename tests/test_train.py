@@ -40,7 +40,8 @@ def assert_same_params(a, b):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("arch", [dict(rnn=False, norm="none"), dict(rnn=True, norm="layernorm")])
+@pytest.mark.parametrize("arch", [dict(rnn=False, norm="none"), dict(rnn=True, norm="layernorm"),
+                                  dict(rnn=True, norm="layernorm", separate_critic=False)])
 def test_one_worker_a3c_equals_individual(tmp_path, arch, device):
     ra = train(cfg(method="a3c", device=device, **arch), tmp_path / "a3c")
     ri = train(cfg(method="individual", device=device, **arch), tmp_path / "ind")
@@ -215,6 +216,19 @@ def test_train_cli_json_then_eval(runner, tmp_path, device):
     assert all(len(m["returns"]) == 3 and m["min"] >= 1 for m in models)
     bad = runner.invoke(cli, ["eval", str(tmp_path)])
     assert bad.exit_code == 2 and "not a pyrl run directory" in bad.output
+
+
+def test_eval_loads_a_run_saved_before_separate_critic_existed(runner, tmp_path):
+    # a run saved by an older pyrl has no separate_critic in its config: it had a shared trunk
+    out = tmp_path / "run"
+    doc = train_json(runner, out, "--method", "a3c", "--workers", "1", "--envs-per-worker", "4", "--steps", "400",
+                     "--hidden", "16", "--shared-critic")
+    assert doc["config"]["separate_critic"] is False
+    meta = json.loads((out / "model_meta.json").read_text())
+    del meta["config"]["separate_critic"]
+    (out / "model_meta.json").write_text(json.dumps(meta))
+    ev = runner.invoke(cli, ["eval", str(out), "--episodes", "2", "--json"])
+    assert ev.exit_code == 0, ev.output
 
 
 def test_tensorboard_scalars_have_cleanrl_names(runner, tmp_path):

@@ -4,8 +4,9 @@ scales from 1 to W workers.
 - SB3 A2C with its defaults (``MlpPolicy``: separate 64-64 tanh policy and value MLPs;
   n_steps 5, RMSprop lr 7e-4), ``make_vec_env(env_id, n_envs=N)`` (Gymnasium envs stepped in
   its own process), one torch thread. Timed: ``learn(steps)``.
-- pyrl: ``pyrl.train.run.train``, what ``pyrl train`` runs: feed-forward, hidden 64 (a shared
-  64-64 tanh trunk), the trainer's defaults (rollout 5), N envs per worker, W = 1..max workers.
+- pyrl: ``pyrl.train.run.train``, what ``pyrl train`` runs: feed-forward, hidden 64 (separate
+  64-64 tanh policy and value MLPs), the trainer's defaults (rollout 5), N envs per worker,
+  W = 1..max workers.
   Timed: the whole run, from forking the workers to their exit. An untimed short run first
   starts the fork server, as the first run of a sweep would.
 
@@ -40,12 +41,14 @@ def sb3_available() -> bool:
 def _sb3_sps(env_id: str, num_envs: int, steps: int, seed: int) -> float:
     from stable_baselines3 import A2C
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import Logger
 
     prev = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         env = make_vec_env(env_id, n_envs=num_envs, seed=seed)
         model = A2C("MlpPolicy", env, seed=seed, device="cpu", verbose=0)
+        model.set_logger(Logger(None, []))  # SB3's default logger makes a /tmp/SB3-* folder per run
         t0 = time.perf_counter()
         model.learn(total_timesteps=steps)
         wall = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""``pyrl bench kernel | rollout | train``: benchmarks (speed claims live here, not in tests)."""
+"""``pyrl bench kernel | rollout | train | learn``: benchmarks (speed claims live here, not in tests)."""
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -153,3 +153,82 @@ def profile(as_json, models, method, env_id, workers, num_envs, steps, repeats):
     except RuntimeError as exc:
         abort(str(exc), code=1)
     print_json(result) if as_json else pb.render(result, console)
+
+
+@bench.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--env", "env_id", default="CartPole-v1", show_default=True,
+              help="Environment id (a pyrl POMDP such as CartPoleNoVel-v1 too: SB3 gets the same filter).")
+@click.option("--threshold", type=float, default=475.0, show_default=True,
+              help="The score: mean return of the last 10 episodes of a run.")
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Runs per method.")
+@click.option("--seed-start", type=click.IntRange(min=0), default=0, show_default=True, help="First seed.")
+@click.option("--max-steps", type=click.IntRange(min=1000), default=300_000, show_default=True,
+              help="Budget of env steps per run; a run that has not reached the threshold by then never did.")
+@click.option("--methods", default=None,
+              help="Comma-separated from sb3-a2c, sb3-rppo, individual, a3c "
+                   "[default: sb3-a2c,individual,a3c; on a POMDP also sb3-rppo when sb3-contrib is installed].")
+@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Envs per worker (and SB3's n_envs).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Workers of the a3c runs (individual runs have one).")
+@click.option("--rnn/--no-rnn", default=None,
+              help="pyrl's runs with the LN-GRU core and LayerNorm [default: on for a POMDP env, else off].")
+@click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
+              help="A TrainConfig field for pyrl's runs, e.g. --set gae_lambda=1.0 (repeatable).")
+@click.option("--sb3/--no-sb3", "with_sb3", default=True, show_default=True,
+              help="Run the Stable-Baselines3 methods (pip install 'pyrl[bench]'; sb3-rppo: sb3-contrib).")
+@click.option("--stop/--no-stop", "stop_early", default=True, show_default=True,
+              help="End each run once it reaches the threshold (--no-stop: run every budget out).")
+def learn(as_json, env_id, threshold, seeds, seed_start, max_steps, methods, num_envs, workers, rnn, settings,
+          with_sb3, stop_early):
+    """Env steps and seconds to a score over seeds: pyrl vs SB3 A2C (and RecurrentPPO on a POMDP)."""
+    import math
+
+    from pyrl.benchmarks import learn as lb
+    from pyrl.envs import EnvError, make
+
+    if not math.isfinite(threshold):
+        raise click.BadParameter(f"must be finite, got {threshold}", param_hint="--threshold")
+    if methods is None:
+        chosen = lb.default_methods(env_id, with_sb3)
+    else:
+        chosen = tuple(dict.fromkeys(m.strip() for m in methods.split(",") if m.strip()))
+        unknown = [m for m in chosen if m not in lb.ALL_METHODS]
+        if unknown or not chosen:
+            raise click.BadParameter(f"choose from {', '.join(lb.ALL_METHODS)}, got {methods!r}",
+                                     param_hint="--methods")
+        if not with_sb3:
+            chosen = tuple(m for m in chosen if m not in lb.SB3_METHODS)
+            if not chosen:
+                raise click.BadParameter("--no-sb3 leaves no method", param_hint="--methods")
+    try:
+        overrides = lb.parse_overrides(settings)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from None
+    if any(m in lb.SB3_METHODS for m in chosen):
+        if not lb.sb3_available():
+            abort("the SB3 methods need stable-baselines3: pip install 'pyrl[bench]' (or pass --no-sb3)", code=2)
+        if "sb3-rppo" in chosen and not lb.sb3_contrib_available():
+            abort("sb3-rppo needs sb3-contrib: pip install sb3-contrib (or leave it out of --methods)", code=2)
+        try:
+            lb.check_gym_env(env_id)
+        except ValueError as exc:
+            abort(str(exc), code=2)
+    try:
+        make(env_id, 1).close()  # an unknown id fails here, before any run
+        for m in chosen:
+            if m in lb.PYRL_METHODS:
+                lb.pyrl_config(m, env_id, num_envs, workers, 0, max_steps,
+                               lb.is_pomdp(env_id) if rnn is None else rnn, overrides)
+    except (EnvError, ValueError) as exc:  # EnvError is a ValueError; so are TrainConfig's checks
+        abort(str(exc), code=2)
+    try:
+        with console.status("training...", spinner="dots") if not as_json else nullcontext() as st:
+            result = lb.run(env_id=env_id, threshold=threshold, seeds=seeds, seed_start=seed_start,
+                            max_steps=max_steps, methods=chosen, num_envs=num_envs, workers=workers, rnn=rnn,
+                            overrides=overrides, stop_early=stop_early,
+                            progress=(lambda msg: st.update(f"training {msg}")) if st is not None else None)
+    except RuntimeError as exc:  # a run failed or diverged
+        abort(str(exc), code=1)
+    print_json(result) if as_json else lb.render(result, console)

@@ -27,6 +27,8 @@ D = TrainConfig()  # the defaults live in one place
               help="Normalisation after the encoder (layernorm, rmsnorm: also inside the GRU) [default: none].")
 @click.option("--layernorm/--no-layernorm", default=None, help="The two-level spelling: --norm layernorm / none.")
 @click.option("--hidden", type=click.IntRange(min=1), default=D.hidden, show_default=True)
+@click.option("--separate-critic/--shared-critic", default=D.separate_critic, show_default=True,
+              help="The value head on its own encoder (and core), or on the policy's.")
 @click.option("--lr", type=float, default=D.lr, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=D.optimizer, show_default=True)
 @click.option("--gamma", type=click.FloatRange(0, 1), default=D.gamma, show_default=True)
@@ -41,8 +43,9 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm, layernorm, hidden, lr, optimizer,
-          gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, device, out, tensorboard, as_json):
+def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm, layernorm, hidden, separate_critic,
+          lr, optimizer, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, device, out, tensorboard,
+          as_json):
     """Train one run and write result.json, curve.csv and the model(s) to --out."""
     norm = resolve_norm(norm, layernorm)
     if not lr > 0:
@@ -62,7 +65,8 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm
     from pyrl.train.run import train as run_train
 
     cfg = TrainConfig(method=method, env=env, workers=workers, envs_per_worker=envs_per_worker, steps=steps,
-                      rollout=rollout, seed=seed, rnn=rnn, norm=norm, hidden=hidden, lr=lr,
+                      rollout=rollout, seed=seed, rnn=rnn, norm=norm, hidden=hidden,
+                      separate_critic=separate_critic, lr=lr,
                       optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
                       max_grad_norm=max_grad_norm, score_episodes=score_episodes, device=device)
     run_train = partial(run_train, tensorboard=tensorboard)

@@ -32,6 +32,9 @@ class TrainConfig:
     products), or batchnorm (after the encoder only; see pyrl.nn.RunningBatchNorm)."""
     hidden: int = 64
     """Hidden size of the encoder layers and the core."""
+    separate_critic: bool = True
+    """The value head reads its own encoder (and core), not the policy's (as SB3's MlpPolicy):
+    about 2x fewer steps to 475 on CartPole-v1 than a shared trunk (bench/README.md, issue 13)."""
     lr: float = 7e-4
     """Learning rate."""
     optimizer: str = "adam"
@@ -90,10 +93,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """A configuration as result.json or model_meta.json holds it, also from older pyrl
-        (``layernorm: bool`` before ``norm``); an unknown key is a ValueError."""
+        (``layernorm: bool`` before ``norm``; no ``separate_critic`` before it existed, when
+        the heads shared one trunk); an unknown key is a ValueError."""
         d = dict(d)
         if "layernorm" in d:
             d.setdefault("norm", "layernorm" if d.pop("layernorm") else "none")
+        d.setdefault("separate_critic", False)
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
             raise ValueError(f"unknown training option(s) {', '.join(unknown)} (a newer pyrl's run?)")

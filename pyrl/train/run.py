@@ -94,10 +94,14 @@ def _worker_context():
 
 
 def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable[[dict], None]] = None,
-          tensorboard: bool = False, profile: bool = False) -> dict[str, Any]:
+          tensorboard: bool = False, profile: bool = False,
+          until: Optional[Callable[[list, list], bool]] = None) -> dict[str, Any]:
     """Run W workers to the end of the budget (or a failure); see the module docstring.
     ``tensorboard`` writes CleanRL-named scalars under ``out_dir/tb``. ``profile`` adds
-    ``profile``: each finished worker's seconds per phase of its loop (``pyrl bench profile``)."""
+    ``profile``: each finished worker's seconds per phase of its loop (``pyrl bench profile``).
+    ``until(curve, steps)``, called after each progress report with the episodes so far
+    ``(worker, step, return)`` and each worker's steps, ends the run early (status ok,
+    ``stopped_early``) once it is true."""
     cfg.check()
     obs_space, act_space = _spaces(cfg)  # an unknown env id fails here, before any process starts
     out = Path(out_dir) if out_dir is not None else None
@@ -132,6 +136,7 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     diverged_at: dict[int, int] = {}  # worker -> its env steps when its learner diverged
     errors: list[str] = []            # what each diverged learner said
     status, error = "ok", None
+    stopped_early = False
 
     def handle(msg) -> tuple[str, Optional[str]]:
         """Apply one worker message; returns the run's (status, error) after it."""
@@ -186,6 +191,9 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
                 msg = None
             if msg is not None:
                 status, error = handle(msg)
+                if status == "ok" and until is not None and msg[0] == "progress" and until(curve, steps):
+                    stopped_early = True
+                    break
             # checked on every pass, also while the other workers keep reporting
             dead = [w for w, p in enumerate(procs) if w not in done and p.exitcode not in (None, 0)]
             if dead and status == "ok":
@@ -243,7 +251,7 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         "status": status, "error": error, "method": cfg.method, "env": cfg.env, "config": cfg.to_dict(),
         "seed": cfg.seed, "steps": sum(steps), "wall_s": wall, "sps": sum(steps) / wall if wall > 0 else 0.0,
         "workers": workers, "score_mean": sum(scores) / len(scores) if scores else None,
-        "losses": losses,
+        "losses": losses, "stopped_early": stopped_early,
     }
     if profile:
         result["profile"] = {str(w): spent[w] for w in sorted(spent)}

@@ -75,7 +75,8 @@ def build_model(cfg: TrainConfig, obs_shape, action_space, seed: int):
     from pyrl.nn import ActorCritic
 
     torch.default_generator.manual_seed(seed)  # the init draws on the CPU; CUDA's RNGs are left alone
-    return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, norm=cfg.norm)
+    return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, norm=cfg.norm,
+                       separate_critic=cfg.separate_critic)
 
 
 def cpu_state_dict(model) -> dict:
