@@ -61,23 +61,29 @@ def test_bench_bad_usage_exits_2(runner):
 
 def test_bench_train_json_against_sb3(runner):
     args = ["bench", "train", "--json", "--steps", "2000", "--repeats", "1", "--methods", "a3c",
-            "--envs", "4"]
+            "--envs", "4", "--models", "ff,lngru"]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["bench"] == "train" and doc["steps"] == 2000 and doc["target_vs_sb3"] == 2.0
-    rows = {(r["lib"], r["method"], r["workers"]): r for r in doc["rows"]}
-    assert set(rows) == {("sb3", "a2c", 1), ("pyrl", "a3c", 1), ("pyrl", "a3c", 2)}
-    sb3 = rows[("sb3", "a2c", 1)]["sps_median"]
+    assert doc["bench"] == "train" and doc["steps"] == 2000 and doc["target_vs_sb3"] == 4.0
+    rows = {(r["lib"], r["method"], r["workers"], r["model"]): r for r in doc["rows"]}
+    assert set(rows) == {("sb3", "a2c", 1, "ff"), *(("pyrl", "a3c", w, m) for w in (1, 2) for m in ("ff", "lngru"))}
+    sb3 = rows[("sb3", "a2c", 1, "ff")]["sps_median"]
     for r in rows.values():
         assert len(r["sps"]) == 1 and r["sps_median"] > 0
         assert r["vs_sb3"] == pytest.approx(r["sps_median"] / sb3)
-    assert rows[("pyrl", "a3c", 2)]["scaling"] == pytest.approx(
-        rows[("pyrl", "a3c", 2)]["sps_median"] / rows[("pyrl", "a3c", 1)]["sps_median"])
+    for m in ("ff", "lngru"):
+        assert rows[("pyrl", "a3c", 2, m)]["scaling"] == pytest.approx(
+            rows[("pyrl", "a3c", 2, m)]["sps_median"] / rows[("pyrl", "a3c", 1, m)]["sps_median"])
+    for w in (1, 2):  # the recurrent model against the feed-forward one, side by side
+        assert rows[("pyrl", "a3c", w, "lngru")]["vs_ff"] == pytest.approx(
+            rows[("pyrl", "a3c", w, "lngru")]["sps_median"] / rows[("pyrl", "a3c", w, "ff")]["sps_median"])
+        assert rows[("pyrl", "a3c", w, "ff")]["vs_ff"] is None
 
 
 @pytest.mark.parametrize("args, message", [
     (["--methods", "a3c,ppo"], "--methods"),
+    (["--models", "ff,lstm"], "--models"),
     (["--env", "CartPoleNoVel-v1"], "Gymnasium"),
     (["--env", "NoSuchEnv-v0", "--no-sb3"], "NoSuchEnv-v0"),
     (["--steps", "10"], "--steps"),
@@ -215,6 +221,7 @@ def test_learn_crossing_is_the_first_full_window_at_threshold():
 
 @pytest.mark.parametrize("args, message", [
     (["--methods", "a3c,ppo"], "--methods"),
+    (["--models", "ff,lstm"], "--models"),
     (["--methods", "sb3-a2c", "--no-sb3"], "--no-sb3"),
     (["--env", "NoSuchEnv-v0", "--no-sb3"], "NoSuchEnv-v0"),
     (["--max-steps", "10"], "--max-steps"),

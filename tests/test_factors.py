@@ -167,3 +167,19 @@ def test_results_directory_with_levels(tmp_path):
     assert {s.config_dict["norm"] for s in samples} == {"none", "rmsnorm"}
     d = analyze(samples, factors, n_boot=0)
     assert d["interaction"] is not None and d["interaction"]["levels"] == ["rmsnorm", False]
+
+
+def test_the_answer_says_what_each_change_does_run_by_run(doc):
+    # T: rnn off costs 15 (60 -> 45, sd 5 over 8 runs: shown); rmsnorm costs 10 (shown);
+    # C scores 30 in every cell (its change is 0: not shown)
+    from pyrl.stats.answers import answers
+
+    lines = {line.split("?")[0]: line for line in answers(doc) if line.startswith("What does") and "do to" in line}
+    assert set(lines) == {"What does removing rnn do to the score", "What does norm=layernorm instead of none do to "
+                          "the score", "What does norm=rmsnorm instead of none do to the score"}
+    rnn = lines["What does removing rnn do to the score"]
+    assert "Shown for a3c:" in rnn and "a3c -15.00 (-25.0%)" in rnn and "individual +0.00" in rnn
+    assert rnn.count("(not shown)") == 1
+    assert "Shown for a3c:" in lines["What does norm=rmsnorm instead of none do to the score"]
+    rows = {(r["component"], r["level"], r["method"]): r for r in doc["removals"]}
+    assert rows[("rnn", False, T)]["mean_change_p"] < 0.05 < rows[("rnn", False, C)]["mean_change_p"]

@@ -364,15 +364,19 @@ def test_train_shows_a_progress_bar_and_each_workers_return(runner, tmp_path):
 
 def test_batchnorm_statistics_live_with_the_model_each_method_steps(tmp_path):
     # individual: each learner's own statistics, absorbed once per update; a3c: the one shared
-    # model's, which every worker updates lock-free (a lost update now and then is Hogwild's)
+    # model's, which every worker updates lock-free (a lost update now and then is Hogwild's).
+    # The separate critic (the default) has its own BatchNorm, fed by its own features.
     res = train(cfg(method="individual", workers=2, norm="batchnorm"), tmp_path / "i")
     assert res["status"] == "ok"
     updates = 1600 // 2 // (10 * 4)
     for w in (0, 1):
         sd = load(tmp_path / "i" / f"model_w{w}.pt")
-        assert sd["norm.batches"].item() == updates and sd["norm.running_mean"].abs().sum() > 0
+        for norm in ("norm", "critic_norm"):
+            assert sd[f"{norm}.batches"].item() == updates and sd[f"{norm}.running_mean"].abs().sum() > 0
+        assert not torch.equal(sd["norm.running_mean"], sd["critic_norm.running_mean"])
     res = train(cfg(method="a3c", workers=2, norm="batchnorm"), tmp_path / "a")
     assert res["status"] == "ok"
     sd = load(tmp_path / "a" / "model.pt")
-    assert updates < sd["norm.batches"].item() <= 2 * updates
-    assert sd["norm.running_var"].min() < 0.99  # moved from its initial 1
+    for norm in ("norm", "critic_norm"):
+        assert updates < sd[f"{norm}.batches"].item() <= 2 * updates
+        assert sd[f"{norm}.running_var"].min() < 0.99  # moved from its initial 1

@@ -27,7 +27,11 @@ import torch
 
 from pyrl.benchmarks.rollout import _machine
 
-TARGET_VS_SB3 = 2.0  # issue 4: A3C with 2 workers on a 2-core machine, >= 2x SB3 A2C
+TARGET_VS_SB3 = 4.0  # issue 15 (issue 4 asked 2x): feed-forward A3C with 2 workers on 2 cores, >= 4x SB3 A2C
+MODELS = {  # name -> TrainConfig options of pyrl's runs
+    "ff": dict(rnn=False, norm="none"),
+    "lngru": dict(rnn=True, norm="layernorm"),
+}
 
 
 def sb3_available() -> bool:
@@ -60,53 +64,64 @@ def _sb3_sps(env_id: str, num_envs: int, steps: int, seed: int) -> float:
 
 
 def _pyrl_sps(method: str, env_id: str, workers: int, num_envs: int, steps: int, seed: int,
-              device: str = "cpu") -> float:
+              device: str = "cpu", model: str = "ff") -> float:
     from pyrl.train.config import TrainConfig
     from pyrl.train.run import train
 
     cfg = TrainConfig(method=method, env=env_id, workers=workers, envs_per_worker=num_envs, steps=steps,
-                      seed=seed, hidden=64, device=device)
+                      seed=seed, hidden=64, device=device, **MODELS[model])
     result = train(cfg, None)
     if result["status"] != "ok":
-        raise RuntimeError(f"pyrl {method} W={workers} on {device}: run ended {result['status']}: "
+        raise RuntimeError(f"pyrl {method} {model} W={workers} on {device}: run ended {result['status']}: "
                            f"{result['error']}")
     return result["sps"]
 
 
 def run(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 100_000, max_workers: int = 2,
         methods: tuple[str, ...] = ("a3c", "individual"), repeats: int = 3, with_sb3: bool = True,
-        devices: tuple[str, ...] = ("cpu",), progress: Optional[Any] = None) -> dict[str, Any]:
-    """Steps/s of SB3 A2C (if ``with_sb3``) and of every (method, W, device) in one interleaved run."""
-    # a case: (lib, method, workers, device)
-    cases = [("sb3", "a2c", 1, "cpu")] if with_sb3 else []
-    cases += [("pyrl", m, w, d) for d in devices for m in methods for w in range(1, max_workers + 1)]
-    sps: dict[tuple[str, str, int, str], list[float]] = {c: [] for c in cases}
+        devices: tuple[str, ...] = ("cpu",), models: tuple[str, ...] = ("ff",),
+        progress: Optional[Any] = None) -> dict[str, Any]:
+    """Steps/s of SB3 A2C (if ``with_sb3``) and of every (model, method, W, device) in one
+    interleaved run."""
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise ValueError(f"unknown model(s) {', '.join(unknown)} (choose from {', '.join(MODELS)})")
+    # a case: (lib, method, workers, device, model)
+    cases = [("sb3", "a2c", 1, "cpu", "ff")] if with_sb3 else []
+    cases += [("pyrl", m, w, d, k) for k in models for d in devices for m in methods
+              for w in range(1, max_workers + 1)]
+    sps: dict[tuple, list[float]] = {c: [] for c in cases}
     if progress is not None:
         progress("warm-up")
     # untimed: the first run of a process starts the fork server (~2 s of imports), which every
     # later run reuses; no timed case should carry it
-    _pyrl_sps(cases[-1][1], env_id, 1, num_envs, num_envs * 5 * 10, seed=0, device=cases[-1][3])
+    _pyrl_sps(cases[-1][1], env_id, 1, num_envs, num_envs * 5 * 10, seed=0, device=cases[-1][3], model=cases[-1][4])
     for r in range(repeats):
         for case in cases:
-            lib, method, workers, device = case
+            lib, method, workers, device, model = case
             if progress is not None:
-                progress(f"repeat {r + 1}/{repeats}: {lib} {method} W={workers} {device}")
+                progress(f"repeat {r + 1}/{repeats}: {lib} {method} {model} W={workers} {device}")
             if lib == "sb3":
                 sps[case].append(_sb3_sps(env_id, num_envs, steps, seed=r))
             else:
-                sps[case].append(_pyrl_sps(method, env_id, workers, num_envs, steps, seed=r, device=device))
+                sps[case].append(_pyrl_sps(method, env_id, workers, num_envs, steps, seed=r, device=device,
+                                           model=model))
     med = {case: statistics.median(v) for case, v in sps.items()}
-    sb3_median = med[("sb3", "a2c", 1, "cpu")] if with_sb3 else None
+    sb3_median = med[("sb3", "a2c", 1, "cpu", "ff")] if with_sb3 else None
     rows = []
     for case in cases:
-        lib, method, workers, device = case
-        on_cpu = med.get((lib, method, workers, "cpu"))
-        rows.append({"lib": lib, "method": method, "workers": workers, "device": device, "sps": sps[case],
-                     "sps_median": med[case], "vs_sb3": med[case] / sb3_median if sb3_median else None,
-                     "scaling": med[case] / med[(lib, method, 1, device)],
-                     "vs_cpu": med[case] / on_cpu if on_cpu and device != "cpu" else None})
+        lib, method, workers, device, model = case
+        on_cpu = med.get((lib, method, workers, "cpu", model))
+        ff = med.get((lib, method, workers, device, "ff"))
+        rows.append({"lib": lib, "method": method, "workers": workers, "device": device, "model": model,
+                     "sps": sps[case], "sps_median": med[case],
+                     "vs_sb3": med[case] / sb3_median if sb3_median else None,
+                     "scaling": med[case] / med[(lib, method, 1, device, model)],
+                     "vs_cpu": med[case] / on_cpu if on_cpu and device != "cpu" else None,
+                     "vs_ff": med[case] / ff if ff and lib == "pyrl" and model != "ff" else None})
     return {"bench": "train", "machine": _machine(), "env_id": env_id, "envs_per_worker": num_envs,
-            "steps": steps, "repeats": repeats, "devices": list(devices), "target_vs_sb3": TARGET_VS_SB3,
+            "steps": steps, "repeats": repeats, "devices": list(devices), "models": list(models),
+            "target_vs_sb3": TARGET_VS_SB3,
             "rows": rows}
 
 
@@ -116,18 +131,22 @@ def render(result: dict[str, Any], console) -> None:
     t = Table(title=f"pyrl bench train: {result['env_id']}, {result['envs_per_worker']} envs per worker, "
                     f"{result['steps']:,} steps per run", title_justify="left")
     gpu = any(row.get("device", "cpu") != "cpu" for row in result["rows"])
-    cols = ["run", "device", "workers", "steps/s (median)", "vs SB3 A2C", "vs 1 worker"] + (["vs CPU"] if gpu else [])
+    cols = ["run", "model", "device", "workers", "steps/s (median)", "vs SB3 A2C", "vs 1 worker", "vs ff"]
+    cols += ["vs CPU"] if gpu else []
     for col in cols:
-        t.add_column(col, justify="left" if col in ("run", "device") else "right")
+        t.add_column(col, justify="left" if col in ("run", "model", "device") else "right")
     for row in result["rows"]:
         name = "SB3 A2C (defaults)" if row["lib"] == "sb3" else f"pyrl {row['method']}"
         device = row.get("device", "cpu")
         vs = "-" if row["vs_sb3"] is None else f"{row['vs_sb3']:.2f}x"
+        model = row.get("model", "ff")
         if (row["lib"] == "pyrl" and row["method"] == "a3c" and row["workers"] == 2 and device == "cpu"
-                and row["vs_sb3"] is not None):
+                and model == "ff" and row["vs_sb3"] is not None):
             met = row["vs_sb3"] >= result["target_vs_sb3"]
             vs += f" (target >= {result['target_vs_sb3']:.0f}x: {'[green]met[/]' if met else '[red]missed[/]'})"
-        cells = [name, device, str(row["workers"]), f"{row['sps_median']:,.0f}", vs, f"{row['scaling']:.2f}x"]
+        cells = [name, "-" if row["lib"] == "sb3" else model, device, str(row["workers"]),
+                 f"{row['sps_median']:,.0f}", vs, f"{row['scaling']:.2f}x",
+                 "-" if row.get("vs_ff") is None else f"{row['vs_ff']:.2f}x"]
         if gpu:
             cells.append("-" if row.get("vs_cpu") is None else f"{row['vs_cpu']:.2f}x")
         t.add_row(*cells)

@@ -86,7 +86,9 @@ def rollout(as_json, quick, env_id, num_envs):
               help="Time Stable-Baselines3 A2C alongside (pip install 'pyrl[bench]').")
 @click.option("--devices", default="cpu", show_default=True,
               help="Where pyrl's models learn, comma-separated: cpu, cuda (e.g. cpu,cuda: CPU vs GPU).")
-def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_sb3, devices):
+@click.option("--models", default="ff", show_default=True,
+              help="pyrl's models, comma-separated: ff (feed-forward), lngru (LN-GRU core, LayerNorm).")
+def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_sb3, devices, models):
     """Training steps/s: pyrl A3C and individual (1..W workers) vs Stable-Baselines3 A2C."""
     from pyrl.benchmarks import train as tb
     from pyrl.envs import EnvError
@@ -102,6 +104,9 @@ def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_
     unknown = [m for m in chosen if m not in METHODS]
     if unknown or not chosen:
         raise click.BadParameter(f"choose from {', '.join(METHODS)}, got {methods!r}", param_hint="--methods")
+    chosen_models = tuple(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))
+    if not chosen_models or any(m not in tb.MODELS for m in chosen_models):
+        raise click.BadParameter(f"choose from {', '.join(tb.MODELS)}, got {models!r}", param_hint="--models")
     if with_sb3 and not tb.sb3_available():
         abort("the SB3 comparison needs stable-baselines3: pip install 'pyrl[bench]' (or pass --no-sb3)", code=2)
     if with_sb3:
@@ -115,6 +120,7 @@ def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_
         with console.status("timing training runs...", spinner="dots") if not as_json else nullcontext() as st:
             result = tb.run(env_id=env_id, num_envs=num_envs, steps=steps, max_workers=max_workers,
                             methods=chosen, repeats=repeats, with_sb3=with_sb3, devices=chosen_devices,
+                            models=chosen_models,
                             progress=(lambda msg: st.update(f"timing {msg}")) if st is not None else None)
     except (EnvError, ValueError) as exc:  # EnvError is a ValueError; so are TrainConfig's checks
         abort(str(exc), code=2)

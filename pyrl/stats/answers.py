@@ -2,6 +2,7 @@
 CI, and what the data cannot support. Text only, from an ``analyze`` document."""
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -59,6 +60,31 @@ def _worst(doc: dict, cp: dict) -> str:
     return (f"Worst case: the worst worker scored {cp['worst_treatment']:.2f} ({T}) vs {cp['worst_control']:.2f} ({C}) "
             f"in {cp['label']}; a minimum is one worker, with no CI: it describes this sample and cannot support a "
             f"claim of robustness on its own.")
+
+
+def _change(doc: dict, name: str, level, rows: list[dict]) -> str:
+    """What one factor change does to each method's mean score, judged run by run: shown when
+    the CI of the change excludes 0 and Welch's p on run means is below alpha."""
+    alpha = doc["meta"]["alpha"]
+    what = f"removing {name}" if isinstance(level, bool) else f"{name}={level} instead of {rows[0]['baseline_level']}"
+    parts, shown = [], []
+    for r in rows:
+        p = r["mean_change_p"]
+        sure = _excludes0(r["mean_change_ci95"]) and p is not None and p < alpha
+        shown.append(sure)
+        parts.append(f"{r['method']} {r['mean_change']:+.2f} ({_pct(r['mean_change_pct'])}), CI "
+                     f"{fmt_ci(r['mean_change_ci95'])}, Welch p {fmt_p(p)}" + ("" if sure else " (not shown)"))
+    verdict = "shown for " + " and ".join(r["method"] for r, s in zip(rows, shown) if s) if any(shown) \
+        else "not shown for either method"
+    return f"What does {what} do to the score? {verdict[0].upper() + verdict[1:]}: {'; '.join(parts)}."
+
+
+def _changes(doc: dict) -> list[str]:
+    groups: dict = {}
+    for r in doc["removals"]:
+        if r.get("mean_change") is not None:
+            groups.setdefault((r["component"], json.dumps(r["level"])), []).append(r)
+    return [_change(doc, rows[0]["component"], rows[0]["level"], rows) for rows in groups.values()]
 
 
 def _contribution(c: dict) -> str:
@@ -131,6 +157,7 @@ def answers(doc: dict[str, Any]) -> list[str]:
         out += [_gap(doc, base), _others(doc), _stability(doc, base), _worst(doc, base)]
     else:
         out.append(f"Does {T} score higher than {C}? Not answerable: no configuration has scores for both methods.")
+    out += _changes(doc)
     out += [_contribution(c) for c in doc["contributions"]]
     out += [_suffers(s, T, C) for s in doc["cv_suffers_more"]]
     out += [_interaction(i) for i in doc.get("interactions", [])]
