@@ -183,3 +183,13 @@ def test_the_answer_says_what_each_change_does_run_by_run(doc):
     assert "Shown for a3c:" in lines["What does norm=rmsnorm instead of none do to the score"]
     rows = {(r["component"], r["level"], r["method"]): r for r in doc["removals"]}
     assert rows[("rnn", False, T)]["mean_change_p"] < 0.05 < rows[("rnn", False, C)]["mean_change_p"]
+
+
+def test_the_answer_names_the_levels_it_contrasts(doc):
+    from pyrl.stats.answers import answers
+
+    text = "\n".join(answers(doc))
+    for level in ("layernorm", "rmsnorm"):
+        assert f"Do norm={level} (vs none) and rnn interact on the gap?" in text
+        assert f"Whose stability suffers more with norm={level} instead of none?" in text
+    assert "Whose stability suffers more without rnn?" in text

@@ -312,7 +312,7 @@ def _changes(a: Ablation) -> tuple[list, list]:
             removals.append(rows[m])
         if st.treatment in rows and st.control in rows:
             s = fnd.suffers_more(st, name, level, rows[st.treatment], rows[st.control])
-            suffers.append({**s, **_cv_change_diff(a, cfg)})
+            suffers.append({**s, "baseline_level": st.factors[name][0], **_cv_change_diff(a, cfg)})
     return removals, suffers
 
 
@@ -434,7 +434,8 @@ def verdict(ci: list[float] | None, higher_is_better: bool, margin: float) -> st
 def _interaction(a: Ablation, fa, la, fb, lb) -> dict[str, Any]:
     st = a.st
     corners = _corners(st, fa, la, fb, lb)
-    out: dict[str, Any] = {"components": [fa, fb], "levels": [la, lb], **fnd.interaction_text(st, fa, la, fb, lb),
+    out: dict[str, Any] = {"components": [fa, fb], "levels": [la, lb],
+                           "baseline_levels": [st.factors[fa][0], st.factors[fb][0]], **fnd.interaction_text(st, fa, la, fb, lb),
                            "gap": None, "cv": {}, "notes": []}
     cps = {k: a.comparisons.get(v) for k, v in corners.items()}
     if all(cps.values()):

@@ -99,19 +99,22 @@ def _suffers(s: dict, T: str, C: str) -> str | None:
     ci = s.get("cv_change_diff_ci95")
     if s.get("cv_change_diff") is None:
         return None
-    name = s["component"] if isinstance(s["level"], bool) else f"{s['component']}={s['level']}"
+    change = f"without {s['component']}" if isinstance(s["level"], bool) else \
+        f"with {s['component']}={s['level']} instead of {s['baseline_level']}"
     body = f"{T}'s CV change minus {C}'s: {s['cv_change_diff']:+.3f}, CI {fmt_ci(ci, '+.3f')}"
     if _excludes0(ci):
         who = T if s["cv_change_diff"] > 0 else C
-        return f"Whose stability suffers more without {name}? {who}'s ({body})."
-    return f"Whose stability suffers more without {name}? Cannot tell: {body} covers 0."
+        return f"Whose stability suffers more {change}? {who}'s ({body})."
+    return f"Whose stability suffers more {change}? Cannot tell: {body} covers 0."
 
 
 def _interaction(inter: dict) -> str | None:
     g = inter.get("gap")
     if not g:
         return None
-    pair = " and ".join(inter["components"])
+    # on/off components name themselves; a level names the pair of levels it contrasts
+    pair = " and ".join(n if isinstance(lv, bool) else f"{n}={lv} (vs {base})"
+                        for n, lv, base in zip(inter["components"], inter["levels"], inter["baseline_levels"]))
     words = {"additive": "additive: their effects add up (the CI lies within half the larger main effect)",
              "no evidence of interaction": "no evidence of interaction, but the CI is too wide to call them additive",
              "synergistic": "synergistic: together they widen the gap more than their separate effects",
