@@ -26,6 +26,17 @@ namespace {
 using act::sigmoid_fn;
 using act::tanh_fn;
 
+// The float kernel is compiled for AVX2 and AVX besides the baseline and picked at load time
+// (GCC function multiversioning): the build has no -march, and the row loops are only
+// worth fusing when they run 8 wide. Everything it calls is forced inline so that it is
+// compiled for the clone's ISA too.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define PYRL_ACT_CLONES __attribute__((target_clones("avx2", "avx", "default")))
+#else
+#define PYRL_ACT_CLONES
+#endif
+#define PYRL_ACT_INLINE inline __attribute__((always_inline))
+
 constexpr int kTrunkFields = 14;  // pyrl.ops.ACT_TRUNK_FIELDS
 constexpr int kHeadFields = 5;    // pyrl.ops.ACT_HEAD_FIELDS
 constexpr double kHalfLog2Pi = 0.91893853320467274178;  // 0.5 * log(2 pi)
@@ -63,15 +74,42 @@ struct Heads {
 };
 
 // y[m, j] = b[j] + sum_k x[m, k] W[j, k] for M rows (x row stride xs, y row stride ys),
-// W [J,K] row-major; b may be null. Four rows at a time share each loaded row of W.
+// W [J,K] row-major; b may be null. Blocks of 4 rows x 2 outputs: each load feeds several
+// multiply-adds (the dot-product form, as W is not transposed for us).
 template <typename T>
-void linear(const T* __restrict x, int64_t xs, int64_t M, int64_t K, const T* __restrict W,
+PYRL_ACT_INLINE void linear(const T* __restrict x, int64_t xs, int64_t M, int64_t K, const T* __restrict W,
             const T* __restrict b, int64_t J, T* __restrict y, int64_t ys) {
   int64_t m = 0;
   for (; m + 4 <= M; m += 4) {
     const T *x0 = x + m * xs, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
     T *y0 = y + m * ys, *y1 = y0 + ys, *y2 = y1 + ys, *y3 = y2 + ys;
-    for (int64_t j = 0; j < J; ++j) {
+    int64_t j = 0;
+    for (; j + 2 <= J; j += 2) {  // two rows of W too: 6 loads per 8 multiply-adds
+      const T *w = W + j * K, *v = w + K;
+      T s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3, t0, t1, t2, t3)
+      for (int64_t k = 0; k < K; ++k) {
+        const T wk = w[k], vk = v[k];
+        s0 += x0[k] * wk;
+        s1 += x1[k] * wk;
+        s2 += x2[k] * wk;
+        s3 += x3[k] * wk;
+        t0 += x0[k] * vk;
+        t1 += x1[k] * vk;
+        t2 += x2[k] * vk;
+        t3 += x3[k] * vk;
+      }
+      const T bj = b ? b[j] : T(0), bk = b ? b[j + 1] : T(0);
+      y0[j] = s0 + bj;
+      y1[j] = s1 + bj;
+      y2[j] = s2 + bj;
+      y3[j] = s3 + bj;
+      y0[j + 1] = t0 + bk;
+      y1[j + 1] = t1 + bk;
+      y2[j + 1] = t2 + bk;
+      y3[j + 1] = t3 + bk;
+    }
+    for (; j < J; ++j) {
       const T* w = W + j * K;
       T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
@@ -103,7 +141,7 @@ void linear(const T* __restrict x, int64_t xs, int64_t M, int64_t K, const T* __
 }
 
 template <typename T>
-void tanh_inplace(T* v, int64_t n) {
+PYRL_ACT_INLINE void tanh_inplace(T* v, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) v[i] = tanh_fn(v[i]);
 }
@@ -111,7 +149,7 @@ void tanh_inplace(T* v, int64_t n) {
 // (v - mean) * rstd (LayerNorm, no shift) or v * rstd (RMSNorm) in place over n values,
 // accumulating in the op's math type; the same forms as csrc/lngru.cpp's norm_row.
 template <bool kLayer, typename T>
-void normalize_row(T* v, int64_t n, double eps) {
+PYRL_ACT_INLINE void normalize_row(T* v, int64_t n, double eps) {
   using acc_t = at::opmath_type<T>;
   acc_t mean = 0;
   if constexpr (kLayer) {
@@ -134,7 +172,7 @@ void normalize_row(T* v, int64_t n, double eps) {
 // The feature norm over each of N rows of H features in place (nn.LayerNorm, nn.RMSNorm,
 // RunningBatchNorm in its acting form: running statistics, never the batch's).
 template <typename T>
-void feature_norm(FeatNorm kind, T* f, int64_t N, int64_t H, const Trunk<T>& p, double eps) {
+PYRL_ACT_INLINE void feature_norm(FeatNorm kind, T* f, int64_t N, int64_t H, const Trunk<T>& p, double eps) {
   if (kind == FeatNorm::kNone) return;
   for (int64_t n = 0; n < N; ++n) {
     T* v = f + n * H;
@@ -157,7 +195,7 @@ void feature_norm(FeatNorm kind, T* f, int64_t N, int64_t H, const Trunk<T>& p, 
 // GRU gates of one row after the norm (csrc/lngru.cpp's gates_row without the saved gates):
 // a/c [3H] normalised (or raw) products, hp [H] the state entering, o [H] = h'.
 template <typename T, bool kGain>
-void gru_row(const T* __restrict a, const T* __restrict c, const T* __restrict hp,
+PYRL_ACT_INLINE void gru_row(const T* __restrict a, const T* __restrict c, const T* __restrict hp,
              const Trunk<T>& p, T* __restrict o, int64_t H) {
   const T *bih = p.bih, *bhh = p.bhh, *gih = p.gih, *ghh = p.ghh;
 #pragma omp simd
@@ -186,7 +224,7 @@ std::vector<T>& scratch(size_t n) {
 }
 
 template <typename T>
-void run(const T* obs, const T* state, const bool* reset, const T* noise, const Trunk<T>* trunks,
+PYRL_ACT_INLINE void run(const T* obs, const T* state, const bool* reset, const T* noise, const Trunk<T>* trunks,
          int64_t n_trunks, const Heads<T>& hd, FeatNorm fnorm, Norm cnorm, double feps, double ceps,
          int64_t N, int64_t I, int64_t H, int64_t A, bool rnn, int64_t* action_i, T* action_f,
          T* value, T* logp, T* new_state) {
@@ -287,6 +325,25 @@ void run(const T* obs, const T* state, const bool* reset, const T* noise, const 
     }
   }
 }
+
+// The entry point per dtype: float gets the ISA clones, double (tests, gradcheck-style
+// references) the baseline.
+template <typename T>
+struct Kernel {
+  template <typename... Args>
+  static void call(Args... args) { run<T>(args...); }
+};
+template <>
+struct Kernel<float> {
+  PYRL_ACT_CLONES static void call(
+      const float* obs, const float* state, const bool* reset, const float* noise, const Trunk<float>* trunks,
+      int64_t n_trunks, const Heads<float>& hd, FeatNorm fnorm, Norm cnorm, double feps, double ceps,
+      int64_t N, int64_t I, int64_t H, int64_t A, bool rnn, int64_t* action_i, float* action_f,
+      float* value, float* logp, float* new_state) {
+    run<float>(obs, state, reset, noise, trunks, n_trunks, hd, fnorm, cnorm, feps, ceps, N, I, H, A, rnn,
+               action_i, action_f, value, logp, new_state);
+  }
+};
 
 // ---- input checks: each names the argument
 
@@ -411,7 +468,7 @@ std::vector<at::Tensor> act_step(
     at::Tensor value = at::empty({N}, obs.options());
     at::Tensor logp = at::empty({N}, obs.options());
     at::Tensor new_state = rnn ? at::empty({N, S}, obs.options()) : state;
-    run<T>(obs.data_ptr<T>(), state.data_ptr<T>(), reset.data_ptr<bool>(), noise.data_ptr<T>(), tr,
+    Kernel<T>::call(obs.data_ptr<T>(), state.data_ptr<T>(), reset.data_ptr<bool>(), noise.data_ptr<T>(), tr,
            n_trunks, hd, fnorm, cnorm, feature_eps, core_eps, N, I, H, A, rnn,
            discrete ? action.data_ptr<int64_t>() : nullptr, discrete ? nullptr : action.data_ptr<T>(),
            value.data_ptr<T>(), logp.data_ptr<T>(), rnn ? new_state.data_ptr<T>() : nullptr);
