@@ -446,7 +446,8 @@ std::vector<at::Tensor> act_step(
         p.bih = need<T>(q[10], who + "bias_ih", {G}, obs);
         p.bhh = need<T>(q[11], who + "bias_hh", {G}, obs);
       } else {
-        for (int i = 8; i < 12; ++i) absent(q[i], who + "core parameter " + std::to_string(i), "without a core (weight_ih None)");
+        static const char* const core_names[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+        for (int i = 8; i < 12; ++i) absent(q[i], who + core_names[i - 8], "without a core (the actor's weight_ih is None)");
       }
       if (rnn && cnorm != Norm::kNone) {
         p.gih = need<T>(q[12], who + "gamma_ih", {G}, obs);

@@ -285,21 +285,32 @@ class ActorCritic(nn.Module):
         vector observations on the CPU in float32 take the fused step (``pyrl.ops.act_step``,
         one call into pyrl._C); everything else the eager one. Both draw the same random
         numbers from ``generator`` in the same order, so they pick the same actions."""
-        if (not torch.is_grad_enabled() and not self.image and obs.device.type == "cpu"
-                and self.value_head.weight.device.type == "cpu" and self.value_head.weight.dtype == torch.float32
-                and (generator is None or generator.device.type == "cpu")):
+        if self._fused_applies(obs) and (generator is None or generator.device.type == "cpu"):
             return self._act_fused(obs, state, reset, generator)
         return self._act_eager(obs, state, reset, generator)
 
-    def _act_fused(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator]):
-        """``act`` as one fused op: the same random draws as ``_act_eager``, then pyrl._C."""
+    def _fused_applies(self, obs: Tensor) -> bool:
+        """Whether the fused step computes what the eager one would: no autograd to record,
+        vector observations, CPU, float32."""
+        w = self.value_head.weight
+        return (not torch.is_grad_enabled() and not self.image and obs.device.type == "cpu"
+                and w.device.type == "cpu" and w.dtype == torch.float32)
+
+    def _act_fused(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator],
+                   draw: bool = True):
+        """``act`` as one fused op: the same random draws as ``_act_eager``, then pyrl._C.
+        ``draw=False`` (``value``): no draws, the generator untouched, the action meaningless."""
         trunks, heads, feature_norm, core_norm, feature_eps, core_eps = self._act_params()
         x = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs  # [N,I] (the encoder's Flatten)
         if x.dtype != torch.float32:
             x = x.float()
-        n = x.shape[0]
-        noise = (torch.rand(n, 1, generator=generator) if self.discrete  # [N,1] as _act_eager draws it
-                 else torch.randn(n, heads[0].shape[0], generator=generator))  # [N,A]
+        n, shape = x.shape[0], (x.shape[0], 1 if self.discrete else heads[0].shape[0])
+        if not draw:
+            noise = torch.zeros(shape)
+        elif self.discrete:
+            noise = torch.rand(shape, generator=generator)  # u [N,1], as _act_eager draws it
+        else:
+            noise = torch.randn(shape, generator=generator)  # eps [N,A]
         return ops.act_step(x.contiguous(), state.contiguous(), reset, noise, trunks, heads,
                             feature_norm, core_norm, feature_eps, core_eps)
 
@@ -365,6 +376,10 @@ class ActorCritic(nn.Module):
         return action, self.value_head(vfeats).squeeze(-1), logp, state
 
     def value(self, obs: Tensor, state: Tensor, reset: Tensor) -> Tensor:
+        """The value [N] of obs [N,...] from state [N,S] (reset [N] applied first); the state is
+        not advanced (a rollout's bootstrap). Fused where ``act`` would be."""
+        if self._fused_applies(obs):
+            return self._act_fused(obs, state, reset, None, draw=False)[1]
         _, vfeats, _ = self.step(obs, state, reset)
         return self.value_head(vfeats).squeeze(-1)
 

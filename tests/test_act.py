@@ -149,6 +149,19 @@ def test_a_rollout_acts_the_same_fused_and_eager(discrete, rnn):
         close(s, es, 1e-4)
 
 
+@pytest.mark.parametrize("discrete, separate, rnn, norm", CASES[::3], ids=IDS[::3])
+def test_fused_value_equals_the_eager_value_and_draws_nothing(discrete, separate, rnn, norm):
+    model = make_model(discrete, separate, rnn, norm)
+    obs, state, reset = inputs(model)
+    rng = torch.get_rng_state()
+    with torch.no_grad():
+        got = model.value(obs, state, reset)
+    assert torch.equal(rng, torch.get_rng_state())
+    _, vfeats, _ = model.step(obs, state, reset)
+    close(got, model.value_head(vfeats).squeeze(-1).detach(), 1e-5)
+    assert torch.isfinite(got).all()
+
+
 def test_act_takes_the_fused_path_only_without_autograd(monkeypatch):
     model = make_model(True, True, True, "layernorm")
     obs, state, reset = inputs(model)
@@ -157,6 +170,7 @@ def test_act_takes_the_fused_path_only_without_autograd(monkeypatch):
     monkeypatch.setattr(ops, "act_step", lambda *a, **k: calls.append(1) or real(*a, **k))
     _, v, _, _ = model.act(obs, state, reset)  # autograd on: eager, differentiable
     assert not calls and v.requires_grad
+    assert model.value(obs, state, reset).requires_grad and not calls
     with torch.no_grad():
         model.act(obs, state, reset)
     with torch.inference_mode():
@@ -244,3 +258,9 @@ def test_bad_parameters_are_a_python_error():
         ops.act_step(obs, state, reset, noise, (trunks[0][:-1], trunks[1]), heads, *rest)
     with pytest.raises(TypeError):
         ops.act_step(obs, state, reset, noise, ((1.0,) + trunks[0][1:], trunks[1]), heads, *rest)
+    ff = make_model(True, False, False, "none")
+    (trunk,), heads, *rest = ff._act_params()
+    trunk = list(trunk)
+    trunk[9] = torch.zeros(3 * H, H)
+    with pytest.raises(RuntimeError, match="weight_hh must be None without a core"):
+        ops.act_step(obs, torch.zeros(7, 0), reset, draw(ff, 7, 0), (tuple(trunk),), heads, *rest)
