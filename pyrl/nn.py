@@ -304,7 +304,7 @@ class ActorCritic(nn.Module):
         x = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs  # [N,I] (the encoder's Flatten)
         if x.dtype != torch.float32:
             x = x.float()
-        n, shape = x.shape[0], (x.shape[0], 1 if self.discrete else heads[0].shape[0])
+        shape = (x.shape[0], 1 if self.discrete else heads[0].shape[0])  # [N,1] | [N,A]
         if not draw:
             noise = torch.zeros(shape)
         elif self.discrete:
