@@ -1,5 +1,6 @@
 // The one PYBIND11_MODULE of pyrl._C: a thin layer over the ops declared in pyrl.h and
 // rollout.h. Long calls release the GIL (users call the ops from threads too).
+#include "act.h"
 #include "pyrl.h"
 #include "rollout.h"
 
@@ -68,6 +69,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("gamma_ih"), py::arg("gamma_hh"), py::arg("out"), py::arg("xhat"),
         py::arg("hhat"), py::arg("rstd"), py::arg("gates"), py::arg("norm"),
         py::call_guard<py::gil_scoped_release>());
+
+  // ---- the fused acting step of ActorCritic (csrc/act.cpp; pyrl/ops.py act_step wraps it)
+  m.def("act_step", &pyrl::act_step, "one acting step: (action, value, logp, new state)",
+        py::arg("obs"), py::arg("state"), py::arg("reset"), py::arg("noise"), py::arg("params"),
+        py::arg("trunks"), py::arg("feature_norm"), py::arg("core_norm"), py::arg("feature_eps"),
+        py::arg("core_eps"), py::call_guard<py::gil_scoped_release>());
 
   // ---- rollout batching (csrc/rollout.cpp)
   m.def("gae", &pyrl::gae, "GAE under next-step autoreset: (advantages, returns, valid)",

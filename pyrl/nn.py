@@ -194,6 +194,7 @@ class ActorCritic(nn.Module):
         nn.init.zeros_(self.policy.bias)
         nn.init.orthogonal_(self.value_head.weight, 1.0)
         nn.init.zeros_(self.value_head.bias)
+        self._act_cache = None  # the fused act step's parameters, gathered once (_act_params)
 
     def _make_trunk(self):
         """(encoder, norm, core or None) of one head."""
@@ -278,7 +279,87 @@ class ActorCritic(nn.Module):
 
     def act(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator] = None):
         """(action [N,...], value [N], logprob [N], new state [N,S]), all on the model's device;
-        ``generator`` (on that device) draws the actions."""
+        ``generator`` (on that device) draws the actions.
+
+        Without autograd (under ``torch.no_grad``/``inference_mode``, as the rollout collects),
+        vector observations on the CPU in float32 take the fused step (``pyrl.ops.act_step``,
+        one call into pyrl._C); everything else the eager one. Both draw the same random
+        numbers from ``generator`` in the same order, so they pick the same actions."""
+        if self._fused_applies(obs) and (generator is None or generator.device.type == "cpu"):
+            return self._act_fused(obs, state, reset, generator)
+        return self._act_eager(obs, state, reset, generator)
+
+    def _fused_applies(self, obs: Tensor) -> bool:
+        """Whether the fused step computes what the eager one would: no autograd to record,
+        vector observations, CPU, float32."""
+        w = self.value_head.weight
+        return (not torch.is_grad_enabled() and not self.image and obs.device.type == "cpu"
+                and w.device.type == "cpu" and w.dtype == torch.float32)
+
+    def _act_fused(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator],
+                   draw: bool = True):
+        """``act`` as one fused op: the same random draws as ``_act_eager``, then pyrl._C.
+        ``draw=False`` (``value``): no draws, the generator untouched, the action meaningless."""
+        trunks, heads, feature_norm, core_norm, feature_eps, core_eps = self._act_params()
+        x = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs  # [N,I] (the encoder's Flatten)
+        if x.dtype != torch.float32:
+            x = x.float()
+        shape = (x.shape[0], 1 if self.discrete else heads[0].shape[0])  # [N,1] | [N,A]
+        if not draw:
+            noise = torch.zeros(shape)
+        elif self.discrete:
+            noise = torch.rand(shape, generator=generator)  # u [N,1], as _act_eager draws it
+        else:
+            noise = torch.randn(shape, generator=generator)  # eps [N,A]
+        return ops.act_step(x.contiguous(), state.contiguous(), reset, noise, trunks, heads,
+                            feature_norm, core_norm, feature_eps, core_eps)
+
+    def _act_params(self):
+        """(trunks, heads, feature norm, core norm, their eps) for ``ops.act_step``: the parameter
+        and buffer tensors themselves, gathered once. Training updates them in place (optimizer
+        steps, the worker's copy_, load_state_dict, BatchNorm's absorb), so the tuple stays
+        current; ``_apply`` (.to, .float, share_memory) and ``load_state_dict`` drop it."""
+        cache = self.__dict__.get("_act_cache")  # absent in a model unpickled from before it existed
+        if cache is not None:
+            return cache
+        trunks = []
+        for encoder, norm, core, _ in self._trunks():
+            lin1, lin2 = encoder[1], encoder[3]
+            if isinstance(norm, RunningBatchNorm):
+                feat = (norm.weight, norm.bias, norm.running_mean, norm.running_var)
+            elif isinstance(norm, nn.LayerNorm):
+                feat = (norm.weight, norm.bias, None, None)
+            elif isinstance(norm, nn.RMSNorm):
+                feat = (norm.weight, None, None, None)
+            else:
+                feat = (None, None, None, None)
+            gru = (None,) * 6 if core is None else core._params()
+            trunks.append((lin1.weight, lin1.bias, lin2.weight, lin2.bias, *feat, *gru))
+        heads = (self.policy.weight, self.policy.bias, None if self.discrete else self.log_std,
+                 self.value_head.weight, self.value_head.bias)
+        feature_norm = self.norm_kind
+        eps = getattr(self.norm, "eps", None)  # nn.RMSNorm's None means float32's machine epsilon
+        feature_eps = float(eps) if eps is not None else torch.finfo(torch.float32).eps
+        core_norm = "none" if self.core is None else self.core.norm
+        core_eps = 1e-5 if self.core is None else float(self.core.eps)
+        self._act_cache = (tuple(trunks), heads, feature_norm, core_norm, feature_eps, core_eps)
+        return self._act_cache
+
+    def _apply(self, fn, *args, **kwargs):
+        self._act_cache = None  # .to(), .double(), share_memory() may replace the tensors
+        return super()._apply(fn, *args, **kwargs)
+
+    def load_state_dict(self, *args, **kwargs):
+        self._act_cache = None  # assign=True replaces the tensors
+        return super().load_state_dict(*args, **kwargs)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_act_cache"] = None  # a pickled or deep-copied model gathers its own tensors
+        return state
+
+    def _act_eager(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator] = None):
+        """``act`` op by op (images, CUDA, autograd)."""
         feats, vfeats, state = self.step(obs, state, reset)
         pd = self._heads(feats)
         if self.discrete:
@@ -295,6 +376,10 @@ class ActorCritic(nn.Module):
         return action, self.value_head(vfeats).squeeze(-1), logp, state
 
     def value(self, obs: Tensor, state: Tensor, reset: Tensor) -> Tensor:
+        """The value [N] of obs [N,...] from state [N,S] (reset [N] applied first); the state is
+        not advanced (a rollout's bootstrap). Fused where ``act`` would be."""
+        if self._fused_applies(obs):
+            return self._act_fused(obs, state, reset, None, draw=False)[1]
         _, vfeats, _ = self.step(obs, state, reset)
         return self.value_head(vfeats).squeeze(-1)
 

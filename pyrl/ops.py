@@ -348,3 +348,116 @@ def rollout_masks_reference(terminated, truncated, prev_done, prev_reset_step):
     reset_step = torch.cat([_as_mask(prev_done, "prev_done")[None], done[:-1]])
     reset = torch.cat([_as_mask(prev_reset_step, "prev_reset_step")[None], reset_step[:-1]])
     return reset_step, reset
+
+
+# ---- the fused acting step of ActorCritic (csrc/act.cpp) ----
+# Per trunk: f = tanh(tanh(obs W1^T + b1) W2^T + b2), the feature norm, then the norm-GRU cell
+# above on the trunk's half of the state (zeroed first where reset is set, by a select).
+# The actor's trunk feeds the policy head, the critic's (the same trunk when shared) the value
+# head. Sampling uses noise the caller drew: categorical by inverse CDF from u [N,1],
+# Gaussian as mean + exp(log_std) * eps from eps [N,A].
+
+ACT_TRUNK_FIELDS = ("weight1", "bias1", "weight2", "bias2",             # encoder: [H,I] [H] [H,H] [H]
+                    "norm_weight", "norm_bias", "running_mean", "running_var",  # feature norm: [H] or None
+                    "weight_ih", "weight_hh", "bias_ih", "bias_hh",    # core: [3H,H] [3H,H] [3H] [3H] or None
+                    "gamma_ih", "gamma_hh")                            # core norm gains: [3H] or None
+"""One trunk's parameters for ``act_step``, in order. The feature norm takes: none, nothing;
+layernorm, weight and bias; rmsnorm, weight; batchnorm, all four (running statistics, as
+``RunningBatchNorm`` acts). No core: the four core entries and the gains are None."""
+ACT_HEAD_FIELDS = ("policy_weight", "policy_bias", "log_std", "value_weight", "value_bias")
+"""The heads for ``act_step``: [A,H], [A], [A] (None: categorical), [1,H], [1]."""
+FEATURE_NORMS = ("none", "layernorm", "rmsnorm", "batchnorm")
+_HALF_LOG_2PI = 0.9189385332046727  # 0.5 * log(2 pi)
+
+
+def _act_args(trunks, heads, feature_norm, core_norm):
+    if not isinstance(trunks, (tuple, list)) or len(trunks) not in (1, 2):
+        raise ValueError("act_step: trunks must be a sequence of 1 (shared) or 2 (actor, critic) trunks")
+    for trunk in trunks:
+        if not isinstance(trunk, (tuple, list)) or len(trunk) != len(ACT_TRUNK_FIELDS):
+            raise ValueError(f"act_step: each trunk must hold the {len(ACT_TRUNK_FIELDS)} entries of "
+                             f"ACT_TRUNK_FIELDS {ACT_TRUNK_FIELDS}")
+    if not isinstance(heads, (tuple, list)) or len(heads) != len(ACT_HEAD_FIELDS):
+        raise ValueError(f"act_step: heads must hold the 5 entries of ACT_HEAD_FIELDS {ACT_HEAD_FIELDS}")
+    if feature_norm not in FEATURE_NORMS:
+        raise ValueError(f"act_step: feature_norm must be one of {', '.join(map(repr, FEATURE_NORMS))}, "
+                         f"got {feature_norm!r}")
+    if core_norm not in NORMS:
+        raise ValueError(f"act_step: core_norm must be one of {', '.join(map(repr, NORMS))}, got {core_norm!r}")
+    # each tensor's type, shape, dtype and device: checked in C++, naming it (once per env step,
+    # so not again here)
+
+
+def act_step(
+    obs: Tensor,     # [N,I] float32 (or float64)
+    state: Tensor,   # [N,S]: S = H per trunk with a core, 0 without
+    reset: Tensor,   # [N] bool or 0/1: zero the state first where set
+    noise: Tensor,   # [N,1] uniforms in [0,1) (categorical) | [N,A] standard normals (Gaussian)
+    trunks,          # ((ACT_TRUNK_FIELDS of the actor), [(... of the critic)])
+    heads,           # ACT_HEAD_FIELDS
+    feature_norm: str = "none",
+    core_norm: str = "none",
+    feature_eps: float = 1e-5,
+    core_eps: float = 1e-5,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One fused acting step of ``ActorCritic`` (vector observations, CPU, no autograd): one
+    call into pyrl._C for encoders, norms, cores, heads and sampling. Returns (action [N]
+    int64 | [N,A], value [N], logp [N], new state [N,S]); without a core the state is
+    returned as given. Bad shapes, dtypes or devices raise naming the argument."""
+    if not isinstance(obs, Tensor) or not isinstance(state, Tensor) or not isinstance(noise, Tensor):
+        raise TypeError("act_step: obs, state and noise must be torch.Tensors")
+    _act_args(trunks, heads, feature_norm, core_norm)
+    params = [*trunks[0], *trunks[1], *heads] if len(trunks) == 2 else [*trunks[0], *heads]
+    action, value, logp, new_state = _ext().act_step(
+        obs, state, _as_mask(reset, "reset"), noise, params, len(trunks), feature_norm, core_norm,
+        float(feature_eps), float(core_eps))
+    return action, value, logp, new_state
+
+
+def _feature_norm_reference(f, kind, weight, bias, running_mean, running_var, eps):
+    """The feature norm over the last dimension of f [N,H], from the definitions."""
+    if kind == "layernorm":
+        mean = f.mean(-1, keepdim=True)
+        var = (f - mean).pow(2).mean(-1, keepdim=True)
+        return (f - mean) / torch.sqrt(var + eps) * weight + bias
+    if kind == "rmsnorm":
+        return f / torch.sqrt(f.pow(2).mean(-1, keepdim=True) + eps) * weight
+    if kind == "batchnorm":  # running statistics only: acting never uses the batch's
+        return (f - running_mean) / torch.sqrt(running_var + eps) * weight + bias
+    return f
+
+
+def act_step_reference(obs, state, reset, noise, trunks, heads, feature_norm="none", core_norm="none",
+                       feature_eps=1e-5, core_eps=1e-5):
+    """Pure-PyTorch ``act_step`` written from the definitions, in the inputs' dtype (float64
+    too). The categorical draw is ``ActorCritic.act``'s: cdf = exp(logp).cumsum, the first
+    entry above u * cdf[-1] (searchsorted right), clamped to A - 1."""
+    _act_args(trunks, heads, feature_norm, core_norm)
+    reset = _as_mask(reset, "reset")  # [N]
+    rnn = trunks[0][8] is not None
+    H = trunks[0][0].shape[0]
+    if rnn:
+        # a select, not state * keep: a discarded inf/NaN state must not become NaN
+        state = torch.where(reset.unsqueeze(-1), torch.zeros((), dtype=state.dtype), state)
+    feats, halves = [], []
+    for i, (w1, b1, w2, b2, nw, nb, rm, rv, w_ih, w_hh, b_ih, b_hh, g_ih, g_hh) in enumerate(trunks):
+        f = torch.tanh(torch.tanh(obs @ w1.t() + b1) @ w2.t() + b2)  # [N,H]
+        f = _feature_norm_reference(f, feature_norm, nw, nb, rm, rv, feature_eps)
+        if rnn:
+            f = lngru_cell_reference(f, state[:, i * H:(i + 1) * H], w_ih, w_hh, b_ih, b_hh,
+                                     g_ih, g_hh, core_eps, core_norm)
+            halves.append(f)
+        feats.append(f)
+    policy_weight, policy_bias, log_std, value_weight, value_bias = heads
+    out = feats[0] @ policy_weight.t() + policy_bias  # [N,A] logits or Gaussian mean
+    value = (feats[-1] @ value_weight.t() + value_bias).squeeze(-1)  # [N]
+    if log_std is None:
+        logp_all = out - torch.logsumexp(out, -1, keepdim=True)  # [N,A]
+        cdf = logp_all.exp().cumsum(-1)
+        action = torch.searchsorted(cdf, noise * cdf[:, -1:], right=True).squeeze(-1).clamp(max=out.shape[-1] - 1)
+        logp = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+    else:
+        action = out + log_std.exp() * noise  # [N,A]
+        z = (action - out) * torch.exp(-log_std)
+        logp = (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
+    return action, value, logp, torch.cat(halves, -1) if rnn else state
