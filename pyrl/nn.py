@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Optional
 
 import torch
@@ -10,6 +11,9 @@ from torch import Tensor, nn
 from pyrl import ops
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+# PYRL_FUSED_ACT=0 keeps acting on the eager path (to measure the fused step against it);
+# read once, at import, so a run's workers all take one path
+FUSED_ACT = os.environ.get("PYRL_FUSED_ACT", "1") != "0"
 
 
 class LNGRU(nn.Module):
@@ -293,7 +297,7 @@ class ActorCritic(nn.Module):
         """Whether the fused step computes what the eager one would: no autograd to record,
         vector observations, CPU, float32."""
         w = self.value_head.weight
-        return (not torch.is_grad_enabled() and not self.image and obs.device.type == "cpu"
+        return (FUSED_ACT and not torch.is_grad_enabled() and not self.image and obs.device.type == "cpu"
                 and w.device.type == "cpu" and w.dtype == torch.float32)
 
     def _act_fused(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator],
