@@ -1,6 +1,7 @@
 """The fused acting step (pyrl.ops.act_step, csrc/act.cpp) against its pure-PyTorch reference
 and against ActorCritic's eager act: every head, trunk layout, core and norm, with resets."""
 import itertools
+import os
 
 import gymnasium
 import pytest
@@ -264,3 +265,21 @@ def test_bad_parameters_are_a_python_error():
     trunk[9] = torch.zeros(3 * H, H)
     with pytest.raises(RuntimeError, match="weight_hh must be None without a core"):
         ops.act_step(obs, torch.zeros(7, 0), reset, draw(ff, 7, 0), (tuple(trunk),), heads, *rest)
+
+
+def test_pyrl_fused_act_0_keeps_the_eager_path():
+    # the switch the benchmarks use to measure the fused step against the eager one
+    import subprocess
+    import sys
+
+    code = ("import torch, gymnasium, pyrl.nn as n\n"
+            "m = n.ActorCritic((4,), gymnasium.spaces.Discrete(2), hidden=8)\n"
+            "called = []\n"
+            "m._act_fused = lambda *a, **k: called.append(1)\n"
+            "with torch.no_grad():\n"
+            "    m.act(torch.zeros(3, 4), m.initial_state(3), torch.zeros(3, dtype=torch.bool))\n"
+            "print(n.FUSED_ACT, bool(called))\n")
+    for flag, expect in (("0", "False False"), ("1", "True True")):
+        out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYRL_FUSED_ACT": flag},
+                             capture_output=True, text=True, check=True).stdout.split("\n")[0]
+        assert out == expect
