@@ -70,6 +70,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("hhat"), py::arg("rstd"), py::arg("gates"), py::arg("norm"),
         py::call_guard<py::gil_scoped_release>());
 
+  m.def("lngru_cpu_capabilities", &pyrl::lngru_cpu_capabilities,
+        "instruction sets of the CPU op's row passes usable here (default; avx2 with AVX2+FMA)");
+  m.def("lngru_cpu_capability", &pyrl::lngru_cpu_capability, "the set in use");
+  m.def("set_lngru_cpu_capability", &pyrl::set_lngru_cpu_capability,
+        "use this set from now on, process-wide (tests and benchmarks)", py::arg("name"));
+  m.def("lngru_cpu_blas", &pyrl::lngru_cpu_blas,
+        "how the CPU op multiplies: direct (torch's sgemm_/dgemm_) or aten (at::mm)");
+  m.def("set_lngru_cpu_blas", &pyrl::set_lngru_cpu_blas,
+        "direct or aten from now on, process-wide (tests)", py::arg("name"));
+
   // ---- the fused acting step of ActorCritic (csrc/act.cpp; pyrl/ops.py act_step wraps it)
   m.def("act_step", &pyrl::act_step, "one acting step: (action, value, logp, new state)",
         py::arg("obs"), py::arg("state"), py::arg("reset"), py::arg("noise"), py::arg("params"),

@@ -11,17 +11,36 @@
 // norms: the row functions are templates on the norm kind.
 //
 // Cost structure: the input projection of all T steps is one product, each step is one
-// recurrent product plus ONE fused pass per row (norm, gates, new state). Backward
-// mirrors it, and the weight gradients are gathered by large products at the end.
+// recurrent product plus ONE fused pass per row (reset, norm, gates, new state); backward
+// per step is one fused pass per row (reset cut, gates backward, recurrent-side norm
+// backward) plus one product, then one pass over all rows (bias and gain gradients, the
+// input-side norm backward) and three large products for the input and weight gradients.
+// Every product goes straight to torch's BLAS on raw pointers (no ATen dispatch, views or
+// allocations per step): at A3C sizes the per-step overhead is what a fused op can save.
+// (Where torch's BLAS cannot be found, through at::mm: see torch_blas().)
+#include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
+#include <ATen/ops/mm_ops.h>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <dlfcn.h>
+#define PYRL_HAVE_DLFCN 1
+#else
+#define PYRL_HAVE_DLFCN 0
+#endif
+
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
-#include "lngru_activations.h"
 #include "lngru_checks.h"
+#include "lngru_cpu.h"
 #include "pyrl.h"
 
 namespace pyrl {
@@ -30,140 +49,162 @@ namespace {
 using lngru_checks::check_arg;
 using lngru_checks::check_inputs;
 using lngru_checks::Dims;
-using act::sigmoid_fn;
-using act::tanh_fn;
 
 // Rows of a step are independent; run them in parallel only when a chunk is worth a
 // thread wake-up (A3C sizes run serially, which is also what one worker thread wants).
 int64_t row_grain(int64_t row_len) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(row_len, 1)); }
 
-// In place over one row of n values: v <- (v - mean) * rstd (LayerNorm without shift) or
-// v <- v * rstd (RMSNorm); returns rstd. Accumulates in the op's math type.
-template <Norm N, typename scalar_t>
-inline scalar_t norm_row(scalar_t* v, int64_t n, double eps) {
-  static_assert(N != Norm::kNone, "no norm: nothing to do");
-  using acc_t = at::opmath_type<scalar_t>;
-  acc_t mean = 0;
-  if constexpr (N == Norm::kLayer) {
-    acc_t sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < n; ++j) sum += v[j];
-    mean = sum / n;
-  }
-  acc_t sq = 0;  // two passes for LayerNorm: squared deviations from the mean
-#pragma omp simd reduction(+ : sq)
-  for (int64_t j = 0; j < n; ++j) {
-    const acc_t d = v[j] - mean;
-    sq += d * d;
-  }
-  const acc_t rstd = acc_t(1) / std::sqrt(sq / n + acc_t(eps));
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) v[j] = (v[j] - mean) * rstd;
-  return static_cast<scalar_t>(rstd);
+// ---- matrix products: torch's own BLAS, called directly on raw pointers ----
+// The per-step products are small (B rows): ATen's mm_out with its dispatch, views and
+// checks cost about as much as the product itself at A3C sizes. So the products call the
+// sgemm_/dgemm_ that ATen's CPU mm calls in the end (at::native::cpublas::gemm, which is
+// not exported), with the same threading (torch's thread setting reaches the BLAS).
+//
+// They are looked up at run time, not linked: in the library that holds ATen's mm (and its
+// dependencies), so it is the BLAS torch itself uses (MKL in the x86-64 wheels, OpenBLAS
+// in others), never one another module brought into the process. Where that library has
+// no such symbols (a torch without a BLAS, one that hides them, no dlfcn), the products go
+// through at::mm_out / addmm_ on views of the same pointers instead: same results, only
+// the per-step overhead comes back. set_lngru_cpu_blas("aten") forces that path (tests).
+using sgemm_fn = void (*)(const char*, const char*, const int*, const int*, const int*,
+                          const float*, const float*, const int*, const float*, const int*,
+                          const float*, float*, const int*);
+using dgemm_fn = void (*)(const char*, const char*, const int*, const int*, const int*,
+                          const double*, const double*, const int*, const double*, const int*,
+                          const double*, double*, const int*);
+
+struct TorchBlas {
+  sgemm_fn sgemm = nullptr;
+  dgemm_fn dgemm = nullptr;
+  bool found() const { return sgemm != nullptr && dgemm != nullptr; }
+};
+
+TorchBlas find_torch_blas() {
+  TorchBlas blas;
+#if PYRL_HAVE_DLFCN
+  // at::_ops::mm::call is defined in torch's CPU library (libtorch_cpu): its file is where
+  // ATen's mm, and so ATen's BLAS, lives. dlsym on that library's handle searches it and
+  // its dependencies, in load order.
+  using mm_call = at::Tensor (*)(const at::Tensor&, const at::Tensor&);
+  const mm_call probe = &at::_ops::mm::call;
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<const void*>(probe), &info) == 0 || info.dli_fname == nullptr)
+    return blas;
+  void* lib = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);  // already loaded: a handle only
+  if (lib == nullptr) return blas;
+  blas.sgemm = reinterpret_cast<sgemm_fn>(dlsym(lib, "sgemm_"));
+  blas.dgemm = reinterpret_cast<dgemm_fn>(dlsym(lib, "dgemm_"));
+  dlclose(lib);  // torch stays loaded (the probe's library is in use): the pointers stay valid
+  if (!blas.found()) blas = TorchBlas{};
+#endif
+  return blas;
 }
 
-// Backward of y = norm(v) * gamma given dy (grad of the post-gamma value) in `g`,
-// overwritten in place with dv. With gy = dy*gamma and yhat = norm(v):
-//   LayerNorm: dv = rstd * (gy - mean(gy) - yhat * mean(gy*yhat))
-//   RMSNorm:   dv = rstd * (gy - yhat * mean(gy*yhat))       (no mean was subtracted)
-template <Norm N, typename scalar_t>
-inline void norm_backward_row(scalar_t* g, const scalar_t* yhat, const scalar_t* gamma,
-                              scalar_t rstd, int64_t n) {
-  static_assert(N != Norm::kNone, "no norm: nothing to do");
-  using acc_t = at::opmath_type<scalar_t>;
-  acc_t s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-  for (int64_t j = 0; j < n; ++j) {
-    const acc_t gy = acc_t(g[j]) * gamma[j];
-    s1 += gy;
-    s2 += gy * yhat[j];
-  }
-  const acc_t m1 = N == Norm::kLayer ? s1 / n : acc_t(0), m2 = s2 / n;
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) {
-    const acc_t gy = acc_t(g[j]) * gamma[j];
-    g[j] = static_cast<scalar_t>(acc_t(rstd) * (gy - m1 - acc_t(yhat[j]) * m2));
-  }
+const TorchBlas& torch_blas() {
+  static const TorchBlas blas = find_torch_blas();
+  return blas;
 }
 
-// One row of the fused step after the norm: gains, biases, gates and the new state.
-// xr/hr [3H] normalised (or raw) products, hp [H] state entering the step; writes
-// gt [3H] = (r, z, n) and o [H] = h'. g_ih/g_hh are null without a norm (GAIN false).
-template <typename scalar_t, bool GAIN>
-void gates_row(const scalar_t* __restrict xr, const scalar_t* __restrict hr,
-               const scalar_t* __restrict hp, const scalar_t* __restrict b_ih,
-               const scalar_t* __restrict b_hh, const scalar_t* __restrict g_ih,
-               const scalar_t* __restrict g_hh, scalar_t* __restrict gt,
-               scalar_t* __restrict o, int64_t H) {
-#pragma omp simd
-  for (int64_t j = 0; j < H; ++j) {
-    scalar_t a_r = xr[j], a_z = xr[H + j], a_n = xr[2 * H + j];
-    scalar_t c_r = hr[j], c_z = hr[H + j], c_n = hr[2 * H + j];
-    if constexpr (GAIN) {
-      a_r *= g_ih[j]; a_z *= g_ih[H + j]; a_n *= g_ih[2 * H + j];
-      c_r *= g_hh[j]; c_z *= g_hh[H + j]; c_n *= g_hh[2 * H + j];
-    }
-    a_r += b_ih[j]; a_z += b_ih[H + j]; a_n += b_ih[2 * H + j];
-    c_r += b_hh[j]; c_z += b_hh[H + j]; c_n += b_hh[2 * H + j];
-    const scalar_t r = sigmoid_fn(a_r + c_r);
-    const scalar_t z = sigmoid_fn(a_z + c_z);
-    const scalar_t n = tanh_fn(a_n + r * c_n);
-    gt[j] = r;
-    gt[H + j] = z;
-    gt[2 * H + j] = n;
-    o[j] = (scalar_t(1) - z) * n + z * hp[j];
-  }
+std::atomic<bool>& use_direct_blas() {
+  static std::atomic<bool> use{torch_blas().found()};
+  return use;
 }
 
-// Backward of gates_row for one row. go [H] grad of this step's output, dh [H] grad
-// flowing back from later steps; writes da/dc [3H] (grads of a and c, post gain+bias)
-// and dd [H] = the direct z*g path into the previous state.
-template <typename scalar_t, bool GAIN>
-void gates_backward_row(const scalar_t* __restrict go, const scalar_t* __restrict gt,
-                        const scalar_t* __restrict hh, const scalar_t* __restrict hp,
-                        const scalar_t* __restrict dh, const scalar_t* __restrict b_hh,
-                        const scalar_t* __restrict g_hh, scalar_t* __restrict da,
-                        scalar_t* __restrict dc, scalar_t* __restrict dd, int64_t H) {
-#pragma omp simd
-  for (int64_t j = 0; j < H; ++j) {
-    const scalar_t r = gt[j], z = gt[H + j], n = gt[2 * H + j];
-    const scalar_t g = dh[j] + go[j];
-    scalar_t c_n = hh[2 * H + j];
-    if constexpr (GAIN) c_n *= g_hh[2 * H + j];
-    c_n += b_hh[2 * H + j];
-    const scalar_t dpre_n = g * (scalar_t(1) - z) * (scalar_t(1) - n * n);
-    const scalar_t dpre_z = g * (hp[j] - n) * z * (scalar_t(1) - z);
-    const scalar_t dpre_r = dpre_n * c_n * r * (scalar_t(1) - r);
-    da[j] = dpre_r; da[H + j] = dpre_z; da[2 * H + j] = dpre_n;
-    dc[j] = dpre_r; dc[H + j] = dpre_z; dc[2 * H + j] = dpre_n * r;
-    dd[j] = g * z;
-  }
+inline void blas_gemm(char ta, char tb, int m, int n, int k, float alpha, const float* a, int lda,
+                      const float* b, int ldb, float beta, float* c, int ldc) {
+  torch_blas().sgemm(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+inline void blas_gemm(char ta, char tb, int m, int n, int k, double alpha, const double* a,
+                      int lda, const double* b, int ldb, double beta, double* c, int ldc) {
+  torch_blas().dgemm(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
 }
 
-// Calls f(std::integral_constant<Norm, N>{}) for the runtime norm: one instantiation each.
-template <typename F>
-void with_norm(Norm norm, F&& f) {
-  switch (norm) {
-    case Norm::kNone: f(std::integral_constant<Norm, Norm::kNone>{}); break;
-    case Norm::kLayer: f(std::integral_constant<Norm, Norm::kLayer>{}); break;
-    case Norm::kRms: f(std::integral_constant<Norm, Norm::kRms>{}); break;
-  }
-}
-
-// hprev[B,H] = src[B,H] with the rows of reset_t zeroed; returns whether any row was reset.
+// A row-major [rows, cols] view with row stride ld of torch-owned memory (no copy, no owner).
 template <typename scalar_t>
-bool masked_state(scalar_t* hprev, const scalar_t* src, const bool* reset_t, int64_t B, int64_t H) {
-  bool any = false;
-  for (int64_t b = 0; b < B; ++b) any |= reset_t[b];
-  if (!any) return false;
-  for (int64_t b = 0; b < B; ++b) {
-    if (reset_t[b]) std::fill(hprev + b * H, hprev + (b + 1) * H, scalar_t(0));
-    else std::copy(src + b * H, src + (b + 1) * H, hprev + b * H);
+at::Tensor view_of(const scalar_t* p, int64_t rows, int64_t cols, int64_t ld) {
+  return at::from_blob(const_cast<scalar_t*>(p), {rows, cols}, {ld, 1},
+                       at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value));
+}
+
+// Row-major C[M,N] = op(A) op(B) + beta * C, beta 0 (C is not read) or 1, where op
+// transposes when asked: A is stored [M,K] (trans_a: [K,M]) with row stride lda, B [K,N]
+// (trans_b: [N,K]) with ldb, C with ldc. The BLAS is column-major, where a row-major matrix
+// reads as its transpose, so this is C^T = op(B)^T op(A)^T there. Sizes are positive and fit
+// in int (check_inputs, check_blas_sizes).
+template <typename scalar_t>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const scalar_t* A,
+          int64_t lda, const scalar_t* B, int64_t ldb, scalar_t beta, scalar_t* C, int64_t ldc) {
+  if (use_direct_blas().load(std::memory_order_relaxed)) {
+    blas_gemm(trans_b ? 'T' : 'N', trans_a ? 'T' : 'N', static_cast<int>(N), static_cast<int>(M),
+              static_cast<int>(K), scalar_t(1), B, static_cast<int>(ldb), A,
+              static_cast<int>(lda), beta, C, static_cast<int>(ldc));
+    return;
   }
-  return true;
+  const at::Tensor a = trans_a ? view_of(A, K, M, lda).t() : view_of(A, M, K, lda);
+  const at::Tensor b = trans_b ? view_of(B, N, K, ldb).t() : view_of(B, K, N, ldb);
+  at::Tensor c = view_of(static_cast<const scalar_t*>(C), M, N, ldc);
+  if (beta == scalar_t(0)) at::mm_out(c, a, b);
+  else c.addmm_(a, b);
+}
+
+// The BLAS takes 32-bit sizes: the largest product dimension here is T*B rows.
+void check_blas_sizes(const Dims& d) {
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  TORCH_CHECK(d.T * d.B <= kMax && 3 * d.H <= kMax && d.I <= kMax,
+              "lngru: T*B, 3H and I must each be below 2^31 on the CPU, got T=", d.T, " B=", d.B,
+              " I=", d.I, " H=", d.H);
+}
+
+// The row passes for this CPU: AVX2 + FMA where the CPU has both (and the build could
+// compile them: GCC on x86-64), else the baseline set. Tests switch sets with
+// set_cpu_capability() to hold both to the reference.
+bool avx2_available() {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+std::atomic<bool>& use_avx2() {
+  static std::atomic<bool> use{avx2_available()};
+  return use;
+}
+
+template <typename scalar_t>
+const lngru_cpu::Rows<scalar_t>& rows_for_this_cpu() {
+  static const lngru_cpu::Rows<scalar_t> avx2 = lngru_cpu::cpu_avx2::rows<scalar_t>();
+  static const lngru_cpu::Rows<scalar_t> baseline = lngru_cpu::cpu_default::rows<scalar_t>();
+  return use_avx2().load(std::memory_order_relaxed) ? avx2 : baseline;
 }
 
 }  // namespace
+
+std::vector<std::string> lngru_cpu_capabilities() {
+  if (avx2_available()) return {"default", "avx2"};
+  return {"default"};
+}
+
+std::string lngru_cpu_capability() { return use_avx2().load() ? "avx2" : "default"; }
+
+void set_lngru_cpu_capability(const std::string& name) {
+  TORCH_CHECK(name == "default" || name == "avx2",
+              "lngru: cpu capability must be \"default\" or \"avx2\", got \"", name, "\"");
+  TORCH_CHECK(name == "default" || avx2_available(),
+              "lngru: this CPU (or this build) has no AVX2+FMA row passes");
+  use_avx2().store(name == "avx2");
+}
+
+std::string lngru_cpu_blas() { return use_direct_blas().load() ? "direct" : "aten"; }
+
+void set_lngru_cpu_blas(const std::string& name) {
+  TORCH_CHECK(name == "direct" || name == "aten",
+              "lngru: cpu blas must be \"direct\" or \"aten\", got \"", name, "\"");
+  TORCH_CHECK(name == "aten" || torch_blas().found(),
+              "lngru: torch's BLAS (sgemm_/dgemm_) was not found in its CPU library");
+  use_direct_blas().store(name == "direct");
+}
 
 std::vector<at::Tensor> lngru_forward(
     const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
@@ -174,53 +215,38 @@ std::vector<at::Tensor> lngru_forward(
   const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, &bias_ih, norm);
   TORCH_CHECK(x.device().is_cpu(), "lngru: the CPU op got tensors on ", x.device());
   TORCH_CHECK(eps > 0, "lngru: eps must be positive, got ", eps);
+  check_blas_sizes(d);
   const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
-
-  // Input projection for all T steps in one product; normalised in place below.
-  at::Tensor xhat = at::mm(x.view({T * B, d.I}), weight_ih.t()).view({T, B, G});  // [T,B,3H]
-  at::Tensor hhat = at::empty({T, B, G}, x.options());                            // [T,B,3H]
-  at::Tensor out = at::empty({T, B, H}, x.options());                             // [T,B,H]
-  at::Tensor rstd = at::ones({T, B, 2}, x.options());                             // [T,B,2] (x side, h side)
-  at::Tensor gates = at::empty({T, B, G}, x.options());                           // [T,B,3H] r,z,n
-  at::Tensor hbuf = at::empty({B, H}, x.options());                               // masked state entering t
-
+  const auto opt = x.options();
+  at::Tensor xhat = at::empty({T, B, G}, opt);   // [T,B,3H]
+  at::Tensor hhat = at::empty({T, B, G}, opt);   // [T,B,3H]
+  at::Tensor out = at::empty({T, B, H}, opt);    // [T,B,H]
+  at::Tensor rstd = at::empty({T, B, 2}, opt);   // [T,B,2] (x side, h side)
+  at::Tensor gates = at::empty({T, B, G}, opt);  // [T,B,3H] r,z,n
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_forward", [&] {
-    with_norm(norm, [&](auto norm_c) {
-      constexpr Norm N = decltype(norm_c)::value;
-      constexpr bool kGain = N != Norm::kNone;
-      const bool* rst = reset.data_ptr<bool>();
-      const scalar_t* b_ih = bias_ih.data_ptr<scalar_t>();
-      const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
-      const scalar_t* g_ih = kGain ? gamma_ih->data_ptr<scalar_t>() : nullptr;
-      const scalar_t* g_hh = kGain ? gamma_hh->data_ptr<scalar_t>() : nullptr;
-      const at::Tensor w_hh_t = weight_hh.t();
-      for (int64_t t = 0; t < T; ++t) {
-        const at::Tensor src = t == 0 ? h0 : out[t - 1];  // [B,H]
-        const at::Tensor hprev =
-            masked_state(hbuf.data_ptr<scalar_t>(), src.data_ptr<scalar_t>(), rst + t * B, B, H) ? hbuf : src;
-        at::Tensor hw = hhat[t];  // [B,3H]
-        at::mm_out(hw, hprev, w_hh_t);
-
-        scalar_t* xr_all = xhat.data_ptr<scalar_t>() + t * B * G;
-        scalar_t* hr_all = hw.data_ptr<scalar_t>();
-        scalar_t* gt_all = gates.data_ptr<scalar_t>() + t * B * G;
-        scalar_t* o_all = out.data_ptr<scalar_t>() + t * B * H;
-        scalar_t* rs_all = rstd.data_ptr<scalar_t>() + t * B * 2;
-        const scalar_t* hp_all = hprev.data_ptr<scalar_t>();
-        at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
-          for (int64_t b = b0; b < b1; ++b) {
-            scalar_t* xr = xr_all + b * G;
-            scalar_t* hr = hr_all + b * G;
-            if constexpr (kGain) {
-              rs_all[b * 2] = norm_row<N>(xr, G, eps);
-              rs_all[b * 2 + 1] = norm_row<N>(hr, G, eps);
-            }
-            gates_row<scalar_t, kGain>(xr, hr, hp_all + b * H, b_ih, b_hh, g_ih, g_hh,
-                                       gt_all + b * G, o_all + b * H, H);
-          }
-        });
-      }
-    });
+    const bool gain = norm != Norm::kNone;
+    const std::vector<scalar_t> zeros(H, scalar_t(0));
+    const lngru_cpu::ForwardArgs<scalar_t> args{
+        T, B, d.I, H, h0.data_ptr<scalar_t>(), reset.data_ptr<bool>(),
+        bias_ih.data_ptr<scalar_t>(), bias_hh.data_ptr<scalar_t>(),
+        gain ? gamma_ih->data_ptr<scalar_t>() : nullptr,
+        gain ? gamma_hh->data_ptr<scalar_t>() : nullptr, zeros.data(), eps,
+        xhat.data_ptr<scalar_t>(), hhat.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(),
+        rstd.data_ptr<scalar_t>(), gates.data_ptr<scalar_t>()};
+    const auto& rows = rows_for_this_cpu<scalar_t>();
+    const scalar_t* w_hh = weight_hh.data_ptr<scalar_t>();
+    // Input projection for all T steps in one product; normalised step by step below.
+    gemm<scalar_t>(false, true, T * B, G, d.I, x.data_ptr<scalar_t>(), d.I,
+                   weight_ih.data_ptr<scalar_t>(), d.I, 0, args.xhat, G);
+    for (int64_t t = 0; t < T; ++t) {
+      // h W_hh^T of the state before resets; the row pass replaces a reset row's product
+      // by that of the zero state (zeros), so resets need no copy of the state.
+      const scalar_t* hprev = t == 0 ? args.h0 : args.out + (t - 1) * B * H;  // [B,H]
+      gemm<scalar_t>(false, true, B, G, H, hprev, H, w_hh, H, 0, args.hhat + t * B * G, G);
+      at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
+        rows.forward(args, norm, t, b0, b1);
+      });
+    }
   });
   return {out, xhat, hhat, rstd, gates};
 }
@@ -235,6 +261,7 @@ std::vector<at::Tensor> lngru_backward(
   const Norm norm = lngru_checks::parse_norm(norm_name);
   const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, nullptr, norm);
   TORCH_CHECK(x.device().is_cpu(), "lngru: the CPU op got tensors on ", x.device());
+  check_blas_sizes(d);
   const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;
   const bool gain = norm != Norm::kNone;
   // Upstream gradients may be expanded zeros or other views: make them plain.
@@ -245,96 +272,80 @@ std::vector<at::Tensor> lngru_backward(
   check_arg(hhat, "hhat", {T, B, G}, x);
   check_arg(rstd, "rstd", {T, B, 2}, x);
   check_arg(gates, "gates", {T, B, G}, x);
-
-  // State entering each step, after its reset: [T,B,H]. Needed for dz and for dW_hh. A
-  // select, not a product with (1 - reset): an inf or NaN state that a reset discards must
-  // not turn into NaN (inf * 0) in the weight gradients.
-  const at::Tensor hprev_all =
-      at::cat({h0.unsqueeze(0), out.narrow(0, 0, T - 1)}, 0).masked_fill_(reset.unsqueeze(-1), 0);
-
-  at::Tensor da = at::empty({T, B, G}, x.options());   // grad of a (input side, post gain+bias)
-  at::Tensor dc = at::empty({T, B, G}, x.options());   // grad of c (recurrent side)
-  at::Tensor dhw = gain ? at::empty({T, B, G}, x.options()) : dc;  // grad of h W_hh^T
-  at::Tensor dh = grad_hT_in.contiguous().clone();     // [B,H] grad of the state leaving step t
+  at::Tensor dh = grad_hT_in.contiguous().clone();  // [B,H] grad of the state leaving step t
   check_arg(dh, "grad_hT", {B, H}, x);
-  at::Tensor dh_direct = at::empty({B, H}, x.options());  // the z * dh path to the previous state
+
+  const auto opt = x.options();
+  at::Tensor hprev = at::empty({T, B, H}, opt);  // [T,B,H] state entering each step, resets applied
+  at::Tensor da = at::empty({T, B, G}, opt);     // grad of a (input side, post gain+bias)
+  at::Tensor dc = at::empty({T, B, G}, opt);     // grad of c (recurrent side)
+  at::Tensor dhw = gain ? at::empty({T, B, G}, opt) : dc;  // grad of h W_hh^T
+  at::Tensor dx = at::empty({T, B, d.I}, opt);
+  at::Tensor dweight_ih = at::empty({G, d.I}, opt);
+  at::Tensor dweight_hh = at::empty({G, H}, opt);
+  at::Tensor dbias_ih = at::empty({G}, opt);
+  at::Tensor dbias_hh = at::empty({G}, opt);
+  at::Tensor dgamma_ih = at::empty({gain ? G : 0}, opt);
+  at::Tensor dgamma_hh = at::empty({gain ? G : 0}, opt);
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward", [&] {
-    with_norm(norm, [&](auto norm_c) {
-      constexpr Norm N = decltype(norm_c)::value;
-      constexpr bool kGain = N != Norm::kNone;
-      const bool* rst = reset.data_ptr<bool>();
-      const scalar_t* b_hh = bias_hh.data_ptr<scalar_t>();
-      const scalar_t* g_hh = kGain ? gamma_hh->data_ptr<scalar_t>() : nullptr;
-      for (int64_t t = T - 1; t >= 0; --t) {
-        const scalar_t* go_all = grad_out.data_ptr<scalar_t>() + t * B * H;
-        const scalar_t* gt_all = gates.data_ptr<scalar_t>() + t * B * G;
-        const scalar_t* hh_all = hhat.data_ptr<scalar_t>() + t * B * G;
-        const scalar_t* hp_all = hprev_all.data_ptr<scalar_t>() + t * B * H;
-        const scalar_t* rs_all = rstd.data_ptr<scalar_t>() + t * B * 2;
-        scalar_t* dh_all = dh.data_ptr<scalar_t>();
-        scalar_t* dd_all = dh_direct.data_ptr<scalar_t>();
-        scalar_t* da_all = da.data_ptr<scalar_t>() + t * B * G;
-        scalar_t* dc_all = dc.data_ptr<scalar_t>() + t * B * G;
-        scalar_t* dhw_all = dhw.data_ptr<scalar_t>() + t * B * G;
-        at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
-          for (int64_t b = b0; b < b1; ++b) {
-            scalar_t* dcr = dc_all + b * G;
-            gates_backward_row<scalar_t, kGain>(go_all + b * H, gt_all + b * G, hh_all + b * G,
-                                                hp_all + b * H, dh_all + b * H, b_hh, g_hh,
-                                                da_all + b * G, dcr, dd_all + b * H, H);
-            if constexpr (kGain) {
-              scalar_t* dhwr = dhw_all + b * G;
-              std::copy(dcr, dcr + G, dhwr);
-              norm_backward_row<N>(dhwr, hh_all + b * G, g_hh, rs_all[b * 2 + 1], G);
-            }
-          }
-        });
-        // dh <- z*dh + dhw[t] W_hh, then nothing flows through a reset into the previous state.
-        at::addmm_out(dh, dh_direct, dhw[t], weight_hh);
-        bool any_reset = false;
-        for (int64_t b = 0; b < B; ++b) any_reset |= rst[t * B + b];
-        if (any_reset) {
-          for (int64_t b = 0; b < B; ++b)
-            if (rst[t * B + b]) std::fill(dh_all + b * H, dh_all + (b + 1) * H, scalar_t(0));
-        }
-      }
-    });
-  });
-
-  // Bias and gain gradients are sums over all (t, b) rows: vectorised reductions.
-  at::Tensor dbias_ih = da.sum(at::IntArrayRef{0, 1});
-  at::Tensor dbias_hh = dc.sum(at::IntArrayRef{0, 1});
-  at::Tensor dgamma_ih, dgamma_hh;
-  at::Tensor dxw = da;  // grad of x W_ih^T, [T,B,3H]
-  if (gain) {
-    dgamma_ih = (da * xhat).sum(at::IntArrayRef{0, 1});
-    dgamma_hh = (dc * hhat).sum(at::IntArrayRef{0, 1});
-    // The input-side norm backward is off the recurrence: one parallel pass over all rows.
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lngru_backward_norm_x", [&] {
-      with_norm(norm, [&](auto norm_c) {
-        constexpr Norm N = decltype(norm_c)::value;
-        if constexpr (N != Norm::kNone) {
-          scalar_t* g_all = da.data_ptr<scalar_t>();
-          const scalar_t* xh_all = xhat.data_ptr<scalar_t>();
-          const scalar_t* rs_all = rstd.data_ptr<scalar_t>();
-          const scalar_t* g_ih = gamma_ih->data_ptr<scalar_t>();
-          at::parallel_for(0, T * B, row_grain(G), [&](int64_t r0, int64_t r1) {
-            for (int64_t row = r0; row < r1; ++row)
-              norm_backward_row<N>(g_all + row * G, xh_all + row * G, g_ih, rs_all[row * 2], G);
-          });
-        }
+    using acc_t = at::opmath_type<scalar_t>;
+    // The state entering each step: h0, then out[t-1]; a select zeroes the reset rows, so an
+    // inf or NaN state a reset discards cannot reach the weight gradients (no h * 0).
+    const bool* rst = reset.data_ptr<bool>();
+    scalar_t* hp = hprev.data_ptr<scalar_t>();
+    const scalar_t* h0p = h0.data_ptr<scalar_t>();
+    const scalar_t* outp = out.data_ptr<scalar_t>();
+    for (int64_t row = 0; row < T * B; ++row) {
+      const scalar_t* src = row < B ? h0p + row * H : outp + (row - B) * H;
+      if (rst[row]) std::fill(hp + row * H, hp + (row + 1) * H, scalar_t(0));
+      else std::memcpy(hp + row * H, src, H * sizeof(scalar_t));
+    }
+    const std::vector<scalar_t> zeros(H, scalar_t(0));
+    const lngru_cpu::BackwardArgs<scalar_t> args{
+        T, B, d.I, H, grad_out.data_ptr<scalar_t>(), rst, bias_hh.data_ptr<scalar_t>(),
+        gain ? gamma_ih->data_ptr<scalar_t>() : nullptr,
+        gain ? gamma_hh->data_ptr<scalar_t>() : nullptr, xhat.data_ptr<scalar_t>(),
+        hhat.data_ptr<scalar_t>(), rstd.data_ptr<scalar_t>(), gates.data_ptr<scalar_t>(), hp,
+        zeros.data(), dh.data_ptr<scalar_t>(), da.data_ptr<scalar_t>(), dc.data_ptr<scalar_t>(),
+        dhw.data_ptr<scalar_t>()};
+    const auto& rows = rows_for_this_cpu<scalar_t>();
+    const scalar_t* w_hh = weight_hh.data_ptr<scalar_t>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      at::parallel_for(0, B, row_grain(G), [&](int64_t b0, int64_t b1) {
+        rows.backward(args, norm, t, b0, b1);
       });
-    });
-  } else {
-    dgamma_ih = at::empty({0}, x.options());
-    dgamma_hh = at::empty({0}, x.options());
-  }
-  // Weight gradients gathered by large products over all T*B rows.
-  const at::Tensor dxw2 = dxw.view({T * B, G});
-  at::Tensor dx = at::mm(dxw2, weight_ih).view({T, B, d.I});
-  at::Tensor dweight_ih = at::mm(dxw2.t(), x.view({T * B, d.I}));
-  at::Tensor dweight_hh = at::mm(dhw.view({T * B, G}).t(), hprev_all.view({T * B, H}));
+      // dh <- z*dh + dhw[t] W_hh: the grad of the (reset) state entering step t.
+      gemm<scalar_t>(false, false, B, H, G, args.dhw + t * B * G, G, w_hh, H, 1, args.dh, H);
+    }
+    // Nothing flows through a reset at step 0 into h0 (a select, as above).
+    for (int64_t b = 0; b < B; ++b)
+      if (rst[b]) std::fill(args.dh + b * H, args.dh + (b + 1) * H, scalar_t(0));
+
+    // Off the recurrence: bias and gain gradients and the input-side norm backward, one pass
+    // over all T*B rows, in blocks whose float sums are added into the totals (accurate
+    // float sums without a second pass).
+    constexpr int64_t kBlock = 64;
+    std::vector<acc_t> total(4 * G, acc_t(0)), part(4 * G);  // db_ih, db_hh, dg_ih, dg_hh
+    for (int64_t r0 = 0; r0 < T * B; r0 += kBlock) {
+      std::fill(part.begin(), part.end(), acc_t(0));
+      rows.backward_final(args, norm, r0, std::min(T * B, r0 + kBlock), part.data());
+      for (int64_t k = 0; k < 4 * G; ++k) total[k] += part[k];
+    }
+    scalar_t* outs[4] = {dbias_ih.data_ptr<scalar_t>(), dbias_hh.data_ptr<scalar_t>(),
+                         gain ? dgamma_ih.data_ptr<scalar_t>() : nullptr,
+                         gain ? dgamma_hh.data_ptr<scalar_t>() : nullptr};
+    for (int q = 0; q < (gain ? 4 : 2); ++q)
+      for (int64_t k = 0; k < G; ++k) outs[q][k] = static_cast<scalar_t>(total[q * G + k]);
+    // Input and weight gradients: large products over all T*B rows (da is now dxw).
+    const scalar_t* w_ih = weight_ih.data_ptr<scalar_t>();
+    gemm<scalar_t>(false, false, T * B, d.I, G, args.da, G, w_ih, d.I, 0,
+                   dx.data_ptr<scalar_t>(), d.I);                               // dxw W_ih
+    gemm<scalar_t>(true, false, G, d.I, T * B, args.da, G, x.data_ptr<scalar_t>(), d.I, 0,
+                   dweight_ih.data_ptr<scalar_t>(), d.I);                       // dxw^T x
+    gemm<scalar_t>(true, false, G, H, T * B, args.dhw, G, hp, H, 0,
+                   dweight_hh.data_ptr<scalar_t>(), H);                         // dhw^T hprev
+  });
   return {dx, dh, dweight_ih, dweight_hh, dbias_ih, dbias_hh, dgamma_ih, dgamma_hh};
 }
 

@@ -1,5 +1,7 @@
-// Activations of the fused CPU LN-GRU (csrc/lngru.cpp). Plain C++, no torch: a test
-// (tests/test_lngru.py) compiles this header alone under UBSan.
+// Activations of the fused CPU norm-GRU (csrc/lngru_rows.h). Plain C++, no torch: a test
+// (tests/test_lngru.py) compiles this header alone under UBSan. `static`: each translation
+// unit keeps its own copies, compiled for its instruction set (lngru_rows_avx2.cpp), never
+// merged by the linker with another unit's.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -13,7 +15,7 @@ namespace act {
 // -fno-trapping-math, set in setup.py, so that selects if-convert); libm's scalar
 // expf/tanhf calls cost more than everything else in a step at A3C sizes. double (used by
 // gradcheck) keeps libm.
-inline float exp_fast(float v) {
+static inline float exp_fast(float v) {
   // Clamp with comparisons that are false for NaN, so NaN becomes -87 here and the int
   // conversion below never sees it (converting NaN to int is undefined behaviour); the NaN
   // is put back by the last select. Ternaries, not std::min: they if-convert to vector selects.
@@ -38,8 +40,8 @@ inline float exp_fast(float v) {
   std::memcpy(&scale, &bits, sizeof scale);
   return v != v ? v : p * scale;  // NaN in, NaN out
 }
-inline float sigmoid_fn(float v) { return 1.0f / (1.0f + exp_fast(-v)); }
-inline float tanh_fn(float v) {
+static inline float sigmoid_fn(float v) { return 1.0f / (1.0f + exp_fast(-v)); }
+static inline float tanh_fn(float v) {
   const float a = std::fabs(v);
   // small |v|: odd polynomial (keeps relative accuracy near 0); large: 1 - 2/(e^{2a}+1)
   const float z = v * v;
@@ -53,8 +55,8 @@ inline float tanh_fn(float v) {
   const float big_signed = v < 0.0f ? -big : big;
   return a < 0.625f ? small : big_signed;
 }
-inline double sigmoid_fn(double v) { return 1.0 / (1.0 + std::exp(-v)); }
-inline double tanh_fn(double v) { return std::tanh(v); }
+static inline double sigmoid_fn(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+static inline double tanh_fn(double v) { return std::tanh(v); }
 
 }  // namespace act
 }  // namespace pyrl

@@ -2,6 +2,8 @@
 every norm: none (nn.GRUCell), LayerNorm and RMSNorm."""
 import shutil
 import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,26 @@ from pyrl import ops
 from pyrl.nn import LNGRU
 
 PARAM_NAMES = ["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "gamma_ih", "gamma_hh"]
+# The CPU op's row passes are built per instruction set (baseline, and AVX2+FMA where the
+# CPU has it): the tests that hold values and gradients to the reference run on each.
+CAPABILITIES = ops._ext().lngru_cpu_capabilities()
+
+
+@contextmanager
+def cpu_capability(name):
+    ext = ops._ext()
+    before = ext.lngru_cpu_capability()
+    ext.set_lngru_cpu_capability(name)
+    try:
+        yield
+    finally:
+        ext.set_lngru_cpu_capability(before)
+
+
+@pytest.fixture(params=CAPABILITIES)
+def capability(request):
+    with cpu_capability(request.param):
+        yield request.param
 
 
 def _float32(tensors):
@@ -27,7 +49,7 @@ def test_norms_are_the_three_the_issue_names():
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_sequence_matches_reference_float64(norm):
+def test_sequence_matches_reference_float64(norm, capability):
     T, B, I, H = 7, 4, 5, 6
     p = make_params(I, H, norm)
     x, h0, reset = make_inputs(T, B, I, H)
@@ -42,7 +64,7 @@ def test_sequence_matches_reference_float64(norm):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_cell_matches_reference_float64(norm):
+def test_cell_matches_reference_float64(norm, capability):
     B, I, H = 5, 4, 7
     p = make_params(I, H, norm)
     x, h, _ = make_inputs(1, B, I, H)
@@ -83,7 +105,7 @@ def test_rmsnorm_reference_agrees_with_torch_rms_norm():
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_float32_close_to_float64_reference(norm):
+def test_float32_close_to_float64_reference(norm, capability):
     # The float32 kernel uses its own vectorised exp/tanh: hold it to the float64 truth.
     T, B, I, H = 20, 8, 64, 128
     p64 = make_params(I, H, norm)
@@ -111,7 +133,7 @@ def _full(params, norm):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_gradcheck_sequence(norm):
+def test_gradcheck_sequence(norm, capability):
     T, B, I, H = 4, 3, 3, 4
     p = make_params(I, H, norm)
     x, h0, reset = make_inputs(T, B, I, H)
@@ -124,7 +146,7 @@ def test_gradcheck_sequence(norm):
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_gradcheck_cell(norm):
+def test_gradcheck_cell(norm, capability):
     B, I, H = 3, 4, 5
     p = make_params(I, H, norm)
     x, h, _ = make_inputs(1, B, I, H)
@@ -139,21 +161,26 @@ def test_gradcheck_cell(norm):
 @given(
     T=st.integers(1, 6), B=st.integers(1, 5), I=st.integers(1, 7), H=st.integers(1, 9),
     norm=st.sampled_from(NORMS), reset_p=st.sampled_from([0.0, 0.3, 1.0]), seed=st.integers(0, 10_000),
+    capability=st.sampled_from(CAPABILITIES),
 )
-def test_random_shapes_match_reference(T, B, I, H, norm, reset_p, seed):
+def test_random_shapes_match_reference(T, B, I, H, norm, reset_p, seed, capability):
+    # odd sizes: vector loops with remainders, H = 1, single rows and steps
     p = make_params(I, H, norm, seed=seed)
     x, h0, reset = make_inputs(T, B, I, H, reset_p=reset_p, seed=seed + 1)
-    out, hT = ops.lngru_sequence(x, h0, reset, *p, norm=norm)
+    with cpu_capability(capability):
+        out, hT = ops.lngru_sequence(x, h0, reset, *p, norm=norm)
     ref_out, ref_hT = ops.lngru_sequence_reference(x, h0, reset, *p, norm=norm)
     assert_close(out, ref_out, rtol=1e-11, atol=1e-11)
     assert_close(hT, ref_hT, rtol=1e-11, atol=1e-11)
     inputs = [x, h0, *p]
-    for got, want in zip(grads([out, hT], inputs, seed), grads([ref_out, ref_hT], inputs, seed)):
+    with cpu_capability(capability):
+        got_grads = grads([out, hT], inputs, seed)
+    for got, want in zip(got_grads, grads([ref_out, ref_hT], inputs, seed)):
         assert_close(got, want, rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_reset_zeroes_incoming_state(norm):
+def test_reset_zeroes_incoming_state(norm, capability):
     # A reset at t makes everything from t on independent of what came before it.
     T, B, I, H = 6, 2, 3, 4
     p = make_params(I, H, norm)
@@ -273,7 +300,7 @@ def test_runs_from_threads_with_gil_released():
 
 
 @pytest.mark.parametrize("norm", NORMS)
-def test_nan_input_gives_nan_output_float32(norm):
+def test_nan_input_gives_nan_output_float32(norm, capability):
     # NaN must come out of the float32 kernel's own exp/tanh as NaN (not clamped to a finite
     # value), only where it flows, and a reset must discard it.
     T, B, I, H = 6, 3, 5, 8
@@ -293,7 +320,7 @@ def test_nan_input_gives_nan_output_float32(norm):
 
 
 @pytest.mark.parametrize("gate", ["r", "z", "n"])
-def test_nan_through_each_gate_activation_float32(gate):
+def test_nan_through_each_gate_activation_float32(gate, capability):
     # A NaN bias of one gate of unit j reaches exactly one activation (sigmoid for r and z,
     # tanh for n) before it mixes: out[0, :, j] must be NaN and every other unit finite.
     T, B, I, H = 1, 4, 5, 8
@@ -310,7 +337,7 @@ def test_nan_through_each_gate_activation_float32(gate):
 
 @pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("impl", ["fused", "reference"])
-def test_reset_discards_an_inf_or_nan_state(norm, impl):
+def test_reset_discards_an_inf_or_nan_state(norm, impl, capability):
     # Rows of h0 that are inf or NaN and reset at t = 0 are discarded: outputs and every
     # gradient are finite and equal to the same call with those rows zeroed.
     f = ops.lngru_sequence if impl == "fused" else ops.lngru_sequence_reference
@@ -337,6 +364,73 @@ def test_reset_discards_an_inf_or_nan_state(norm, impl):
         assert torch.isfinite(got).all(), name
         assert_close(got, want, rtol=0, atol=0, msg=lambda m, name=name: f"d{name}: {m}")
     assert torch.count_nonzero(g[1][reset[0]]) == 0  # nothing reaches a discarded row
+
+
+def test_cpu_capabilities_switch_and_refuse_unknown_names():
+    ext = ops._ext()
+    assert CAPABILITIES[0] == "default" and set(CAPABILITIES) <= {"default", "avx2"}
+    assert ext.lngru_cpu_capability() == CAPABILITIES[-1]  # the best one is in use
+    for name in CAPABILITIES:
+        with cpu_capability(name):
+            assert ext.lngru_cpu_capability() == name
+    with pytest.raises(RuntimeError, match='cpu capability must be "default" or "avx2", got "sse9"'):
+        ext.set_lngru_cpu_capability("sse9")
+
+
+def test_float32_results_of_every_capability_agree():
+    # Each set is held to the float64 reference above; here they agree with each other to
+    # float32 rounding (FMA and vector order differ), and each is deterministic.
+    T, B, I, H = 9, 5, 7, 33
+    p = _float32(make_params(I, H, "layernorm"))
+    x, h0, reset = _float32(make_inputs(T, B, I, H))
+    outs = []
+    for name in CAPABILITIES:
+        with cpu_capability(name):
+            first = ops.lngru_sequence(x, h0, reset, *p)[0]
+            assert torch.equal(first, ops.lngru_sequence(x, h0, reset, *p)[0])
+            outs.append(first)
+    for out in outs[1:]:
+        assert_close(out, outs[0], rtol=0, atol=1e-5)
+
+
+@contextmanager
+def cpu_blas(name):
+    ext = ops._ext()
+    before = ext.lngru_cpu_blas()
+    ext.set_lngru_cpu_blas(name)
+    try:
+        yield
+    finally:
+        ext.set_lngru_cpu_blas(before)
+
+
+def test_cpu_blas_is_torchs_own_where_torch_has_mkl():
+    # The products call torch's sgemm_/dgemm_, found at run time in torch's CPU library;
+    # the x86-64 wheels (MKL, linked in) export them, so the direct path is the one in use.
+    ext = ops._ext()
+    assert ext.lngru_cpu_blas() in ("direct", "aten")
+    if torch.backends.mkl.is_available() and sys.platform.startswith("linux"):
+        assert ext.lngru_cpu_blas() == "direct"
+    with pytest.raises(RuntimeError, match='cpu blas must be "direct" or "aten", got "mkl"'):
+        ext.set_lngru_cpu_blas("mkl")
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_aten_products_fallback_matches_reference(norm):
+    # Where torch's BLAS is not found the products go through at::mm on views of the same
+    # buffers (strides, transposes, accumulation): held to the reference like the direct path.
+    T, B, I, H = 5, 3, 4, 6
+    p = make_params(I, H, norm)
+    x, h0, reset = make_inputs(T, B, I, H, reset_p=0.3)
+    inputs = [x, h0, *p]
+    with cpu_blas("aten"):
+        out, hT = ops.lngru_sequence(x, h0, reset, *p, norm=norm)
+        got = grads([out, hT], inputs)
+    ref_out, ref_hT = ops.lngru_sequence_reference(x, h0, reset, *p, norm=norm)
+    assert_close(out, ref_out, rtol=1e-11, atol=1e-11)
+    assert_close(hT, ref_hT, rtol=1e-11, atol=1e-11)
+    for g, want in zip(got, grads([ref_out, ref_hT], inputs)):
+        assert_close(g, want, rtol=1e-9, atol=1e-10)
 
 
 CXX = shutil.which("g++") or shutil.which("c++")

@@ -11,9 +11,15 @@ medians of ``torch.utils.benchmark.Timer.blocked_autorange``:
   from Python: an implementation that does the products and nothing else. The same for every
   norm, so it is timed once per case.
 
+- ``baseline`` (optional): the same fused op from another build of ``pyrl._C`` (a ``.so``
+  built from another commit with the same op signatures), to measure a change side by side.
+
 The alternatives are timed interleaved, in ``rounds`` rounds (each round times every one of
 them once, for ``min_run_time / rounds`` seconds), and each time reported is the median of
 its rounds: on a shared machine a burst of load then hits all of them alike, not one.
+``clock="cpu"`` times with the thread's CPU time instead of the wall clock: on a machine
+shared with other work it leaves out the time the core spent on other processes (one
+torch thread, so CPU time is the op's time when the core is free).
 
 Targets on one CPU thread, float32: forward+backward at A3C size at least 3x faster than
 eager; at the larger size within 1.3x of the floor; faster than torch.compile in forward and
@@ -22,8 +28,12 @@ in forward+backward at both sizes.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import platform
 import statistics
+import sys
+import time
+import types
 from typing import Any, Optional
 
 import torch
@@ -57,8 +67,39 @@ def _inputs(T, B, I, H, device, seed=0, norm="layernorm"):
     return x, h0, reset, params
 
 
-def _time(stmt: str, env: dict, min_run_time: float) -> float:
-    return Timer(stmt, globals=env).blocked_autorange(min_run_time=min_run_time).median
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def _time(stmt: str, env: dict, min_run_time: float, clock: str = "wall") -> float:
+    return Timer(stmt, globals=env, timer=CLOCKS[clock]).blocked_autorange(min_run_time=min_run_time).median
+
+
+def load_build(path: str):
+    """Another build of pyrl._C (a .so file) as a module of its own, beside the installed one."""
+    name = f"_pyrl_baseline_{abs(hash(path))}"
+    if f"{name}._C" in sys.modules:
+        return sys.modules[f"{name}._C"]
+    sys.modules.setdefault(name, types.ModuleType(name))  # the .so's init function is PyInit__C
+    spec = importlib.util.spec_from_file_location(f"{name}._C", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path} as an extension module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[f"{name}._C"] = module
+    return module
+
+
+def _fused_from(build, norm: str):
+    """ops.lngru_sequence running on `build` (a pyrl._C module) instead of the installed one."""
+    def f(*args):
+        installed = ops._ext
+        ops._ext = lambda: build
+        try:
+            return ops.lngru_sequence(*args, norm=norm)
+        finally:
+            ops._ext = installed
+
+    return f
 
 
 def _floor_fns(T, B, I, H, device):
@@ -93,8 +134,13 @@ def _floor(T, B, I, H, device, min_run_time):
 
 
 def run(cases=None, with_compile: bool = False, threads: int = 1, min_run_time: float = 0.5,
-        device: str = "cpu", norms=NORMS, rounds: int = 3) -> dict[str, Any]:
-    """Measure every case and norm; returns a JSON-ready dict (times in microseconds)."""
+        device: str = "cpu", norms=NORMS, rounds: int = 3, clock: str = "wall",
+        baseline: Optional[str] = None) -> dict[str, Any]:
+    """Measure every case and norm; returns a JSON-ready dict (times in microseconds).
+    `baseline`: path of another pyrl._C build to time beside the installed one."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}")
+    base_build = load_build(baseline) if baseline else None
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     per_round = min_run_time / rounds
@@ -121,6 +167,8 @@ def run(cases=None, with_compile: bool = False, threads: int = 1, min_run_time: 
                          "eager": functools.partial(ops.lngru_sequence_reference, norm=norm)}
                 if compiled is not None:
                     impls["compile"] = functools.partial(compiled, norm=norm)
+                if base_build is not None:
+                    impls["baseline"] = _fused_from(base_build, norm)
                 row: dict[str, Any] = {"T": T, "B": B, "I": I, "H": H, "norm": norm}
                 rows.append(row)
                 for name, f in impls.items():
@@ -133,7 +181,8 @@ def run(cases=None, with_compile: bool = False, threads: int = 1, min_run_time: 
             samples: dict[tuple[int, str], list[float]] = {}
             for _ in range(rounds):  # interleaved: each round times every alternative once
                 for target, key, stmt, env in timings:
-                    samples.setdefault((id(target), key), []).append(_time(stmt, env, per_round) * 1e6)
+                    samples.setdefault((id(target), key), []).append(
+                        _time(stmt, env, per_round, clock) * 1e6)
             for target, key, _, _ in timings:
                 target[key] = statistics.median(samples[(id(target), key)])
             for row in rows:
@@ -143,14 +192,19 @@ def run(cases=None, with_compile: bool = False, threads: int = 1, min_run_time: 
                     row[f"over_floor_{key}"] = row[f"fused_{key}_us"] / row[f"floor_{key}_us"]
                     if f"compile_{key}_us" in row:  # > 1: the fused op is faster
                         row[f"over_compile_{key}"] = row[f"compile_{key}_us"] / row[f"fused_{key}_us"]
+                    if f"baseline_{key}_us" in row:  # > 1: the installed build is faster
+                        row[f"over_baseline_{key}"] = row[f"baseline_{key}_us"] / row[f"fused_{key}_us"]
                 results.append(row)
     finally:
         torch.set_num_threads(prev_threads)
+    ext = ops._ext()
     return {
         "bench": "kernel", "device": device, "threads": threads, "dtype": "float32",
-        "rounds": rounds,
+        "rounds": rounds, "clock": clock, "baseline": baseline,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "torch": torch.__version__},
+                    "torch": torch.__version__,
+                    "cpu_capability": ext.lngru_cpu_capability() if hasattr(ext, "lngru_cpu_capability") else None,
+                    "cpu_blas": ext.lngru_cpu_blas() if hasattr(ext, "lngru_cpu_blas") else None},
         "cases": results,
         "targets": TARGETS,
     }
@@ -159,25 +213,33 @@ def run(cases=None, with_compile: bool = False, threads: int = 1, min_run_time: 
 def render(result: dict[str, Any], console) -> None:
     from rich.table import Table
 
+    base = result.get("baseline")
     table = Table(title=f"fused norm-GRU sequence (LN-GRU, RMSNorm-GRU, GRU), {result['device']}, "
-                        f"{result['threads']} thread(s), float32 (median µs)")
-    for col in ("T,B,I,H", "norm", "pass", "fused", "eager", "compile", "floor", "vs eager",
-                "vs floor", "vs compile"):
+                        f"{result['threads']} thread(s), float32, {result.get('clock', 'wall')} clock "
+                        f"(median µs)")
+    cols = ["T,B,I,H", "norm", "pass", "fused", *(["baseline"] if base else []), "eager", "compile",
+            "floor", "vs eager", "vs floor", "vs compile", *(["vs baseline"] if base else [])]
+    for col in cols:
         table.add_column(col, justify="right")
     for row in result["cases"]:
         shape = f"{row['T']},{row['B']},{row['I']},{row['H']}"
         for key, label in (("fwd", "fwd"), ("fwd_bwd", "fwd+bwd")):
             fused = row[f"fused_{key}_us"]
             comp = row.get(f"compile_{key}_us")
-            table.add_row(
-                shape, row["norm"], label, f"{fused:,.0f}", f"{row[f'eager_{key}_us']:,.0f}",
-                f"{comp:,.0f}" if comp is not None else "-", f"{row[f'floor_{key}_us']:,.0f}",
-                f"{row[f'eager_{key}_us'] / fused:.2f}x", f"{fused / row[f'floor_{key}_us']:.2f}x",
-                f"{comp / fused:.2f}x" if comp is not None else "-",
-            )
+            cells = [shape, row["norm"], label, f"{fused:,.0f}"]
+            if base:
+                cells.append(f"{row[f'baseline_{key}_us']:,.0f}")
+            cells += [
+                f"{row[f'eager_{key}_us']:,.0f}", f"{comp:,.0f}" if comp is not None else "-",
+                f"{row[f'floor_{key}_us']:,.0f}", f"{row[f'eager_{key}_us'] / fused:.2f}x",
+                f"{fused / row[f'floor_{key}_us']:.2f}x", f"{comp / fused:.2f}x" if comp is not None else "-",
+            ]
+            if base:
+                cells.append(f"{row[f'baseline_{key}_us'] / fused:.2f}x")
+            table.add_row(*cells)
     console.print(table)
     console.print("vs eager: eager time / fused time (higher is better); vs floor: fused time / "
                   "matrix products alone (1.0 is the limit); vs compile: torch.compile time / fused "
                   "time (above 1: fused is faster). Targets: fwd+bwd >= 3x eager at 20,8,64,128; "
                   "<= 1.3x floor at 32,16,128,256; faster than torch.compile in fwd and fwd+bwd at "
-                  "both sizes.")
+                  "both sizes." + (f" baseline: {base} (vs baseline: its time / fused time)." if base else ""))

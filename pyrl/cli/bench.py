@@ -24,7 +24,11 @@ def bench():
               help="Seconds of measurement per timing (split over the interleaved rounds).")
 @click.option("--norms", default="layernorm,rmsnorm,none", show_default=True,
               help="Norms of the GRU to time, comma-separated (CPU).")
-def kernel(as_json, threads, with_compile, device, min_time, norms):
+@click.option("--clock", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
+              help="wall: elapsed time; cpu: the thread's CPU time (steadier on a shared machine).")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Another build of pyrl._C (.so, e.g. from an earlier commit) to time side by side.")
+def kernel(as_json, threads, with_compile, device, min_time, norms, clock, baseline):
     """Fused norm-GRU (LayerNorm, RMSNorm, none) vs eager PyTorch vs torch.compile, and the
     matrix-product floor."""
     import torch
@@ -47,8 +51,11 @@ def kernel(as_json, threads, with_compile, device, min_time, norms):
         print_json(result) if as_json else kernel_cuda.render(result, console)
         return
     with console.status("timing the LN-GRU kernels...", spinner="dots") if not as_json else nullcontext():
-        result = kb.run(with_compile=with_compile, threads=threads, min_run_time=min_time,
-                        norms=norm_list)
+        try:
+            result = kb.run(with_compile=with_compile, threads=threads, min_run_time=min_time,
+                            norms=norm_list, clock=clock, baseline=baseline)
+        except ImportError as exc:
+            raise click.BadParameter(str(exc), param_hint="--baseline") from exc
     print_json(result) if as_json else kb.render(result, console)
 
 
