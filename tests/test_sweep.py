@@ -20,8 +20,9 @@ TINY = ["--env", "CartPole-v1", "--steps", "400", "--workers", "1", "--envs-per-
 
 
 def settings(**over):
-    s = dict(components=["rnn", "layernorm"], methods=["a3c", "individual"], seeds=3, env="CartPole-v1",
-             steps=400, workers=1, envs_per_worker=2, rollout=10, hidden=16)
+    # what `pyrl ablate *TINY` resolves: the quick preset (the CLI's default) under TINY's options
+    s = dict(sw.PRESETS["quick"], components=["rnn", "layernorm"], methods=["a3c", "individual"], seeds=3,
+             env="CartPole-v1", steps=400, workers=1, envs_per_worker=2, rollout=10, hidden=16)
     s.update(over)
     return s
 
@@ -324,8 +325,9 @@ def test_results_whose_configuration_differs_from_their_sweep_are_refused(runner
     res = json.loads(victim.read_text())
     res["config"]["gamma"] = 0.9  # as if trained by a rerun after a default changed
     victim.write_text(json.dumps(res))
+    swept = json.loads((out / "sweep.json").read_text())["config"]["gamma"]
     with pytest.raises(ResultsError, match=r"individual__rnn-off__seed0: its configuration differs from "
-                                            r"sweep.json \(gamma: 0.9 vs sweep 0.99\)"):
+                                            rf"sweep.json \(gamma: 0.9 vs sweep {swept}\)"):
         load_results(out)
 
 
