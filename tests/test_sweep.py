@@ -19,6 +19,13 @@ TINY = ["--env", "CartPole-v1", "--steps", "400", "--workers", "1", "--envs-per-
         "--rollout", "10", "--hidden", "16"]
 
 
+def _ctrl_c_default():
+    """In the child, before exec: SIGINT back to its default, as in a terminal's foreground job.
+    A test run from a background job (``cmd &``) inherits SIGINT ignored, and Python then
+    never installs its Ctrl-C handler: the Ctrl-C these tests send would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def settings(**over):
     # what `pyrl ablate *TINY` resolves: the quick preset (the CLI's default) under TINY's options
     s = dict(sw.PRESETS["quick"], components=["rnn", "layernorm"], methods=["a3c", "individual"], seeds=3,
@@ -139,7 +146,8 @@ def test_resume_after_sigkill(tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "pyrl", "ablate", *TINY, "--steps", "3000", "--seeds", "1", "--jobs", "1",
            "--out", str(out), "--no-report"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=_ctrl_c_default)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("*/result.json")):
         time.sleep(0.2)
@@ -164,7 +172,7 @@ def test_ctrl_c_keeps_finished_runs_and_a_rerun_resumes(tmp_path):
     cmd = [sys.executable, "-m", "pyrl", "ablate", *TINY, "--steps", "40000", "--seeds", "1", "--jobs", "1",
            "--methods", "individual", "--components", "rnn", "--out", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_ctrl_c_default)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("sweep.json")):
         time.sleep(0.1)
@@ -192,7 +200,7 @@ def test_ctrl_c_while_a_run_starts_exits_at_once_and_leaves_nothing(tmp_path):
     cmd = [sys.executable, "-m", "pyrl", "ablate", *TINY, "--steps", "400000", "--seeds", "1", "--jobs", "1",
            "--methods", "individual", "--components", "rnn", "--out", str(out), "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_ctrl_c_default)
     deadline = time.time() + 120
     while time.time() < deadline and not _pool_process_of(proc.pid):
         time.sleep(0.02)

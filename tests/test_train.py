@@ -23,6 +23,13 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 
 
+def _ctrl_c_default():
+    """In the child, before exec: SIGINT back to its default, as in a terminal's foreground job.
+    A test run from a background job (``cmd &``) inherits SIGINT ignored, and Python then
+    never installs its Ctrl-C handler: the Ctrl-C these tests send would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cfg(**over):
     c = dict(env="CartPole-v1", workers=1, envs_per_worker=4, steps=1600, rollout=10, hidden=16, seed=3)
     c.update(over)
@@ -275,7 +282,7 @@ def _start_training(out, *extra):
     args = [sys.executable, "-m", "pyrl", "train", "--workers", "2", "--envs-per-worker", "4",
             "--steps", "50000000", "--hidden", "16", "--out", str(out), "--json", *extra]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_ctrl_c_default)
     deadline = time.time() + 60
     # parent, resource tracker, fork server and two workers
     while len(_live_in_session(proc.pid)) < 5 and proc.poll() is None and time.time() < deadline:
