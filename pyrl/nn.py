@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from pyrl import ops
 
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_HALF_LOG_2PI = ops._HALF_LOG_2PI  # 0.5 * log(2 pi), as the fused act step's reference has it
 # PYRL_FUSED_ACT=0 keeps acting on the eager path (to measure the fused step against it);
 # read once, at import, so a run's workers all take one path
 FUSED_ACT = os.environ.get("PYRL_FUSED_ACT", "1") != "0"

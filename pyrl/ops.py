@@ -408,10 +408,8 @@ def act_step(
         raise TypeError("act_step: obs, state and noise must be torch.Tensors")
     _act_args(trunks, heads, feature_norm, core_norm)
     params = [*trunks[0], *trunks[1], *heads] if len(trunks) == 2 else [*trunks[0], *heads]
-    action, value, logp, new_state = _ext().act_step(
-        obs, state, _as_mask(reset, "reset"), noise, params, len(trunks), feature_norm, core_norm,
-        float(feature_eps), float(core_eps))
-    return action, value, logp, new_state
+    return _ext().act_step(obs, state, _as_mask(reset, "reset"), noise, params, len(trunks), feature_norm,
+                           core_norm, float(feature_eps), float(core_eps))
 
 
 def _feature_norm_reference(f, kind, weight, bias, running_mean, running_var, eps):

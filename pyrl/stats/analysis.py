@@ -435,8 +435,8 @@ def _interaction(a: Ablation, fa, la, fb, lb) -> dict[str, Any]:
     st = a.st
     corners = _corners(st, fa, la, fb, lb)
     out: dict[str, Any] = {"components": [fa, fb], "levels": [la, lb],
-                           "baseline_levels": [st.factors[fa][0], st.factors[fb][0]], **fnd.interaction_text(st, fa, la, fb, lb),
-                           "gap": None, "cv": {}, "notes": []}
+                           "baseline_levels": [st.factors[fa][0], st.factors[fb][0]],
+                           **fnd.interaction_text(st, fa, la, fb, lb), "gap": None, "cv": {}, "notes": []}
     cps = {k: a.comparisons.get(v) for k, v in corners.items()}
     if all(cps.values()):
         out["gap"] = _interaction_gap(a, corners, cps)
