@@ -1,6 +1,7 @@
 // The one PYBIND11_MODULE of pyrl._C: a thin layer over the ops declared in pyrl.h and
 // rollout.h. Long calls release the GIL (users call the ops from threads too).
 #include "act.h"
+#include "optim.h"
 #include "pyrl.h"
 #include "rollout.h"
 
@@ -50,7 +51,7 @@ std::vector<at::Tensor> lngru_backward_any(
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "pyrl's compiled ops: fused LayerNorm-GRU and rollout batching";
+  m.doc() = "pyrl's compiled ops: fused LayerNorm-GRU, acting step, training update and rollout batching";
 #ifdef PYRL_WITH_CUDA
   m.attr("with_cuda") = true;
 #else
@@ -85,6 +86,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("obs"), py::arg("state"), py::arg("reset"), py::arg("noise"), py::arg("params"),
         py::arg("trunks"), py::arg("feature_norm"), py::arg("core_norm"), py::arg("feature_eps"),
         py::arg("core_eps"), py::call_guard<py::gil_scoped_release>());
+
+  // ---- a worker's training update (csrc/optim.cpp; pyrl/ops.py wraps these)
+  m.def("optim_step", &pyrl::optim_step, "one lock-free Adam/RMSProp step over parameter lists",
+        py::arg("params"), py::arg("grads"), py::arg("exp_avg"), py::arg("sq_avg"),
+        py::arg("step_count"), py::arg("kind"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("alpha"), py::arg("eps"), py::arg("m_bound"), py::call_guard<py::gil_scoped_release>());
+  m.def("clip_grad_norm", &pyrl::clip_grad_norm, "total 2-norm of grads, clipped in place to max_norm",
+        py::arg("grads"), py::arg("max_norm"), py::call_guard<py::gil_scoped_release>());
+  m.def("refresh", &pyrl::refresh, "dst <- src per entry; the first non-finite dst entry or -1",
+        py::arg("dst"), py::arg("src"), py::call_guard<py::gil_scoped_release>());
 
   // ---- rollout batching (csrc/rollout.cpp)
   m.def("gae", &pyrl::gae, "GAE under next-step autoreset: (advantages, returns, valid)",

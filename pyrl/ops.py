@@ -7,6 +7,8 @@ I input, H hidden, N envs.
 from __future__ import annotations
 
 import functools
+import math
+import os
 from typing import Optional
 
 import torch
@@ -459,3 +461,99 @@ def act_step_reference(obs, state, reset, noise, trunks, heads, feature_norm="no
         z = (action - out) * torch.exp(-log_std)
         logp = (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
     return action, value, logp, torch.cat(halves, -1) if rnn else state
+
+
+# ---- a worker's training update: optimizer step, clipping, refresh (csrc/optim.cpp) ----
+# Each takes lists of parameter-shaped tensors, entry i of every list being one parameter.
+
+FUSED_UPDATE = os.environ.get("PYRL_FUSED_UPDATE", "1") != "0"
+"""``PYRL_FUSED_UPDATE=0`` keeps the training update on the multi-tensor (_foreach) reference
+path (to measure the compiled one against it); read once, at import."""
+
+
+def update_fusable(*lists) -> bool:
+    """Whether the compiled update ops take these lists: every tensor a contiguous float32 or
+    float64 CPU tensor (and the switch on). CUDA models take the references."""
+    return FUSED_UPDATE and all(
+        t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and t.is_contiguous()
+        for ts in lists for t in ts)
+
+
+def optim_step(params: list[Tensor], grads: list[Tensor], exp_avg: list[Tensor], sq_avg: list[Tensor],
+               step_count: Tensor, kind: str, lr: float, betas: tuple[float, float], alpha: float, eps: float,
+               m_bound: Optional[float]) -> None:
+    """One lock-free step of ``SharedOptimizer`` in one call (semantics: ``optim_step_reference``).
+    step_count [1] float64 is incremented first. Mismatched lists raise naming the entry."""
+    b1, b2 = betas
+    _ext().optim_step(params, grads, exp_avg, sq_avg, step_count, kind, float(lr), float(b1), float(b2),
+                      float(alpha), float(eps), -1.0 if m_bound is None else float(m_bound))
+
+
+@torch.no_grad()
+def optim_step_reference(params, grads, exp_avg, sq_avg, step_count, kind, lr, betas, alpha, eps, m_bound):
+    """The shared optimizer step as multi-tensor ops (``SharedOptimizer.step`` documents the
+    order and the clamp): Adam reads m, then v; writes v, then m; and steps with its own pair,
+    |m| clamped to m_bound * sqrt(v) (None: no clamp). RMSProp (A3C's): v' = alpha v +
+    (1 - alpha) g^2, p -= lr g / (sqrt(v') + eps)."""
+    step_count += 1
+    t = float(step_count.item())
+    grads = list(grads)
+    if kind == "adam":
+        b1, b2 = betas
+        bc1, bc2 = 1 - b1**t, 1 - b2**t
+        step_size = lr * math.sqrt(bc2) / bc1
+        m_new = torch._foreach_lerp(exp_avg, grads, 1 - b1)  # reads m first ...
+        v_new = torch._foreach_mul(sq_avg, b2)               # ... then v
+        torch._foreach_addcmul_(v_new, grads, grads, value=1 - b2)
+        torch._foreach_copy_(sq_avg, v_new)                  # writes v first ...
+        torch._foreach_copy_(exp_avg, m_new)                 # ... then m
+        denom = torch._foreach_sqrt(v_new)
+        if m_bound is not None:
+            bound = torch._foreach_mul(denom, m_bound)
+            m_new = torch._foreach_minimum(m_new, bound)
+            m_new = torch._foreach_maximum(m_new, torch._foreach_neg(bound))
+        torch._foreach_add_(denom, eps * math.sqrt(bc2))
+        torch._foreach_addcdiv_(params, m_new, denom, value=-step_size)
+    elif kind == "rmsprop":
+        # v_new holds this worker's own g^2, so |g| / sqrt(v_new) <= 1 / sqrt(1 - alpha)
+        v_new = torch._foreach_mul(sq_avg, alpha)
+        torch._foreach_addcmul_(v_new, grads, grads, value=1 - alpha)
+        torch._foreach_copy_(sq_avg, v_new)
+        denom = torch._foreach_sqrt(v_new)
+        torch._foreach_add_(denom, eps)
+        torch._foreach_addcdiv_(params, grads, denom, value=-lr)
+    else:
+        raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
+
+
+def clip_grad_norm(grads: list[Tensor], max_norm: float) -> float:
+    """``torch.nn.utils.clip_grad_norm_`` over the gradients themselves, in one call: the total
+    2-norm (summed in float64), and grads scaled in place by max_norm / (norm + 1e-6) where
+    that is below 1. A non-finite norm is returned and leaves grads as they are."""
+    return _ext().clip_grad_norm(grads, float(max_norm))
+
+
+@torch.no_grad()
+def clip_grad_norm_reference(grads: list[Tensor], max_norm: float) -> float:
+    """The clipping of ``clip_grad_norm``, from its definition (float64 sums)."""
+    norm = math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads))
+    scale = max_norm / (norm + 1e-6)
+    if math.isfinite(norm) and scale < 1.0:
+        torch._foreach_mul_(grads, scale)
+    return norm
+
+
+def refresh(dst: list[Tensor], src: list[Tensor]) -> int:
+    """dst[i] <- src[i] for every i, in one call; then the index of the first dst entry holding
+    a non-finite element, or -1. The check reads the copies: under Hogwild another worker may
+    be writing src, and an element read twice there could seem to change."""
+    return _ext().refresh(dst, src)
+
+
+@torch.no_grad()
+def refresh_reference(dst: list[Tensor], src: list[Tensor]) -> int:
+    """``refresh`` as multi-tensor ops."""
+    torch._foreach_copy_(dst, src)
+    max_abs = torch.stack(torch._foreach_norm(dst, math.inf))  # [P]; a 2-norm could overflow
+    bad = (~torch.isfinite(max_abs)).nonzero()
+    return int(bad[0]) if len(bad) else -1

@@ -1,4 +1,5 @@
-"""SharedOptimizer: the functional Adam/RMSProp that A3C workers step lock-free."""
+"""SharedOptimizer: the functional Adam/RMSProp that A3C workers step lock-free; the compiled
+training update (optimizer step, clipping, refresh: csrc/optim.cpp) against its references."""
 import itertools
 import math
 import threading
@@ -6,6 +7,7 @@ import threading
 import pytest
 import torch
 
+from pyrl import ops
 from pyrl.train.optim import SharedOptimizer
 
 
@@ -14,14 +16,15 @@ def _params(seed):
     return [torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(7, generator=g, dtype=torch.float64)]
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["compiled", "reference"])
 @pytest.mark.parametrize("kind, make_reference", [
     ("adam", lambda ps: torch.optim.Adam(ps, lr=3e-3, betas=(0.9, 0.999), eps=1e-5)),
     ("rmsprop", lambda ps: torch.optim.RMSprop(ps, lr=3e-3, alpha=0.99, eps=1e-5)),
 ])
-def test_matches_torch_optim(kind, make_reference):
+def test_matches_torch_optim(kind, make_reference, fused):
     ours = [p.clone() for p in _params(0)]
     ref = [p.clone().requires_grad_() for p in _params(0)]
-    opt = SharedOptimizer(ours, kind=kind, lr=3e-3)
+    opt = SharedOptimizer(ours, kind=kind, lr=3e-3, fused=fused)
     ref_opt = make_reference(ref)
     g = torch.Generator().manual_seed(1)
     for _ in range(25):
@@ -57,8 +60,10 @@ def test_each_step_uses_its_own_moments():
     # With a consistent (m, v) pair Adam's first step is lr * sign(g), whatever another
     # worker writes into the shared buffers meanwhile. Stepping with the shared m re-read
     # after the write would divide the other worker's moment by this worker's tiny v.
+    # (The reference's ops, which the race hooks into; the compiled step keeps no tensor it
+    # could re-read, and matches the reference below.)
     p = torch.zeros(4, dtype=torch.float64)
-    opt = SharedOptimizer([p], kind="adam", lr=0.1)
+    opt = SharedOptimizer([p], kind="adam", lr=0.1, fused=False)
     opt.exp_avg[0] = opt.exp_avg[0].as_subclass(RacedBuffer)
     g = torch.tensor([1e-2, 1e-2, -1e-2, 1e-2], dtype=torch.float64)
     opt.step([g])
@@ -111,7 +116,7 @@ class SharedMoment(torch.Tensor):
 
 
 def _worker_view(shared, p, lr, m_bound):
-    opt = SharedOptimizer([p], kind="adam", lr=lr)
+    opt = SharedOptimizer([p], kind="adam", lr=lr, fused=False)  # the reference's ops take the schedule
     opt.exp_avg = [shared[0].as_subclass(SharedMoment)]
     opt.sq_avg = [shared[1].as_subclass(SharedMoment)]
     opt.m_bound = m_bound
@@ -155,22 +160,157 @@ def test_every_interleaving_of_two_steps_stays_within_an_adam_step(clamp):
             assert p.abs().max().item() <= 1.01 * lr, (order, who, p)
 
 
-def test_the_clamp_bounds_a_step_from_an_inconsistent_shared_state():
+@pytest.mark.parametrize("fused", [True, False], ids=["compiled", "reference"])
+def test_the_clamp_bounds_a_step_from_an_inconsistent_shared_state(fused):
     # Two writers' write-backs can interleave so that the shared m holds a large gradient the
     # shared v lacks (A writes v, B writes v, B writes m, A writes m: B's m, A's v). The next
     # step from that state must still be bounded by K times Adam's step size.
     lr, b1, b2 = 0.1, 0.9, 0.999
     p = torch.zeros(3, dtype=torch.float64)
-    opt = SharedOptimizer([p], kind="adam", lr=lr)
+    opt = SharedOptimizer([p], kind="adam", lr=lr, fused=fused)
     opt.exp_avg[0].fill_((1 - b1) * 1e3)    # m from a gradient of 1e3 ...
     opt.sq_avg[0].fill_((1 - b2) * 1e-6)    # ... over a v from a gradient of 1e-3
     opt.step([torch.full((3,), 1e-3, dtype=torch.float64)])
     step_size = lr * math.sqrt(1 - b2) / (1 - b1)
     assert opt.m_bound == pytest.approx((1 - b1) / math.sqrt((1 - b2) * (1 - b1**2 / b2)))
     assert p.abs().max().item() <= opt.m_bound * step_size * (1 + 1e-9)
-    unclamped = SharedOptimizer([torch.zeros(3, dtype=torch.float64)], kind="adam", lr=lr)
+    unclamped = SharedOptimizer([torch.zeros(3, dtype=torch.float64)], kind="adam", lr=lr, fused=fused)
     unclamped.m_bound = None
     unclamped.exp_avg[0].fill_((1 - b1) * 1e3)
     unclamped.sq_avg[0].fill_((1 - b2) * 1e-6)
     unclamped.step([torch.full((3,), 1e-3, dtype=torch.float64)])
     assert unclamped.params[0].abs().max().item() > 1000 * lr  # what the clamp prevents
+
+
+# ---- the compiled training update against its references ----
+
+# 1, 255-257 and 700 elements: below, at and across the 256-element chunks of the compiled step
+_SHAPES = [(1,), (5, 51), (256,), (257,), (7, 100)]
+
+
+def _tensors(seed, dtype, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=g, dtype=dtype) * scale for s in _SHAPES]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", ["adam", "rmsprop"])
+def test_compiled_step_matches_the_reference(kind, dtype):
+    compiled = SharedOptimizer(_tensors(0, dtype), kind=kind, lr=3e-3, fused=True)
+    reference = SharedOptimizer(_tensors(0, dtype), kind=kind, lr=3e-3, fused=False)
+    g = torch.Generator().manual_seed(1)
+    for k in range(30):
+        grads = [torch.randn(s, generator=g, dtype=dtype) * 10.0 ** (k % 6 - 3) for s in _SHAPES]
+        compiled.step(grads)
+        reference.step(grads)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 2e-5, "atol": 1e-6}
+    for name in ("params", "exp_avg", "sq_avg"):
+        for a, b in zip(getattr(compiled, name), getattr(reference, name)):
+            torch.testing.assert_close(a, b, **tol, msg=lambda m: f"{kind} {name}: {m}")
+    assert compiled.step_count.item() == reference.step_count.item() == 30
+    assert all(not torch.equal(a, b) for a, b in zip(compiled.params, _tensors(0, dtype)))  # it stepped
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_clamp_matches_the_reference(dtype):
+    # an inconsistent shared state (m from a large gradient, v from a small one) in some
+    # elements only: the compiled step clamps exactly those, as the reference does
+    def state(opt):
+        for m, v in zip(opt.exp_avg, opt.sq_avg):
+            m.copy_(torch.linspace(-1e2, 1e2, m.numel(), dtype=dtype).view_as(m))
+            v.fill_(1e-8)
+        return opt
+    compiled = state(SharedOptimizer(_tensors(2, dtype), lr=0.1, fused=True))
+    reference = state(SharedOptimizer(_tensors(2, dtype), lr=0.1, fused=False))
+    grads = _tensors(3, dtype, scale=1e-4)
+    compiled.step(grads)
+    reference.step(grads)
+    for a, b, p0 in zip(compiled.params, reference.params, _tensors(2, dtype)):
+        torch.testing.assert_close(a, b)
+        step_size = 0.1 * math.sqrt(1 - 0.999) / (1 - 0.9)
+        assert (a - p0).abs().max().item() <= compiled.m_bound * step_size * (1 + 1e-5)
+
+
+def test_non_contiguous_parameters_take_the_reference():
+    # fused=None decides per optimizer; a transposed parameter is no flat buffer for the
+    # compiled op, and must still be stepped right
+    base = torch.randn(4, 3, dtype=torch.float64)
+    ours = [base.clone().t()]
+    ref = [base.clone().t().contiguous().requires_grad_()]
+    opt = SharedOptimizer(ours, lr=3e-3)
+    ref_opt = torch.optim.Adam(ref, lr=3e-3, eps=1e-5)
+    for k in range(5):
+        grad = torch.full((3, 4), 0.1 * (k + 1), dtype=torch.float64)
+        opt.step([grad])
+        ref[0].grad = grad.clone()
+        ref_opt.step()
+    torch.testing.assert_close(ours[0], ref[0].detach(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("max_norm", [0.5, 1e6])  # clipped, and left as they are
+def test_clip_grad_norm_matches_torch(max_norm, dtype):
+    grads = _tensors(4, dtype)
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    ref_grads = [g.clone() for g in grads]
+    norm = ops.clip_grad_norm(grads, max_norm)
+    torch_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+    ref_norm = ops.clip_grad_norm_reference(ref_grads, max_norm)
+    assert isinstance(norm, float) and norm == pytest.approx(torch_norm, rel=1e-6)
+    assert norm == pytest.approx(ref_norm, rel=1e-12)
+    for g, p, r in zip(grads, params, ref_grads):
+        torch.testing.assert_close(g, p.grad)
+        torch.testing.assert_close(g, r, rtol=1e-12 if dtype == torch.float64 else 1e-6, atol=0)
+    if max_norm < 1:
+        assert math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads)) == pytest.approx(max_norm, rel=1e-5)
+    else:
+        assert all(torch.equal(g, r) for g, r in zip(grads, _tensors(4, dtype)))
+
+
+@pytest.mark.parametrize("bad", [math.inf, math.nan])
+def test_clip_grad_norm_reports_a_non_finite_norm_and_leaves_the_grads(bad):
+    grads = _tensors(5, torch.float32)
+    grads[2][7] = bad
+    before = [g.clone() for g in grads]
+    norm = ops.clip_grad_norm(grads, 0.5)
+    assert not math.isfinite(norm)
+    assert not math.isfinite(ops.clip_grad_norm_reference([g.clone() for g in before], 0.5))
+    for g, b in zip(grads, before):
+        torch.testing.assert_close(g, b, rtol=0, atol=0, equal_nan=True)
+
+
+def test_refresh_copies_and_finds_the_first_non_finite_entry():
+    # parameters (float32) and a float64 0-dim buffer, as RunningBatchNorm has
+    src = [*_tensors(6, torch.float32), torch.tensor(3.0, dtype=torch.float64)]
+    dst = [torch.zeros_like(t) for t in src]
+    assert ops.refresh(dst, src) == -1
+    assert all(torch.equal(d, s) for d, s in zip(dst, src))
+    for index, value in ((3, math.nan), (1, -math.inf), (5, math.inf)):
+        src[index].view(-1)[-1] = value
+        got, ref_dst = ops.refresh(dst, src), [torch.zeros_like(t) for t in src]
+        assert got == ops.refresh_reference(ref_dst, src) == min(i for i, t in enumerate(src)
+                                                                    if not torch.isfinite(t).all())
+        for d, r in zip(dst, ref_dst):
+            torch.testing.assert_close(d, r, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a, b: ops.refresh(a, b[:-1]), "src has 1 tensors but dst has 2"),
+    (lambda a, b: ops.refresh(a, [b[0], b[1][:3]]), r"src\[1\] \(Float, 3 elements\) does not match dst\[1\]"),
+    (lambda a, b: ops.refresh(a, [b[0], b[1].double()]), r"src\[1\] \(Double, 5 elements\)"),
+    (lambda a, b: ops.refresh([a[0], torch.zeros(5, dtype=torch.int64)], b), r"dst\[1\] must be float32 or float64"),
+    (lambda a, b: ops.clip_grad_norm([a[0].t()], 1.0), r"grads\[0\] must be a contiguous CPU tensor"),
+    (lambda a, b: ops.optim_step(a, b[:1], a, a, torch.zeros(1, dtype=torch.float64), "adam", 1e-3,
+                                 (0.9, 0.999), 0.99, 1e-5, None), "grads has 1 tensors but params has 2"),
+    (lambda a, b: ops.optim_step(a, b, a, a, torch.zeros(1), "adam", 1e-3, (0.9, 0.999), 0.99, 1e-5, None),
+     "step_count must be a CPU float64 tensor"),
+    (lambda a, b: ops.optim_step(a, b, a, a, torch.zeros(1, dtype=torch.float64), "sgd", 1e-3, (0.9, 0.999),
+                                 0.99, 1e-5, None), 'kind must be "adam" or "rmsprop"'),
+])
+def test_compiled_update_rejects_mismatched_lists(call, message):
+    a = [torch.zeros(4, 3), torch.zeros(5)]
+    b = [torch.ones(4, 3), torch.ones(5)]
+    with pytest.raises(RuntimeError, match=message):
+        call(a, b)

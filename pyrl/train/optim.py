@@ -9,13 +9,18 @@ pitfall of popular A3C code).
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
+
+from pyrl import ops
 
 
 class SharedOptimizer:
     def __init__(self, params, kind: str = "adam", lr: float = 7e-4, betas=(0.9, 0.999), alpha: float = 0.99,
-                 eps: float = 1e-5):
+                 eps: float = 1e-5, fused: Optional[bool] = None):
+        """``fused``: step with the compiled op (True), the multi-tensor reference (False), or
+        the compiled op wherever it applies (None: contiguous CPU float tensors)."""
         self.params = list(params)
         self.kind, self.lr, self.betas, self.alpha, self.eps = kind, lr, betas, alpha, eps
         self.step_count = torch.zeros(1, dtype=torch.float64)
@@ -25,6 +30,7 @@ class SharedOptimizer:
         # |m| <= m_bound * sqrt(v) holds for every serial Adam sequence (see ``step``); none
         # exists when b1^2 >= b2
         self.m_bound = (1 - b1) / math.sqrt((1 - b2) * (1 - b1**2 / b2)) if b1**2 < b2 else None
+        self._fused = fused  # whether step takes the compiled op (None: decided at the first step)
 
     def share_memory_(self) -> "SharedOptimizer":
         for t in [self.step_count, *self.exp_avg, *self.sq_avg]:
@@ -51,34 +57,15 @@ class SharedOptimizer:
           parameter by at most K times what Adam's bias-corrected step size allows.
 
         The ordering argument needs stores and loads to be seen in program order (x86-64's TSO);
-        on weakly ordered CPUs only the clamp holds.
+        on weakly ordered CPUs only the clamp holds. The compiled op (csrc/optim.cpp) keeps the
+        same order chunk by chunk of each tensor, the reference (``ops.optim_step_reference``)
+        stage by stage of the whole list; either way, per element, m is read before v and v
+        written before m.
         """
-        self.step_count += 1
-        t = float(self.step_count.item())
         grads = list(grads)
-        # One multi-tensor (_foreach) op per stage: the model has few, small parameters, so
-        # per-tensor op dispatch would cost more than the arithmetic.
-        if self.kind == "adam":
-            b1, b2 = self.betas
-            bc1, bc2 = 1 - b1**t, 1 - b2**t
-            step_size = self.lr * math.sqrt(bc2) / bc1
-            m_new = torch._foreach_lerp(self.exp_avg, grads, 1 - b1)  # reads m first ...
-            v_new = torch._foreach_mul(self.sq_avg, b2)               # ... then v
-            torch._foreach_addcmul_(v_new, grads, grads, value=1 - b2)
-            torch._foreach_copy_(self.sq_avg, v_new)                  # writes v first ...
-            torch._foreach_copy_(self.exp_avg, m_new)                 # ... then m
-            denom = torch._foreach_sqrt(v_new)
-            if self.m_bound is not None:
-                bound = torch._foreach_mul(denom, self.m_bound)
-                m_new = torch._foreach_minimum(m_new, bound)
-                m_new = torch._foreach_maximum(m_new, torch._foreach_neg(bound))
-            torch._foreach_add_(denom, self.eps * math.sqrt(bc2))
-            torch._foreach_addcdiv_(self.params, m_new, denom, value=-step_size)
-        else:  # RMSProp as in the A3C paper: shared running mean of squared gradients
-            # v_new holds this worker's own g^2, so |g| / sqrt(v_new) <= 1 / sqrt(1 - alpha)
-            v_new = torch._foreach_mul(self.sq_avg, self.alpha)
-            torch._foreach_addcmul_(v_new, grads, grads, value=1 - self.alpha)
-            torch._foreach_copy_(self.sq_avg, v_new)
-            denom = torch._foreach_sqrt(v_new)
-            torch._foreach_add_(denom, self.eps)
-            torch._foreach_addcdiv_(self.params, grads, denom, value=-self.lr)
+        if self._fused is None:  # decided at the first step, when the gradients' layout is known
+            self._fused = ops.update_fusable(self.params, grads, self.exp_avg, self.sq_avg)
+        # one call into pyrl._C on the CPU; the reference's multi-tensor ops elsewhere (CUDA)
+        step = ops.optim_step if self._fused else ops.optim_step_reference
+        step(self.params, grads, self.exp_avg, self.sq_avg, self.step_count, self.kind, self.lr, self.betas,
+             self.alpha, self.eps, self.m_bound)

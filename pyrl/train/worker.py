@@ -27,6 +27,7 @@ from typing import Optional
 
 import torch
 
+from pyrl import ops
 from pyrl.train.config import TrainConfig
 from pyrl.train.optim import SharedOptimizer
 
@@ -178,14 +179,20 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
     # what the worker acts and differentiates with: the parameters, and BatchNorm's running
     # statistics (buffers) if the model has them
     local_state, target_state = local_params + list(local.buffers()), target_params + list(target.buffers())
-    refresh_local = torch.no_grad()(lambda: torch._foreach_copy_(local_state, target_state))
-    refresh_local()
+    # the training update's compiled ops (one call each) where every tensor is a contiguous CPU
+    # float tensor, the references' multi-tensor ops elsewhere (CUDA); the gradients' layout is
+    # known at the first update
+    refresh = ops.refresh if ops.update_fusable(local_state, target_state) else ops.refresh_reference
+    clip_grad_norm = None
+    refresh(local_state, target_state)
     last_report, unreported, last_losses = 0.0, [], None
 
     def report():
         nonlocal last_report, unreported
         names = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
-        losses = {k: v.item() for k, v in zip(names, last_losses)} if last_losses else {}
+        # the losses are tensors of the graph, the gradient norm a float
+        losses = ({k: v.item() if isinstance(v, torch.Tensor) else v for k, v in zip(names, last_losses)}
+                  if last_losses else {})
         conn.send(("progress", wid, steps, unreported, losses))
         last_report, unreported = time.monotonic(), []
 
@@ -224,25 +231,26 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
             for p in local_params:
                 p.grad = None
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(local_params, cfg.max_grad_norm)
+            grads = [p.grad for p in local_params]
+            if clip_grad_norm is None:
+                clip_grad_norm = ops.clip_grad_norm if ops.update_fusable(grads) else ops.clip_grad_norm_reference
+            grad_norm = clip_grad_norm(grads, cfg.max_grad_norm)
             bad = ("loss" if not math.isfinite(loss.item()) else
-                   "gradient" if not math.isfinite(grad_norm.item()) else None)
+                   "gradient" if not math.isfinite(grad_norm) else None)
             if bad:  # the learner stops here (in a3c the shared one: the parent stops the run)
                 report()
                 conn.send(("diverged", wid, steps, f"worker {wid}: non-finite {bad} at update {update}"))
                 return
             clock.lap("learn")
-            opt.step([p.grad for p in local_params])
+            opt.step(grads)
             target.absorb_batch_statistics(local)  # BatchNorm: this rollout's feature moments
             clock.lap("step")
             # Refresh the local copy and check *it*, a copy_ snapshot of the target. Checking the
             # shared tensors in place is unsound under Hogwild: isfinite may load an element twice
             # (x == x) and see two values while another worker writes, a spurious non-finite.
-            refresh_local()
-            max_abs = torch.stack(torch._foreach_norm(local_state, math.inf))  # [P]; a 2-norm could overflow
-            if not torch.isfinite(max_abs).all():
-                bad = next(name for name, p in [*local.named_parameters(), *local.named_buffers()]
-                           if not torch.isfinite(p).all())
+            first_bad = refresh(local_state, target_state)
+            if first_bad >= 0:
+                bad = [*dict(local.named_parameters()), *dict(local.named_buffers())][first_bad]
                 report()
                 conn.send(("diverged", wid, steps, f"worker {wid}: non-finite parameter {bad} after update {update}"))
                 return
