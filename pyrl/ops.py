@@ -77,39 +77,6 @@ def _resolve_norm(norm: Optional[str], gamma_ih, gamma_hh) -> str:
     return norm
 
 
-class _LNGRUFunction(torch.autograd.Function):
-    """Sequence norm-GRU: forward and backward through time in pyrl._C."""
-
-    @staticmethod
-    def forward(ctx, x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps, norm):
-        out, xhat, hhat, rstd, gates = _ext().lngru_forward(
-            x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps, norm
-        )
-        ctx.norm = norm
-        saved = [x, h0, reset, weight_ih, weight_hh, bias_hh, out, xhat, hhat, rstd, gates]
-        if norm != "none":
-            saved += [gamma_ih, gamma_hh]
-        ctx.save_for_backward(*saved)
-        # h_T is a copy, not a view of out, so both outputs stay independent for autograd.
-        return out, out[-1].clone()
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out, grad_hT):
-        x, h0, reset, weight_ih, weight_hh, bias_hh, out, xhat, hhat, rstd, gates, *gammas = (
-            ctx.saved_tensors
-        )
-        gain = ctx.norm != "none"
-        gamma_ih, gamma_hh = gammas if gain else (None, None)
-        dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dg_ih, dg_hh = _ext().lngru_backward(
-            grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh, bias_hh,
-            gamma_ih, gamma_hh, out, xhat, hhat, rstd, gates, ctx.norm,
-        )
-        if not gain:
-            dg_ih = dg_hh = None
-        return dx, dh0, None, dw_ih, dw_hh, db_ih, db_hh, dg_ih, dg_hh, None, None
-
-
 def _check_tensor_args(**tensors) -> None:
     for name, value in tensors.items():
         if value is not None and not isinstance(value, Tensor):
@@ -145,9 +112,10 @@ def lngru_sequence(
         reset = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
     else:
         reset = _as_mask(reset, "reset")
-    return _LNGRUFunction.apply(
-        x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, float(eps), norm
-    )
+    # a C++ autograd function: forward and backward through time in pyrl._C, no Python on the way
+    out, h_T = _ext().lngru_sequence(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih,
+                                     gamma_hh, float(eps), norm)
+    return out, h_T
 
 
 def lngru_cell(

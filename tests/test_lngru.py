@@ -146,6 +146,26 @@ def test_gradcheck_sequence(norm, capability):
 
 
 @pytest.mark.parametrize("norm", NORMS)
+def test_only_h_T_used_gets_gradients_and_double_backward_is_refused(norm):
+    # the C++ autograd function: an unused output's gradient arrives as zeros (h_T alone feeds
+    # the loss), and a graph of the backward, which is not differentiable, is an error rather
+    # than silently zero second derivatives
+    T, B, I, H = 3, 2, 3, 4
+    p = [t.requires_grad_() for t in _drop_none(make_params(I, H, norm))]
+    x, h0, reset = make_inputs(T, B, I, H)
+    x.requires_grad_()
+    _, h_T = ops.lngru_sequence(x, h0, reset, *_full(p, norm), norm=norm)
+    ref_out = ops.lngru_sequence_reference(x, h0, reset, *_full(p, norm), norm=norm)[0]
+    got = torch.autograd.grad(h_T.sum(), [x, *p])
+    want = torch.autograd.grad(ref_out[-1].sum(), [x, *p])
+    for a, b in zip(got, want):
+        assert_close(a, b)
+    out, _ = ops.lngru_sequence(x, h0, reset, *_full(p, norm), norm=norm)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(out.sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize("norm", NORMS)
 def test_gradcheck_cell(norm, capability):
     B, I, H = 3, 4, 5
     p = make_params(I, H, norm)
