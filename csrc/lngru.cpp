@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "gemm.h"
 #include "lngru_checks.h"
 #include "lngru_cpu.h"
 #include "pyrl.h"
@@ -126,6 +127,8 @@ at::Tensor view_of(const scalar_t* p, int64_t rows, int64_t cols, int64_t ld) {
                        at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value));
 }
 
+}  // namespace
+
 // Row-major C[M,N] = op(A) op(B) + beta * C, beta 0 (C is not read) or 1, where op
 // transposes when asked: A is stored [M,K] (trans_a: [K,M]) with row stride lda, B [K,N]
 // (trans_b: [N,K]) with ldb, C with ldc. The BLAS is column-major, where a row-major matrix
@@ -146,6 +149,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const sca
   if (beta == scalar_t(0)) at::mm_out(c, a, b);
   else c.addmm_(a, b);
 }
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
+
+namespace {
 
 // The BLAS takes 32-bit sizes: the largest product dimension here is T*B rows.
 void check_blas_sizes(const Dims& d) {

@@ -96,6 +96,28 @@ def test_fused_act_equals_the_reference(discrete, separate, rnn, norm):
             close(g.float(), w.float(), 1e-5)
 
 
+@pytest.mark.parametrize("norm", ["none", "layernorm"])
+def test_the_cores_products_through_the_aten_fallback_equal_the_reference(norm):
+    # the GRU cell's two products go to torch's BLAS (gemm.h); where it is not found, through
+    # at::mm on views of the same buffers: held to the reference the same way
+    model = make_model(True, True, True, norm)
+    args = model._act_params()
+    ext = ops._ext()
+    before = ext.lngru_cpu_blas()
+    ext.set_lngru_cpu_blas("aten")
+    try:
+        for n in (1, 9):
+            obs, state, reset = inputs(model, n, seed=n)
+            noise = draw(model, n, seed=n)
+            got = ops.act_step(obs, state, reset, noise, *args)
+            want = ops.act_step_reference(obs, state, reset, noise, *args)
+            assert torch.equal(got[0], want[0])
+            for g, w in zip(got, want):
+                close(g.float(), w.float(), 1e-5)
+    finally:
+        ext.set_lngru_cpu_blas(before)
+
+
 @pytest.mark.parametrize("discrete, separate, rnn, norm", CASES, ids=IDS)
 def test_float64(discrete, separate, rnn, norm):
     # The op in float64 equals the float64 reference to rounding, and the float32 op is the
