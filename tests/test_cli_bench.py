@@ -66,6 +66,7 @@ def test_bench_train_json_against_sb3(runner):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["bench"] == "train" and doc["steps"] == 2000 and doc["target_vs_sb3"] == 4.0
+    assert doc["separate_critic"] is True
     rows = {(r["lib"], r["method"], r["workers"], r["model"]): r for r in doc["rows"]}
     assert set(rows) == {("sb3", "a2c", 1, "ff"), *(("pyrl", "a3c", w, m) for w in (1, 2) for m in ("ff", "lngru"))}
     sb3 = rows[("sb3", "a2c", 1, "ff")]["sps_median"]
@@ -79,6 +80,27 @@ def test_bench_train_json_against_sb3(runner):
         assert rows[("pyrl", "a3c", w, "lngru")]["vs_ff"] == pytest.approx(
             rows[("pyrl", "a3c", w, "lngru")]["sps_median"] / rows[("pyrl", "a3c", w, "ff")]["sps_median"])
         assert rows[("pyrl", "a3c", w, "ff")]["vs_ff"] is None
+
+
+def test_bench_train_shared_critic_runs_the_one_trunk_models(runner, monkeypatch):
+    from pyrl.train import run as train_run
+
+    seen = []
+    real_train = train_run.train
+
+    def recording_train(cfg, *args, **kwargs):  # the real trainer; records what it was asked
+        seen.append((cfg.rnn, cfg.separate_critic))
+        return real_train(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train_run, "train", recording_train)
+    args = ["bench", "train", "--json", "--steps", "2000", "--repeats", "1", "--methods", "a3c", "--max-workers",
+            "1", "--envs", "4", "--models", "ff,lngru", "--no-sb3", "--shared-critic"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["separate_critic"] is False
+    assert {(r["model"], r["workers"]) for r in doc["rows"]} == {("ff", 1), ("lngru", 1)}
+    assert set(seen) == {(False, False), (True, False)}  # the warm-up and both timed runs: one trunk
 
 
 @pytest.mark.parametrize("args, message", [

@@ -64,12 +64,12 @@ def _sb3_sps(env_id: str, num_envs: int, steps: int, seed: int) -> float:
 
 
 def _pyrl_sps(method: str, env_id: str, workers: int, num_envs: int, steps: int, seed: int,
-              device: str = "cpu", model: str = "ff") -> float:
+              device: str = "cpu", model: str = "ff", separate_critic: bool = True) -> float:
     from pyrl.train.config import TrainConfig
     from pyrl.train.run import train
 
     cfg = TrainConfig(method=method, env=env_id, workers=workers, envs_per_worker=num_envs, steps=steps,
-                      seed=seed, hidden=64, device=device, **MODELS[model])
+                      seed=seed, hidden=64, device=device, separate_critic=separate_critic, **MODELS[model])
     result = train(cfg, None)
     if result["status"] != "ok":
         raise RuntimeError(f"pyrl {method} {model} W={workers} on {device}: run ended {result['status']}: "
@@ -80,9 +80,10 @@ def _pyrl_sps(method: str, env_id: str, workers: int, num_envs: int, steps: int,
 def run(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 100_000, max_workers: int = 2,
         methods: tuple[str, ...] = ("a3c", "individual"), repeats: int = 3, with_sb3: bool = True,
         devices: tuple[str, ...] = ("cpu",), models: tuple[str, ...] = ("ff",),
-        progress: Optional[Any] = None) -> dict[str, Any]:
+        separate_critic: bool = True, progress: Optional[Any] = None) -> dict[str, Any]:
     """Steps/s of SB3 A2C (if ``with_sb3``) and of every (model, method, W, device) in one
-    interleaved run."""
+    interleaved run. ``separate_critic=False``: pyrl's models share one trunk between the
+    heads (``--shared-critic``), one recurrent core instead of two."""
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise ValueError(f"unknown model(s) {', '.join(unknown)} (choose from {', '.join(MODELS)})")
@@ -95,7 +96,8 @@ def run(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 100_000, ma
         progress("warm-up")
     # untimed: the first run of a process starts the fork server (~2 s of imports), which every
     # later run reuses; no timed case should carry it
-    _pyrl_sps(cases[-1][1], env_id, 1, num_envs, num_envs * 5 * 10, seed=0, device=cases[-1][3], model=cases[-1][4])
+    _pyrl_sps(cases[-1][1], env_id, 1, num_envs, num_envs * 5 * 10, seed=0, device=cases[-1][3], model=cases[-1][4],
+              separate_critic=separate_critic)
     for r in range(repeats):
         for case in cases:
             lib, method, workers, device, model = case
@@ -105,7 +107,7 @@ def run(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 100_000, ma
                 sps[case].append(_sb3_sps(env_id, num_envs, steps, seed=r))
             else:
                 sps[case].append(_pyrl_sps(method, env_id, workers, num_envs, steps, seed=r, device=device,
-                                           model=model))
+                                           model=model, separate_critic=separate_critic))
     med = {case: statistics.median(v) for case, v in sps.items()}
     sb3_median = med[("sb3", "a2c", 1, "cpu", "ff")] if with_sb3 else None
     rows = []
@@ -121,15 +123,16 @@ def run(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 100_000, ma
                      "vs_ff": med[case] / ff if ff and lib == "pyrl" and model != "ff" else None})
     return {"bench": "train", "machine": _machine(), "env_id": env_id, "envs_per_worker": num_envs,
             "steps": steps, "repeats": repeats, "devices": list(devices), "models": list(models),
-            "target_vs_sb3": TARGET_VS_SB3,
+            "separate_critic": separate_critic, "target_vs_sb3": TARGET_VS_SB3,
             "rows": rows}
 
 
 def render(result: dict[str, Any], console) -> None:
     from rich.table import Table
 
+    critic = "" if result.get("separate_critic", True) else ", pyrl's critic shares the actor's trunk"
     t = Table(title=f"pyrl bench train: {result['env_id']}, {result['envs_per_worker']} envs per worker, "
-                    f"{result['steps']:,} steps per run", title_justify="left")
+                    f"{result['steps']:,} steps per run{critic}", title_justify="left")
     gpu = any(row.get("device", "cpu") != "cpu" for row in result["rows"])
     cols = ["run", "model", "device", "workers", "steps/s (median)", "vs SB3 A2C", "vs 1 worker", "vs ff"]
     cols += ["vs CPU"] if gpu else []

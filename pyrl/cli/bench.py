@@ -95,7 +95,10 @@ def rollout(as_json, quick, env_id, num_envs):
               help="Where pyrl's models learn, comma-separated: cpu, cuda (e.g. cpu,cuda: CPU vs GPU).")
 @click.option("--models", default="ff", show_default=True,
               help="pyrl's models, comma-separated: ff (feed-forward), lngru (LN-GRU core, LayerNorm).")
-def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_sb3, devices, models):
+@click.option("--shared-critic", is_flag=True,
+              help="pyrl's value head reads the actor's trunk (one encoder and core, as before issue 13).")
+def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_sb3, devices, models,
+          shared_critic):
     """Training steps/s: pyrl A3C and individual (1..W workers) vs Stable-Baselines3 A2C."""
     from pyrl.benchmarks import train as tb
     from pyrl.envs import EnvError
@@ -127,7 +130,7 @@ def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_
         with console.status("timing training runs...", spinner="dots") if not as_json else nullcontext() as st:
             result = tb.run(env_id=env_id, num_envs=num_envs, steps=steps, max_workers=max_workers,
                             methods=chosen, repeats=repeats, with_sb3=with_sb3, devices=chosen_devices,
-                            models=chosen_models,
+                            models=chosen_models, separate_critic=not shared_critic,
                             progress=(lambda msg: st.update(f"timing {msg}")) if st is not None else None)
     except (EnvError, ValueError) as exc:  # EnvError is a ValueError; so are TrainConfig's checks
         abort(str(exc), code=2)
