@@ -33,6 +33,10 @@ constexpr int64_t kChunk = 256;  // elements staged per pass; fits on the stack 
 
 inline void compiler_fence() { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
+// A tensor these ops wrote: its version moves on, so a graph that saved it raises on
+// backward, as after any in-place op.
+inline void bump_version(const at::Tensor& t) { torch::autograd::impl::bump_version(t); }
+
 // The lists' entries must line up: one dtype, one numel per index, contiguous CPU tensors.
 void check_lists(const char* op, const std::vector<at::Tensor>& ref, const char* ref_name,
                  const std::vector<at::Tensor>& other, const char* other_name) {
@@ -65,7 +69,7 @@ struct AdamConsts {
   double one_m_b1;  // lerp weight of the new gradient
   double b2, one_m_b2;
   double eps_hat;   // eps * sqrt(1 - b2^t)
-  double m_bound;   // <= 0: no clamp
+  double m_bound;   // < 0: no clamp
 };
 
 // torch's lerp for a weight below 0.5 (self + w (end - self)), addcmul, sqrt, the clamp,
@@ -76,7 +80,7 @@ PYRL_OPTIM_INLINE void adam_tensor(T* __restrict p, const T* __restrict g, T* __
   const T w = static_cast<T>(c.one_m_b1), b2 = static_cast<T>(c.b2),
           one_m_b2 = static_cast<T>(c.one_m_b2), eps_hat = static_cast<T>(c.eps_hat),
           bound = static_cast<T>(c.m_bound), step = static_cast<T>(-c.lr_step);
-  const bool clamp = c.m_bound > 0;
+  const bool clamp = c.m_bound >= 0;
   T m_new[kChunk], v_new[kChunk];
   for (int64_t s = 0; s < n; s += kChunk) {
     const int64_t k = std::min(kChunk, n - s);
@@ -102,7 +106,7 @@ PYRL_OPTIM_INLINE void adam_tensor(T* __restrict p, const T* __restrict g, T* __
         mi = std::max(std::min(mi, lim), -lim);
       }
       denom = denom + eps_hat;
-      p[s + i] = p[s + i] + step * (mi / denom);
+      p[s + i] = p[s + i] + step * mi / denom;  // addcdiv's (value * m) / denom
     }
   }
 }
@@ -128,7 +132,7 @@ PYRL_OPTIM_INLINE void rmsprop_tensor(T* __restrict p, const T* __restrict g, T*
     compiler_fence();
     for (int64_t i = 0; i < k; ++i) {
       const T denom = std::sqrt(v_new[i]) + e;
-      p[s + i] = p[s + i] + step * (g[s + i] / denom);
+      p[s + i] = p[s + i] + step * g[s + i] / denom;
     }
   }
 }
@@ -221,7 +225,12 @@ void optim_step(const std::vector<at::Tensor>& params, const std::vector<at::Ten
       rmsprop_double(params[i].data_ptr<double>(), grads[i].data_ptr<double>(),
                      sq_avg[i].data_ptr<double>(), n, lr, alpha, eps);
     }
+    // written through raw pointers: tell autograd, as an in-place op would
+    bump_version(params[i]);
+    bump_version(sq_avg[i]);
+    if (adam) bump_version(exp_avg[i]);
   }
+  bump_version(step_count);
 }
 
 double clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {
@@ -240,6 +249,7 @@ double clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {
         const scalar_t f = static_cast<scalar_t>(scale);
         for (int64_t i = 0, n = grad.numel(); i < n; ++i) g[i] *= f;
       });
+      bump_version(grad);
     }
   }
   return norm;
@@ -256,6 +266,7 @@ int64_t refresh(const std::vector<at::Tensor>& dst, const std::vector<at::Tensor
         dst[i].scalar_type() == at::kFloat
             ? copy_all_finite_float(dst[i].data_ptr<float>(), src[i].data_ptr<float>(), n)
             : copy_all_finite_double(dst[i].data_ptr<double>(), src[i].data_ptr<double>(), n);
+    bump_version(dst[i]);
     if (!finite && first_bad < 0) first_bad = static_cast<int64_t>(i);
   }
   return first_bad;

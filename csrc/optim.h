@@ -13,8 +13,9 @@ namespace pyrl {
 // One lock-free Adam (kind "adam") or RMSProp ("rmsprop") step of params from grads with the
 // shared statistics exp_avg (Adam's m; empty for RMSProp) and sq_avg (v), in the order of
 // pyrl.train.optim.SharedOptimizer: m read before v, v written before m, the step taken with
-// this call's own (m, v); |m| clamped to m_bound * sqrt(v) when m_bound > 0. step_count [1]
-// float64 is incremented first and its new value is t of the bias corrections.
+// this call's own (m, v); |m| clamped to m_bound * sqrt(v) when m_bound >= 0 (negative: no
+// clamp). step_count [1] float64 is incremented first; its new value is t of the bias
+// corrections.
 void optim_step(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
                 const std::vector<at::Tensor>& exp_avg, const std::vector<at::Tensor>& sq_avg,
                 const at::Tensor& step_count, const std::string& kind, double lr, double beta1,

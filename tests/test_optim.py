@@ -231,6 +231,25 @@ def test_compiled_clamp_matches_the_reference(dtype):
         assert (a - p0).abs().max().item() <= compiled.m_bound * step_size * (1 + 1e-5)
 
 
+def test_compiled_ops_move_the_version_of_what_they_write():
+    # they write through raw pointers; a graph that saved a parameter must still see the change
+    # (backward raises, as after any in-place op) instead of using the new values silently
+    w = torch.randn(3, requires_grad=True)
+    opt = SharedOptimizer([w.detach()], lr=0.1, fused=True)  # steps w's storage, as a worker does
+    loss = (w * w).sum()  # saves w
+    state_before = [t._version for t in [opt.step_count, *opt.exp_avg, *opt.sq_avg]]
+    opt.step([torch.ones(3)])
+    assert all(a > b for a, b in zip([t._version for t in [opt.step_count, *opt.exp_avg, *opt.sq_avg]],
+                                     state_before))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    grads, dst = _tensors(7, torch.float32, scale=10.0), [torch.zeros(s) for s in _SHAPES]
+    before = [t._version for t in grads + dst]
+    assert ops.clip_grad_norm(grads, 0.5) > 0.5  # so the gradients were scaled
+    ops.refresh(dst, _tensors(8, torch.float32))
+    assert all(t._version > b for t, b in zip(grads + dst, before))
+
+
 def test_non_contiguous_parameters_take_the_reference():
     # fused=None decides per optimizer; a transposed parameter is no flat buffer for the
     # compiled op, and must still be stepped right
