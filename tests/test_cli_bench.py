@@ -123,12 +123,32 @@ def test_bench_train_without_sb3_says_how_to_get_it(runner, monkeypatch):
     assert result.exit_code == 2 and "pip install 'pyrl[bench]'" in result.output
 
 
-def test_bench_profile_json_phases_add_up(runner):
+@pytest.mark.parametrize("shared_critic", [False, True])
+def test_bench_profile_json_phases_add_up(runner, monkeypatch, shared_critic):
+    from pyrl.train import run as train_run
+    from pyrl.train import worker
+
+    seen = []  # separate_critic of every model the bench asked for: the runs' and the compiled ops'
+    real_train, real_build = train_run.train, worker.build_model
+
+    def recording_train(cfg, *args, **kwargs):
+        seen.append(cfg.separate_critic)
+        return real_train(cfg, *args, **kwargs)
+
+    def recording_build(cfg, *args, **kwargs):
+        seen.append(cfg.separate_critic)
+        return real_build(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train_run, "train", recording_train)
+    monkeypatch.setattr(worker, "build_model", recording_build)  # the forked workers keep their own
     result = runner.invoke(cli, ["bench", "profile", "--json", "--steps", "2000", "--repeats", "1",
-                                 "--models", "ff,lngru", "--workers", "2", "--envs", "4"])
+                                 "--models", "ff,lngru", "--workers", "2", "--envs", "4",
+                                 *(["--shared-critic"] if shared_critic else [])])
     assert result.exit_code == 0, result.output
+    assert len(seen) >= 3 + 4 and set(seen) == {not shared_critic}  # 3 runs; 2 models x (model, copy)
     doc = json.loads(result.output)
     assert doc["bench"] == "profile" and [r["model"] for r in doc["rows"]] == ["ff", "lngru"]
+    assert doc["separate_critic"] is (not shared_critic) and doc["target_vs_ff"] == 0.85
     for row in doc["rows"]:
         us = row["us_per_step"]
         assert set(us) == {"act", "env", "advantages", "learn", "step", "sync", "report", "loop"}
@@ -136,6 +156,20 @@ def test_bench_profile_json_phases_add_up(runner):
         assert row["total_us"] == pytest.approx(sum(us.values()))
         # a worker's time per step cannot be less than the run's wall time per step per worker allows
         assert row["total_us"] <= 1e6 * doc["workers"] / row["sps_median"] * 1.01
+        # the compiled ops alone: a part of what the run's phases did around them
+        ops_us = row["compiled_us"]
+        assert set(ops_us) == {"act", "core", "update", "total"}
+        assert ops_us["act"] > 0 and ops_us["update"] > 0
+        assert ops_us["total"] == pytest.approx(ops_us["act"] + ops_us["core"] + ops_us["update"])
+        assert ops_us["act"] < us["act"]
+        assert ops_us["core"] + ops_us["update"] < us["learn"] + us["step"] + us["sync"]
+    ff, lngru = doc["rows"]
+    assert ff["compiled_us"]["core"] == 0 and lngru["compiled_us"]["core"] > 0
+    assert lngru["compiled_us"]["act"] > ff["compiled_us"]["act"]  # the GRU cells, on top of the same MLPs
+    assert ff["vs_ff"] is None and ff["vs_ff_bound"] is None
+    assert lngru["vs_ff"] == pytest.approx(lngru["sps_median"] / ff["sps_median"])
+    extra = lngru["compiled_us"]["total"] - ff["compiled_us"]["total"]
+    assert extra > 0 and lngru["vs_ff_bound"] == pytest.approx(ff["total_us"] / (ff["total_us"] + extra))
 
 
 @pytest.mark.parametrize("args, message", [

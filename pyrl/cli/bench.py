@@ -150,8 +150,11 @@ def train(as_json, env_id, num_envs, steps, max_workers, methods, repeats, with_
 @click.option("--steps", type=click.IntRange(min=1000), default=100_000, show_default=True,
               help="Total env steps of each run.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-def profile(as_json, models, method, env_id, workers, num_envs, steps, repeats):
-    """Where a worker's time goes per env step: act, env, advantages, learn, step, sync, report."""
+@click.option("--shared-critic", is_flag=True,
+              help="One trunk (one recurrent core) for both heads instead of the separate critic.")
+def profile(as_json, models, method, env_id, workers, num_envs, steps, repeats, shared_critic):
+    """Where a worker's time goes per env step: act, env, advantages, learn, step, sync, report;
+    and each model's compiled ops alone, which bound its steps/s against feed-forward's."""
     from pyrl.benchmarks import profile as pb
     from pyrl.envs import EnvError
 
@@ -162,7 +165,7 @@ def profile(as_json, models, method, env_id, workers, num_envs, steps, repeats):
     try:
         with console.status("profiling training runs...", spinner="dots") if not as_json else nullcontext() as st:
             result = pb.run(models=chosen, method=method, env_id=env_id, workers=workers, num_envs=num_envs,
-                            steps=steps, repeats=repeats,
+                            steps=steps, repeats=repeats, separate_critic=not shared_critic,
                             progress=(lambda msg: st.update(f"profiling {msg}")) if st is not None else None)
     except (EnvError, ValueError) as exc:
         abort(str(exc), code=2)
