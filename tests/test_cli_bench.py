@@ -172,6 +172,34 @@ def test_bench_profile_json_phases_add_up(runner, monkeypatch, shared_critic):
     assert extra > 0 and lngru["vs_ff_bound"] == pytest.approx(ff["total_us"] / (ff["total_us"] + extra))
 
 
+def test_compiled_ops_alone_gaussian_heads_and_images():
+    from pyrl.benchmarks.profile import compiled_ops_us
+
+    # a Box action space: the Gaussian act step, one GRU per trunk
+    timed = compiled_ops_us(("ff", "lngru"), env_id="Pendulum-v1", num_envs=4, min_run_time=0.03)
+    assert timed["ff"]["core"] == 0 and timed["lngru"]["core"] > 0
+    assert all(t["act"] > 0 and t["update"] > 0 for t in timed.values())
+    # image observations act on the eager path: nothing compiled to time, and no bound from it
+    assert compiled_ops_us(("ff", "lngru"), env_id="Pong-v5", num_envs=2) == {"ff": None, "lngru": None}
+
+
+def test_bench_profile_table_says_when_the_compiled_ops_were_not_timed():
+    from rich.console import Console
+
+    from pyrl.benchmarks import profile as pb
+
+    us = dict.fromkeys(pb.PHASES, 10.0)
+    rows = [{"model": m, "sps_median": 1000.0, "us_per_step": us, "total_us": 80.0, "compiled_us": None,
+             "vs_ff": None if m == "ff" else 0.5, "vs_ff_bound": None} for m in ("ff", "lngru")]
+    result = {"bench": "profile", "method": "a3c", "workers": 2, "envs_per_worker": 2, "env_id": "Pong-v5",
+              "steps": 1000, "repeats": 1, "separate_critic": True, "target_vs_ff": 0.85, "rows": rows,
+              "machine": {"cores": 2, "cpu": "x86_64", "torch": "2"}}
+    console = Console(record=True, width=200)
+    pb.render(result, console)
+    text = console.export_text()
+    assert "not timed (image observations" in text and "allow at most" not in text
+
+
 @pytest.mark.parametrize("args, message", [
     (["--models", "ff,transformer"], "--models"),
     (["--env", "NoSuchEnv-v0"], "NoSuchEnv-v0"),

@@ -63,10 +63,11 @@ def _profile(model: str, method: str, env_id: str, workers: int, num_envs: int, 
 def compiled_ops_us(models, env_id: str = "CartPole-v1", num_envs: int = 8, separate_critic: bool = True,
                     min_run_time: float = 0.3, rounds: int = 3) -> dict[str, dict[str, float]]:
     """Per model, µs per env step of its compiled ops alone (see the module's docstring): ``act``,
-    ``core`` (0 without a recurrent core), ``update`` and their ``total``. The models are built
-    as a worker builds them (``TrainConfig``'s defaults, ``MODELS``' options); float32 on the CPU,
-    one thread, as a worker runs. Each part is timed in ``rounds`` interleaved rounds
-    (``torch.utils.benchmark``), medians."""
+    ``core`` (0 without a recurrent core), ``update`` and their ``total``; None for image
+    observations, which act on the eager path (the fused act step takes vector observations).
+    The models are built as a worker builds them (``TrainConfig``'s defaults, ``MODELS``'
+    options); float32 on the CPU, one thread, as a worker runs. Each part is timed in ``rounds``
+    interleaved rounds (``torch.utils.benchmark``), medians."""
     import torch
     from torch.utils.benchmark import Timer
 
@@ -78,6 +79,8 @@ def compiled_ops_us(models, env_id: str = "CartPole-v1", num_envs: int = 8, sepa
     env = make(env_id, 1)
     obs_shape, action_space = env.observation_space.shape, env.action_space
     env.close()
+    if len(obs_shape) == 3:  # images: no fused act step to time
+        return {m: None for m in models}
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -92,7 +95,9 @@ def compiled_ops_us(models, env_id: str = "CartPole-v1", num_envs: int = 8, sepa
             obs = torch.randn(N, *obs_shape, generator=g).reshape(N, -1)  # [N,I]
             state = model.initial_state(N)                                # [N,S]
             reset = torch.zeros(N, dtype=torch.bool)
-            noise = torch.rand(N, 1 if model.discrete else model.policy.out_features, generator=g)
+            # drawn as the act step's caller draws it: u [N,1] (categorical) or eps [N,A] (Gaussian)
+            noise = (torch.rand(N, 1, generator=g) if model.discrete
+                     else torch.randn(N, model.policy.out_features, generator=g))
             act_args = (obs, state, reset, noise, *model._act_params())
             params = list(model.parameters())
             grads = [torch.randn(p.shape, generator=g) * 1e-3 for p in params]
@@ -180,13 +185,14 @@ def run(models=("ff", "lngru"), method: str = "a3c", env_id: str = "CartPole-v1"
                      "us_per_step": us, "total_us": sum(us.values()), "compiled_us": compiled[m]})
     ff = next((row for row in rows if row["model"] == "ff"), None)
     for row in rows:
+        row["vs_ff"] = row["vs_ff_bound"] = None
         if ff is None or row is ff:
-            row["vs_ff"] = row["vs_ff_bound"] = None
             continue
         row["vs_ff"] = row["sps_median"] / ff["sps_median"]
-        # feed-forward's time per env step plus what this model's compiled ops add to it
-        extra = row["compiled_us"]["total"] - ff["compiled_us"]["total"]
-        row["vs_ff_bound"] = ff["total_us"] / (ff["total_us"] + max(extra, 0.0))
+        if row["compiled_us"] is not None:
+            # feed-forward's time per env step plus what this model's compiled ops add to it
+            extra = row["compiled_us"]["total"] - ff["compiled_us"]["total"]
+            row["vs_ff_bound"] = ff["total_us"] / (ff["total_us"] + max(extra, 0.0))
     return {"bench": "profile", "machine": _machine(), "method": method, "env_id": env_id, "workers": workers,
             "envs_per_worker": num_envs, "steps": steps, "repeats": repeats,
             "separate_critic": separate_critic, "target_vs_ff": TARGET_VS_FF, "rows": rows}
@@ -209,6 +215,19 @@ def render(result: dict[str, Any], console) -> None:
     t.add_row("total", *(c for row in result["rows"] for c in (f"{row['total_us']:.1f}", "")), style="bold")
     t.add_row("steps/s (run)", *(c for row in result["rows"] for c in (f"{row['sps_median']:,.0f}", "")))
     console.print(t)
+    if any(row["compiled_us"] is None for row in result["rows"]):
+        console.print("the compiled ops alone: not timed (image observations act on the eager path)")
+    else:
+        _render_compiled(result, console)
+    m = result["machine"]
+    critic = "" if result.get("separate_critic", True) else "; one trunk for both heads"
+    console.print(f"{m['cores']} cores, {m['cpu']}, torch {m['torch']}; medians of {result['repeats']} repeats{critic}")
+
+
+def _render_compiled(result: dict[str, Any], console) -> None:
+    """The compiled ops alone per model, and each model's measured and bounded ratio to ff."""
+    from rich.table import Table
+
     c = Table(title="the compiled ops alone (one thread, nothing around the calls): µs per env step",
               title_justify="left")
     c.add_column("part")
@@ -228,6 +247,3 @@ def render(result: dict[str, Any], console) -> None:
             target = f" (target >= {result['target_vs_ff']:.2f}x: {'[green]met[/]' if met else '[red]missed[/]'})"
         console.print(f"{row['model']}: {row['vs_ff']:.2f}x feed-forward's steps/s{target}; its compiled ops "
                       f"alone allow at most {row['vs_ff_bound']:.2f}x")
-    m = result["machine"]
-    critic = "" if result.get("separate_critic", True) else "; one trunk for both heads"
-    console.print(f"{m['cores']} cores, {m['cpu']}, torch {m['torch']}; medians of {result['repeats']} repeats{critic}")
