@@ -27,7 +27,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Optional
 
-from pyrl.benchmarks.rollout import _machine
+from pyrl.benchmarks.rollout import _machine, met
 from pyrl.benchmarks.train import TARGET_VS_FF
 
 PHASES = ("act", "env", "advantages", "learn", "step", "sync", "report", "loop")
@@ -243,7 +243,6 @@ def _render_compiled(result: dict[str, Any], console) -> None:
             continue
         target = ""
         if row["model"] == "lngru":  # the issue's model
-            met = row["vs_ff"] >= result["target_vs_ff"]
-            target = f" (target >= {result['target_vs_ff']:.2f}x: {'[green]met[/]' if met else '[red]missed[/]'})"
+            target = f" (target >= {result['target_vs_ff']:.2f}x: {met(row['vs_ff'] >= result['target_vs_ff'])})"
         console.print(f"{row['model']}: {row['vs_ff']:.2f}x feed-forward's steps/s{target}; its compiled ops "
                       f"alone allow at most {row['vs_ff_bound']:.2f}x")

@@ -145,21 +145,25 @@ def _machine() -> dict[str, Any]:
             "python": platform.python_version(), "torch": torch.__version__}
 
 
+def met(good: bool) -> str:
+    """A target's verdict, as the benches' tables print it."""
+    return "[green]met[/]" if good else "[red]missed[/]"
+
+
 def render(result: dict[str, Any], console) -> None:
     """The two measurements as one rich table."""
     from rich.table import Table
 
     g, c = result["gae"], result["collect"]
-    ok = lambda good: "[green]met[/]" if good else "[red]missed[/]"  # noqa: E731
     table = Table(title="pyrl bench rollout" + (" (quick)" if result.get("quick") else ""))
     for col in ("measure", "pyrl", "baseline", "ratio", "target"):
         table.add_column(col, justify="right" if col != "measure" else "left")
     table.add_row(f"gae T={g['T']} N={g['N']} (µs, C++ vs numpy loop)",
                   f"{g['cpp_us']:.1f}", f"{g['numpy_us']:.1f}", f"{g['speedup']:.1f}x",
-                  f">= {g['target_speedup']:.0f}x {ok(g['speedup'] >= g['target_speedup'])}")
+                  f">= {g['target_speedup']:.0f}x {met(g['speedup'] >= g['target_speedup'])}")
     table.add_row(f"{c['env_id']} N={c['num_envs']} env steps/s (collect vs raw envpool)",
                   f"{c['collect_sps']:,.0f}", f"{c['raw_sps']:,.0f}", f"{c['ratio']:.1%}",
-                  f">= {c['target_ratio']:.0%} {ok(c['ratio'] >= c['target_ratio'])}")
+                  f">= {c['target_ratio']:.0%} {met(c['ratio'] >= c['target_ratio'])}")
     console.print(table)
     m = result["machine"]
     console.print(f"{m['cores']} cores, {m['cpu']}, torch {m['torch']}, one torch thread, "

@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 import torch
 
-from pyrl.benchmarks.rollout import _machine
+from pyrl.benchmarks.rollout import _machine, met
 
 TARGET_VS_SB3 = 4.0  # issue 15 (issue 4 asked 2x): feed-forward A3C with 2 workers on 2 cores, >= 4x SB3 A2C
 TARGET_VS_FF = 0.85  # issue 15: LN-GRU A3C with 2 workers, >= 0.85x feed-forward's steps/s
@@ -146,14 +146,12 @@ def render(result: dict[str, Any], console) -> None:
         model = row.get("model", "ff")
         if (row["lib"] == "pyrl" and row["method"] == "a3c" and row["workers"] == 2 and device == "cpu"
                 and model == "ff" and row["vs_sb3"] is not None):
-            met = row["vs_sb3"] >= result["target_vs_sb3"]
-            vs += f" (target >= {result['target_vs_sb3']:.0f}x: {'[green]met[/]' if met else '[red]missed[/]'})"
+            vs += f" (target >= {result['target_vs_sb3']:.0f}x: {met(row['vs_sb3'] >= result['target_vs_sb3'])})"
         vs_ff = "-" if row.get("vs_ff") is None else f"{row['vs_ff']:.2f}x"
         if (row["lib"] == "pyrl" and row["method"] == "a3c" and row["workers"] == 2 and device == "cpu"
                 and model == "lngru" and row.get("vs_ff") is not None):
             target = result.get("target_vs_ff", TARGET_VS_FF)
-            met = row["vs_ff"] >= target
-            vs_ff += f" (target >= {target:.2f}x: {'[green]met[/]' if met else '[red]missed[/]'})"
+            vs_ff += f" (target >= {target:.2f}x: {met(row['vs_ff'] >= target)})"
         cells = [name, "-" if row["lib"] == "sb3" else model, device, str(row["workers"]),
                  f"{row['sps_median']:,.0f}", vs, f"{row['scaling']:.2f}x", vs_ff]
         if gpu:
