@@ -1,14 +1,19 @@
-"""Renderings of a ``pyrl.stats.analyze`` document: rich tables, Markdown.
+"""Renderings of a ``pyrl.stats.analyze`` document: the terminal report and Markdown.
 
-Every table of the ablation study (DESIGN.md, "The report") comes from the same document, so
-the terminal, the Markdown and the JSON always say the same thing.
+Both render the same document: the Answer and every verdict come from its claims list
+(``doc["answer"]["claims"]``), so the two can never disagree. The terminal opens with the
+claims shown, then the study's tables in a compact form that fits 100 columns; Markdown has
+everything (every claim with its interval and why it was or was not shown, every table in
+full, every note). Every figure carries its 95% interval or is labelled descriptive.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
-INF = float("inf")
+from pyrl.stats.answers import claim_numbers, fmt_interval, fmt_p, fmt_value
+
+SHOWN, NOT_SHOWN = "✓", "·"
 
 
 # ---- number formatting (None means "not computable", and says so) ----
@@ -16,8 +21,6 @@ INF = float("inf")
 def num(v: Optional[float], digits: int = 2, signed: bool = False) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
-    if isinstance(v, str):
-        return v
     if math.isinf(v):
         return "∞" if v > 0 else "-∞"
     return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
@@ -28,76 +31,13 @@ def pct(v: Optional[float], digits: int = 1, signed: bool = True) -> str:
     return s if s in ("n/a", "∞", "-∞") else s + "%"
 
 
-def ci(pair: Optional[Iterable[float]], digits: int = 2) -> str:
-    if not pair:
+def with_ci(v: Optional[float], ci, signed: bool = False, ratio: bool = False, unit: str = "") -> str:
+    """'136 [98, 174]': the value at the precision its interval warrants, then the interval."""
+    if v is None:
         return "n/a"
-    lo, hi = pair
-    if lo is None or hi is None:
-        return "n/a"
-    return f"[{num(lo, digits, True)}, {num(hi, digits, True)}]"
-
-
-def share_ci(pair) -> str:
-    """A proportion's CI in percent: '[3%, 56%]'."""
-    return "n/a" if not pair else f"[{100 * pair[0]:.0f}%, {100 * pair[1]:.0f}%]"
-
-
-def pval(p: Optional[float]) -> str:
-    if p is None:
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-# ---- the tables, as (title, header, rows) so that rich and Markdown share them ----
-
-def _cell(doc, config_label, method):
-    for c in doc["cells"]:
-        if c["label"] == config_label and c["method"] == method:
-            return c
-    return None
-
-
-def _runs_x_workers(cell) -> str:
-    """'10x4': runs x workers per run ('10x2-4' when runs differ)."""
-    if cell is None:
-        return "n/a"
-    ws = cell.get("workers_per_run") or []
-    w = "?" if not ws else (str(ws[0]) if len(ws) == 1 else f"{ws[0]}-{ws[-1]}")
-    return f"{cell['n_runs']}x{w}"
-
-
-def _diverged(cell) -> str:
-    """'2/6' diverged learners (and '+1 failed' runs), or '' when none."""
-    if cell is None:
-        return "n/a"
-    out = f"{cell['n_diverged']}/{cell['n_learners']}" if cell["n_diverged"] else "0"
-    return out + (f" +{cell['n_failed']} failed" if cell["n_failed"] else "")
-
-
-def _performance(doc, T, C):
-    rows = []
-    for cmp in doc["comparisons"]:
-        ct, cc = _cell(doc, cmp["label"], T), _cell(doc, cmp["label"], C)
-        rows.append([
-            cmp["label"],
-            f"{num(cmp['mean_treatment'])} ± {num(cmp['std_treatment'])}",
-            f"{num(cmp['mean_control'])} ± {num(cmp['std_control'])}",
-            num(cmp["gap"], 2, True), pct(cmp["gap_pct"]), ci(cmp["gap_ci95"]), pval(cmp["welch_p"]),
-            num(cmp.get("prob_improvement"), 2),
-            f"{_runs_x_workers(ct)} / {_runs_x_workers(cc)}",
-            f"{_diverged(ct)} / {_diverged(cc)}",
-        ] + _speed_cells(doc, cmp, "diff"))
-    return ("1. Performance per configuration (mean ± std over workers; CI, p and P over runs)",
-            ["configuration", T, C, "gap", "gap %", "gap 95% CI", "Welch p", f"P({T}>{C})",
-             "runs x workers", "diverged"] + _speed_header(doc, "diff"), rows)
-
-
-def _has_speed(doc) -> bool:
-    return bool((doc["meta"].get("convergence") or {}).get("available"))
-
-
-def _speed_header(doc, kind: str) -> list[str]:
-    return [f"steps to thr. {kind} (95% CI)", f"AUC {kind} (95% CI)"] if _has_speed(doc) else []
+    if ci is None:
+        return fmt_value(v, None, signed, ratio) + unit + " (no CI)"
+    return f"{fmt_value(v, ci, signed, ratio)}{unit} {fmt_interval(ci, signed, ratio)}"
 
 
 def steps(v) -> str:
@@ -110,160 +50,270 @@ def steps_ci(pair) -> str:
     return "n/a" if not pair else f"[{steps(pair[0])}, {steps(pair[1])}]"
 
 
-def _speed_cells(doc, row, kind: str) -> list[str]:
-    if not _has_speed(doc):
-        return []
-    d = row.get(f"steps_to_threshold_{kind}")
-    sd = steps(d) if d is None or math.isinf(d) else f"{d:+,.0f}"
-    return [f"{sd} {steps_ci(row.get(f'steps_to_threshold_{kind}_ci95'))}",
-            f"{num(row.get(f'auc_norm_{kind}'), 3, True)} {ci(row.get(f'auc_norm_{kind}_ci95'), 3)}"]
+def share_ci(pair) -> str:
+    """A proportion's CI in percent: '[3%, 56%]'."""
+    return "n/a" if not pair else f"[{100 * pair[0]:.0f}%, {100 * pair[1]:.0f}%]"
 
 
-def _variance(doc, T, C):
-    rows = []
-    for cmp in doc["comparisons"]:
-        ct, cc = _cell(doc, cmp["label"], T), _cell(doc, cmp["label"], C)
-        adv = cmp.get("stability_advantage_pct")
-        winner = cmp.get("more_stable")
-        win = f"{winner} ({num(abs(adv), 0)}% better)" if winner and adv is not None else "n/a"
-        rows.append([
-            cmp["label"], num(cmp["std_treatment"]), num(cmp["cv_treatment"], 3),
-            num(cmp["std_control"]), num(cmp["cv_control"], 3), win, ci(cmp.get("cv_diff_ci95"), 3),
-            "; ".join(x for x in ((ct or {}).get("cv_note"), (cc or {}).get("cv_note")) if x) or "",
-        ])
-    return ("2. Variance (CV = std / mean, lower is more stable)",
-            ["configuration", f"{T} std", f"{T} CV", f"{C} std", f"{C} CV", "stability winner",
-             "CV diff 95% CI", "note"], rows)
+def _cell(doc, label, method):
+    return next((c for c in doc["cells"] if c["label"] == label and c["method"] == method), None)
+
+
+def _runs_x_workers(cell) -> str:
+    """'10x4': runs x workers per run ('10x2-4' when runs differ)."""
+    if cell is None:
+        return "n/a"
+    ws = cell.get("workers_per_run") or []
+    w = "?" if not ws else (str(ws[0]) if len(ws) == 1 else f"{ws[0]}-{ws[-1]}")
+    return f"{cell['n_runs']}x{w}"
+
+
+def _diverged(cell) -> str:
+    """'2/6' diverged learners (and '+1 failed' runs), or '0'."""
+    if cell is None:
+        return "n/a"
+    out = f"{cell['n_diverged']}/{cell['n_learners']}" if cell["n_diverged"] else "0"
+    return out + (f" +{cell['n_failed']} failed" if cell["n_failed"] else "")
 
 
 def _changed(r) -> str:
-    """The change a row describes: 'rnn' (removed) or 'norm=rmsnorm'."""
+    """The change a row describes: 'no rnn' (removed) or 'norm=rmsnorm'."""
     level = r.get("level", False)
-    return r["component"] if isinstance(level, bool) else f"{r['component']}={level}"
+    if isinstance(level, bool):
+        return r["component"] if level else f"no {r['component']}"
+    return f"{r['component']}={level}"
 
 
-def _removals(doc):
+def _mark(shown: bool) -> str:
+    return SHOWN if shown else NOT_SHOWN
+
+
+def _claims_by_key(doc) -> dict:
+    return {c["id"]: c for c in doc["answer"]["claims"]}
+
+
+def _claim(doc, kind, **match):
+    for c in doc["answer"]["claims"]:
+        if c["kind"] == kind and all(c.get(k) == v for k, v in match.items()):
+            return c
+    return None
+
+
+# ---- the tables, as (title, header, rows): the compact ones for the terminal, all for Markdown ----
+
+def _short(label: str, full: bool) -> str:
+    """The compact tables call the baseline 'baseline' (the report says once what it is)."""
+    return label if full or not label.startswith("baseline (") else "baseline"
+
+
+def _runs_line(doc) -> str:
+    """'5 runs x 2 workers per cell' (or the range)."""
+    runs = sorted({c["n_runs"] for c in doc["cells"]})
+    ws = sorted({w for c in doc["cells"] for w in c.get("workers_per_run") or []})
+    r = str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
+    w = "?" if not ws else (str(ws[0]) if len(ws) == 1 else f"{ws[0]}-{ws[-1]}")
+    return f"{r} runs x {w} workers per cell"
+
+
+def _performance(doc, T, C, full):
+    rows = []
+    for cp in doc["comparisons"]:
+        ct, cc = _cell(doc, cp["label"], T), _cell(doc, cp["label"], C)
+        row = [_short(cp["label"], full), with_ci(cp["mean_treatment"], ct["mean_ci95"]), with_ci(cp["mean_control"], cc["mean_ci95"]),
+               with_ci(cp["gap"], cp["gap_ci95"], signed=True), _mark(cp.get("gap_claim_shown", False))]
+        if full:
+            gp = cp["gap_pct_note"] if cp["gap_pct_ci95"] is None and cp["gap_pct"] is not None else \
+                with_ci(cp["gap_pct"], cp["gap_pct_ci95"], signed=True, unit="%")
+            row += [num(cp["std_treatment"]), num(cp["std_control"]), gp, fmt_p(cp["welch_p"]),
+                    with_ci(cp["prob_improvement"], cp["prob_improvement_ci95"]),
+                    f"{_runs_x_workers(ct)} / {_runs_x_workers(cc)}"]
+        if full or any(c["n_diverged"] or c["n_failed"] for c in doc["cells"]):
+            row.append(f"{_diverged(ct)} / {_diverged(cc)}")
+        rows.append(row)
+    header = ["configuration", T, C, "gap", "shown"]
+    if full:
+        header += [f"{T} std (descr.)", f"{C} std (descr.)", "gap % (Fieller CI)", "Welch p",
+                   f"P({T}>{C}) (Newcombe CI)", "runs x workers"]
+    if full or any(c["n_diverged"] or c["n_failed"] for c in doc["cells"]):
+        header.append("diverged")
+    return (f"1. Performance per configuration (mean score, 95% CI; {_runs_line(doc)})", header, rows)
+
+
+def _variance(doc, T, C, full):
+    rows = []
+    for cp in doc["comparisons"]:
+        ct, cc = _cell(doc, cp["label"], T), _cell(doc, cp["label"], C)
+        win = cp.get("stability_winner")
+        row = [_short(cp["label"], full), with_ci(cp["cv_treatment"], ct["cv_ci95"]), with_ci(cp["cv_control"], cc["cv_ci95"]),
+               with_ci(cp["cv_ratio"], cp["cv_ratio_ci95"], ratio=True),
+               f"{win} {SHOWN}" if win else NOT_SHOWN]
+        if full:
+            row += [num(cp["std_treatment"]), num(cp["std_control"]),
+                    "; ".join(x for x in (ct.get("cv_note"), cc.get("cv_note"), ct.get("cv_ci_note"),
+                                          cc.get("cv_ci_note")) if x) or ""]
+        rows.append(row)
+    header = ["configuration", f"{T} CV", f"{C} CV", "CV ratio", "steadier"]
+    if full:
+        header += [f"{T} std (descr.)", f"{C} std (descr.)", "note"]
+    return (f"2. Variance (CV = std / mean over workers; ratio {T}/{C}; 95% CI: jackknife over runs)", header, rows)
+
+
+def _removals(doc, full):
     rows = []
     for r in doc["removals"]:
-        rows.append([
-            _changed(r), r["method"],
-            f"{num(r['mean_change'], 2, True)} ({pct(r['mean_change_pct'])})",
-            f"{num(r['std_change'], 2, True)} ({pct(r['std_change_pct'])})",
-            f"{num(r['cv_change'], 3, True)} ({pct(r['cv_change_pct'])})",
-            f"{num(r['worst_change'], 2, True)} ({pct(r['worst_change_pct'])})",
-            ci(r.get("mean_change_ci95")), pval(r.get("mean_change_p")),
-        ] + _speed_cells(doc, r, "change"))
-    return ("3. Removing a component (without it minus baseline; a level: that level minus the baseline level)",
-            ["removed / changed", "method", "mean change", "std change", "CV change", "worst change",
-             "mean change 95% CI", "Welch p"] + _speed_header(doc, "change"), rows)
+        mc = _claim(doc, "change", component=r["component"], level=r["level"], methods=[r["method"]], measure="score")
+        row = [_changed(r), r["method"], with_ci(r["mean_change"], r["mean_change_ci95"], signed=True),
+               _mark(bool(mc and mc["shown"])), with_ci(r["cv_change_pct"], r["cv_change_pct_ci95"], True, unit="%")]
+        if full:
+            mp = r["mean_change_pct_note"] if r["mean_change_pct_ci95"] is None and r["mean_change_pct"] is not None \
+                else with_ci(r["mean_change_pct"], r["mean_change_pct_ci95"], True, unit="%")
+            row += [mp, fmt_p(r["mean_change_p"]), f"{num(r['std_change'], 2, True)} ({pct(r['std_change_pct'])})",
+                    f"{num(r['cv_change'], 3, True)}",
+                    f"{num(r['worst_change'], 2, True)} ({pct(r['worst_change_pct'])})"]
+            if r.get("auc_norm_change") is not None or r.get("auc_norm_change_ci95"):
+                row.append(with_ci(r.get("auc_norm_change"), r.get("auc_norm_change_ci95"), True))
+        rows.append(row)
+    header = ["changed", "method", "mean change", "shown", "CV change %"]
+    if full:
+        header += ["mean change % (Fieller CI)", "Welch p", "std change (descr.)", "CV change (descr.)",
+                   "worst change (descr.)"]
+        if any(r.get("auc_norm_change") is not None for r in doc["removals"]):
+            header.append("AUC change")
+    return ("3. Removing a component (or changing its level): changed minus baseline, 95% CIs", header, rows)
 
 
-def _suffers(doc, T, C):
-    rows = [[_changed(s), s.get("method_that_suffers_more") or "n/a",
-             num(s.get("factor"), 1) + ("x" if s.get("factor") is not None else ""),
-             pct(s.get("treatment_cv_change_pct")), pct(s.get("control_cv_change_pct"))]
-            for s in doc.get("cv_suffers_more", [])]
-    return ("3b. Whose CV suffers more when a component is removed",
-            ["removed / changed", "suffers more", "factor", f"{T} CV change", f"{C} CV change"], rows)
-
-
-def _worst(doc, T, C):
+def _suffers(doc, T, C, full):
     rows = []
-    for cmp in doc["comparisons"]:
-        ct, cc = _cell(doc, cmp["label"], T), _cell(doc, cmp["label"], C)
-        ratio = cmp.get("robustness_ratio")
-        rows.append([
-            cmp["label"], num(cmp["worst_treatment"]), num(cmp["worst_control"]),
-            (num(ratio, 1) + ("×" if ratio is not None and not math.isinf(ratio) else "")) if ratio is not None
-            else (cmp.get("robustness_note") or "n/a"),
-            num((ct or {}).get("cvar10")), num((cc or {}).get("cvar10")),
-        ])
-    return ("4. Worst case (robustness ratio = worst_T / worst_C; CVaR10 = mean of the worst 10%)",
-            ["configuration", f"{T} worst", f"{C} worst", "robustness ratio", f"{T} CVaR10", f"{C} CVaR10"], rows)
+    for s in doc["cv_suffers_more"]:
+        who = s.get("method_that_suffers_more")
+        row = [_changed(s), with_ci(s.get("relative"), s.get("relative_ci95"), ratio=True),
+               f"{who} {SHOWN}" if s.get("shown") and who else NOT_SHOWN]
+        if full:
+            row += [pct(s["treatment_cv_change_pct"]), pct(s["control_cv_change_pct"]),
+                    num(s.get("factor"), 1) + ("x" if s.get("factor") is not None else "")]
+        rows.append(row)
+    header = ["changed", "ratio of CV ratios", "suffers more"]
+    if full:
+        header += [f"{T} CV change", f"{C} CV change", "study's ratio of % changes (descr.)"]
+    return (f"3b. Whose CV suffers more (> 1: the change raises {T}'s CV relatively more)", header, rows)
 
 
-def _factorial(doc, T, C):
+def _worst(doc, T, C, full):
     rows = []
-    if len(doc["meta"]["components"]) >= 1 and len(doc["comparisons"]) > 1:
-        for cmp in doc["comparisons"]:
-            adv = cmp.get("stability_advantage_pct")
-            rows.append([cmp["label"], num(cmp["cv_treatment"], 3), num(cmp["cv_control"], 3),
-                         (f"{num(abs(adv), 0)}% " + ("better" if adv >= 0 else "worse")) if adv is not None else "n/a"])
-    return (f"5. Combined factorial: CV per configuration ({T} advantage = 1 - CV_T / CV_C)",
-            ["configuration", f"{T} CV", f"{C} CV", f"{T} advantage"], rows)
+    for cp in doc["comparisons"]:
+        rr = cp["robustness_ratio"]
+        rrs = "n/a" if rr is None else ("∞" if rr == math.inf else f"{rr:.1f}x")
+        rows.append([_short(cp["label"], full), num(cp["worst_treatment"]), num(cp["worst_control"]), num(cp["worst_diff"], 2, True),
+                     rrs])
+    return ("4. Worst case (descriptive: the sample minimum over workers, no interval)",
+            ["configuration", f"{T} worst", f"{C} worst", "difference", "robustness ratio"], rows)
 
 
-def _interaction_rows(inter):
-    pair = " x ".join(f"{c}={lv}" if not isinstance(lv, bool) else c
-                      for c, lv in zip(inter["components"], inter.get("levels", [False, False])))
-    gap = inter.get("gap")  # None when a corner lacks one of the methods (e.g. a one-method sweep)
-    rows = [[pair, "gap", num(gap["value"], 2, True), ci(gap["ci95"]), num(gap["margin"], 2), gap["verdict"]]
-            if gap else [pair, "gap", "n/a", "n/a", "n/a",
-                         next((n for n in inter.get("notes", []) if n.startswith("gap")), "not computed")]]
-    for method, v in (inter.get("cv") or {}).items():
-        if v:
-            rows.append([pair, f"{method} CV", num(v["value"], 3, True), ci(v["ci95"], 3), num(v["margin"], 3),
-                         v["verdict"]])
-    return rows
+def _interactions(doc, T, C):
+    rows = []
+    for inter in doc.get("interactions", []):
+        pair = " x ".join(n if isinstance(lv, bool) else f"{n}={lv}" for n, lv in zip(inter["components"],
+                                                                                   inter["levels"]))
+        for what, v in [("gap", inter["gap"])] + [(f"{m} CV", inter["cv"].get(m)) for m in (T, C)]:
+            if v is None:
+                rows.append([pair, what, "n/a", "not computed"])
+                continue
+            rows.append([pair, what, with_ci(v["value"], v.get("ci95"), signed=True),
+                         v["verdict"] + (f" {SHOWN}" if v["verdict"] in ("synergistic", "antagonistic") else "")])
+    return ("5. Combined factorial: interactions, (base - only B) - (only A - both), 95% CI",
+            ["factors", "on", "value", "verdict"], rows)
 
 
-def _interactions(doc):
-    inters = doc.get("interactions") or ([doc["interaction"]] if doc.get("interaction") else [])
-    rows = [row for inter in inters for row in _interaction_rows(inter)]
-    definition = inters[0]["definition"] if len(inters) == 1 else "(baseline - only B changed) - (only A changed - both)"
-    return (f"5b. Interaction: {definition}; additive only when the CI lies within +-margin "
-            f"(half the larger main effect)",
-            ["factors", "on", "difference of differences", "95% CI", "margin", "verdict"], rows)
+def _contributions(doc, full):
+    rows = []
+    for ct in doc["contributions"]:
+        share = "n/a" if ct["share_of_gap_pct"] is None else f"{ct['share_of_gap_pct']:.1f}%"
+        row = [_changed({"component": ct["component"], "level": ct["level"]}),
+               with_ci(-ct["gap_change"], None if ct["gap_change_ci95"] is None else
+                       [-ct["gap_change_ci95"][1], -ct["gap_change_ci95"][0]], signed=True),
+               _mark(ct.get("shown", False)), f"{ct['gap_pct_points']:+.1f}", share]
+        if full:
+            row.append(ct["share_note"] or "")
+        rows.append(row)
+    header = ["changed", "gap change", "shown", "% points (descr.)", "share (descr.)"]
+    if full:
+        header.append("note")
+    return ("6. Contribution to the gap (what the baseline level adds to it, 95% CI)", header, rows)
 
 
-def _share(c) -> str:
-    if c["share_of_gap_pct"] is None:
-        return "n/a" + (f" ({c['share_note']})" if c.get("share_note") else "")
-    return pct(c["share_of_gap_pct"]) + (" (unchecked)" if c.get("share_note") else "")
+def _per_cell(doc, full):
+    rows = []
+    for c in doc["cells"]:
+        if not full:
+            rows.append([_short(c["label"], full), c["method"], _runs_x_workers(c), with_ci(c["mean"], c["mean_ci95"]),
+                         with_ci(c["cv"], c["cv_ci95"]), _diverged(c)])
+            continue
+        med = with_ci(c["median"], c["median_ci95"])
+        if c["median_ci95"] is not None:
+            med += f" ({100 * c['median_ci_level']:.1f}%)"
+        rows.append([c["label"], c["method"], _runs_x_workers(c), str(c["n"]), with_ci(c["mean"], c["mean_ci95"]),
+                     med, with_ci(c["iqm"], c["iqm_ci95"]), num(c["cvar10"]), num(c["worst"]), _diverged(c),
+                     share_ci(c["divergence_rate_ci95"]), c["warning"] or ""])
+    if not full:
+        return ("8. Per cell (mean and CV with 95% CIs over runs)",
+                ["configuration", "method", "runs x workers", "mean", "CV", "diverged"], rows)
+    return ("8. Per cell (mean: t over runs; median of run means: order statistics, exact coverage in brackets; "
+            "IQM of run means: Yuen; CVaR 10% and worst over workers: descriptive; divergence: Wilson)",
+            ["configuration", "method", "runs x workers", "n", "mean", "median", "IQM", "CVaR10 (descr.)",
+             "worst (descr.)", "diverged", "rate 95% CI", "warning"], rows)
 
 
-def _contributions_table(doc):
-    rows = [[_changed(c), f"{num(c['gap_pct_points'], 1, True)} pp", _share(c), ci(c.get("gap_pct_points_ci95"), 1)]
-            for c in doc["contributions"]]
-    return ("6. Contribution of each component to the gap",
-            ["component", "gap % points", "share of gap", "95% CI (pp)"], rows)
-
-
-def _per_cell(doc):
-    rows = [[c["label"], c["method"], _runs_x_workers(c), str(c["n"]), num(c["mean"]), ci(c["mean_ci95"]),
-             num(c["median"]), num(c["iqm"]), num(c["worst"]), _diverged(c),
-             share_ci(c["divergence_rate_ci95"]) if c["n_diverged"] else "",
-             c.get("warning") or ""] for c in doc["cells"]]
-    return ("8. Per cell: n (runs x workers), cluster bootstrap CI of the mean, median, IQM, divergence",
-            ["configuration", "method", "runs x workers", "n", "mean", "mean 95% CI", "median", "IQM", "worst",
-             "diverged", "rate 95% CI", "warning"], rows)
-
-
-def _convergence(doc):
+def _convergence(doc, full):
     conv = doc["meta"].get("convergence") or {}
     if not conv.get("available"):
         return ("9. Convergence speed: not available", ["reason"], [[conv.get("reason") or "no learning curves"]])
-    rows = [[c["label"], c["method"], str(c["n_curves"]),
-             f"{steps(c['steps_to_threshold'])} {steps_ci(c['steps_to_threshold_ci95'])}",
-             f"{c['never_reached']}/{c['n_curves']} {share_ci(c['never_reached_ci95'])}",
-             f"{num(c['auc_norm'], 3)} {ci(c['auc_norm_ci95'], 3)}"]
-            for c in doc["cells"] if c.get("n_curves")]
-    return (f"9. Convergence speed: threshold {conv['threshold']:.4g} ({conv['threshold_rule']}); medians over runs, "
-            f"a run that never reaches it counts as never",
-            ["configuration", "method", "runs", "steps to threshold (95% CI)", "never reached (95% CI)",
-             "normalised AUC (95% CI)"], rows)
+    rows = []
+    for c in doc["cells"]:
+        if not c.get("n_curves"):
+            continue
+        med = steps(c["steps_to_threshold"]) + ("" if not c["steps_to_threshold_ci95"] else
+                                                f" {steps_ci(c['steps_to_threshold_ci95'])}")
+        row = [_short(c["label"], full), c["method"], med, f"{c['never_reached']}/{c['n_curves']}",
+               with_ci(c["auc_norm"], c["auc_norm_ci95"])]
+        if full:
+            row.append(share_ci(c["never_reached_ci95"]))
+        rows.append(row)
+    header = ["configuration", "method", "median steps to thr.", "never", "normalised AUC"]
+    if full:
+        header.append("never: 95% CI")
+    return (f"9. Convergence speed: threshold {conv['threshold']:.4g} ({conv['threshold_rule']}); median steps over runs "
+            f"(descriptive; order-statistic CI from 5 runs), AUC with its t CI", header, rows)
 
 
-def tables(doc: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+def tables(doc: dict[str, Any], full: bool = True) -> list[tuple[str, list[str], list[list[str]]]]:
     """The numbered tables, in the order they are printed (7, the CV bars, is drawn between
-    6 and 8 by ``render`` and ``markdown``)."""
+    6 and 8). ``full``: every column (Markdown); else the compact ones for the terminal."""
     T, C = doc["meta"]["treatment"], doc["meta"]["control"]
-    out = [_performance(doc, T, C), _variance(doc, T, C), _removals(doc)]
+    out = [_performance(doc, T, C, full), _variance(doc, T, C, full), _removals(doc, full)]
     if doc["removals"]:
-        out.append(_suffers(doc, T, C))
-    out += [_worst(doc, T, C), _factorial(doc, T, C), _interactions(doc), _contributions_table(doc), _per_cell(doc),
-            _convergence(doc)]
+        out.append(_suffers(doc, T, C, full))
+    out += [_worst(doc, T, C, full), _interactions(doc, T, C), _contributions(doc, full)]
+    if full or not doc["comparisons"]:  # one method: the cells are what there is to show
+        out.append(_per_cell(doc, full))
+    out.append(_convergence(doc, full))
     return [t for t in out if t[2]]  # a one-method sweep has no method comparisons to tabulate
+
+
+def claims_table(doc: dict[str, Any]) -> tuple[str, list[str], list[list[str]]]:
+    """Every claim the report weighed: estimate, 95% CI, the interval at its Holm level, p,
+    adjusted p, and why it was not shown."""
+    rows = []
+    for c in doc["answer"]["claims"]:
+        ratio = c["scale"] == "ratio"
+        level = "" if c["ci_level"] is None else f" ({100 * c['ci_level']:.2f}%)"
+        rows.append([_mark(c["shown"]), c["kind"], c["statement"] if c["shown"] else c["question"],
+                     fmt_value(c["estimate"], c["ci95"], ratio=ratio), fmt_interval(c["ci95"], ratio=ratio),
+                     (fmt_interval(c["ci"], ratio=ratio) + level) if c["ci"] else "n/a", fmt_p(c["p"]),
+                     fmt_p(c["p_adj"]), c["why_not"] or ""])
+    fam = doc["answer"]["family"]
+    return (f"Claims: all {fam['weighed']} weighed ({fam['tested']} tested, Holm at {fam['alpha']:g}; "
+            f"{fam['shown']} shown)",
+            ["shown", "kind", "claim", "estimate", "95% CI", "CI at the Holm level", "p", "p_adj", "why not shown"], rows)
 
 
 def cv_bars(doc: dict[str, Any]) -> list[tuple[str, str, Optional[float]]]:
@@ -271,78 +321,86 @@ def cv_bars(doc: dict[str, Any]) -> list[tuple[str, str, Optional[float]]]:
     return [(c["label"], c["method"], c["cv"]) for c in doc["cells"]]
 
 
-def bar_lines(doc: dict[str, Any]) -> list[tuple[str, str, Optional[float]]]:
-    """Table 7 as text: (label, bar, value) per cell with a CV, bars scaled to 30 blocks."""
+def bar_lines(doc: dict[str, Any], width: int = 30) -> list[tuple[str, str, Optional[float]]]:
+    """Table 7 as text: (label, bar, value) per cell with a CV, bars scaled to ``width`` blocks."""
     bars = [b for b in cv_bars(doc) if b[2] is not None]
     if not bars:
         return []
     top = max(b[2] for b in bars) or 1.0
-    return [(f"{label} / {method}", "█" * (max(1, round(30 * cv / top)) if cv > 0 else 0), cv)
+    return [(f"{label} / {method}", "█" * (max(1, round(width * cv / top)) if cv > 0 else 0), cv)
             for label, method, cv in bars]
 
 
-BARS_TITLE = "7. CV per configuration (lower is more stable)"
+BARS_TITLE = "7. CV per configuration (lower is steadier; descriptive, CIs in table 2)"
 NO_BARS = "no CV can be shown (scores negative or means near zero; see --score-range)"
 
 
-def header_lines(doc: dict[str, Any]) -> list[str]:
-    """What n counts, and how diverged learners were scored: one line each."""
-    meta = doc["meta"]
-    out = [meta["n_counts"]]
-    if any(c.get("n_diverged") for c in doc["cells"]):
-        out.append(f"Diverged learners: policy '{meta['diverged_policy']}' (--diverged); see Key findings.")
-    return out
-
-
-def _split(doc):
+def _split(ts):
     """The tables before the CV bars (1-6) and after them (8 on)."""
-    ts = tables(doc)
-    i = next((k for k, t in enumerate(ts) if t[0].startswith("8.")), len(ts))
+    i = next((k for k, t in enumerate(ts) if t[0].startswith(("8.", "9."))), len(ts))
     return ts[:i], ts[i:]
 
 
+# ---- the terminal ----
+
 def render(doc: dict[str, Any], console) -> None:
+    """The terminal report: the Answer (shown claims first), compact tables, CV bars, notes."""
     from rich.text import Text
 
+    T = doc["meta"]["treatment"]
+    ans = doc["answer"]
     console.print(Text("Answer", style="bold"))
-    for line in doc.get("answers", []):
-        console.print(Text("• " + line))
-    for line in header_lines(doc)[1:]:
-        console.print(Text(line))
-    before, after = _split(doc)
+    console.print(Text(ans["lines"][0]))
+    for c in ans["claims"]:
+        if c["shown"]:
+            console.print(Text(f"{SHOWN} ", style="green").append(Text(f"{c['statement']}: {claim_numbers(c)}, "
+                                                                        f"p_adj {fmt_p(c['p_adj'])}")))
+    for line in ans["lines"][1 + sum(c["shown"] for c in ans["claims"]):]:
+        console.print(Text("• " + line, style="dim" if line.startswith("n counts") else None))
+    base = next((c["label"] for c in doc["comparisons"] if c["label"].startswith("baseline (")), None)
+    if base:
+        console.print(Text(f"• Baseline: {base[10:-1]} (every factor at its first level)"))
+    before, after = _split(tables(doc, full=False))
     for t in before:
         _rich_table(console, *t)
+    console.print()
     console.print(Text(BARS_TITLE, style="bold"))
-    lines = bar_lines(doc)
+    lines = bar_lines(doc, width=24)
     width = max((len(label) for label, _, _ in lines), default=0)
     for label, bar, cv in lines:
         line = Text(label.ljust(width) + "  ")
-        line.append(bar, style="cyan" if label.endswith(" / " + doc["meta"]["treatment"]) else "magenta")
+        line.append(bar, style="cyan" if label.endswith(" / " + T) else "magenta")
         line.append(f" {cv:.3f}")
         console.print(line)
     if not lines:
         console.print("  " + NO_BARS)
     for t in after:
         _rich_table(console, *t)
-    console.print(Text("Key findings", style="bold"))
-    for f in doc["findings"]:
-        style = "yellow" if f.startswith(("Warning", "Divergence", "Failed", "Left out")) or "Caution" in f else None
-        console.print(Text("• " + f, style=style))
-    for s in doc.get("skipped", []):
-        if f"Skipped: {s}." not in doc["findings"]:
-            console.print(Text(f"• skipped: {s}", style="dim"))
+    notes = [f for f in doc["findings"]] + [f"Skipped: {s}." for s in doc.get("skipped", [])
+                                           if f"Skipped: {s}." not in doc["findings"]]
+    if notes:
+        console.print()
+        console.print(Text("Notes", style="bold"))
+        for f in notes:
+            style = "yellow" if f.startswith(("Warning", "Divergence", "Failed", "Left out")) else None
+            console.print(Text("• " + f, style=style))
 
 
 def _rich_table(console, title, header, rows) -> None:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", show_lines=False)
+    console.print()
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                  title_style="bold")
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         table.add_row(*row)
     console.print(table)
 
+
+# ---- Markdown ----
 
 def _md_table(title, header, rows) -> list[str]:
     lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -351,16 +409,21 @@ def _md_table(title, header, rows) -> list[str]:
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    """The same report as Markdown, ending with a paragraph of findings to paste into a paper."""
+    """The whole report as Markdown: the Answer, every claim, every table, every note, and a
+    paragraph to paste into a paper."""
     meta = doc["meta"]
     lines = [f"# {meta['treatment']} vs {meta['control']}: ablation report", ""]
-    factors = ", ".join(f"{k} ({'/'.join(_level_name(k, v) for v in lv)})" for k, lv in meta["factors"].items())
+    factors = ", ".join(f"{k} ({'/'.join(_level_name(v) for v in lv)})" for k, lv in meta["factors"].items())
     lines += [f"Factors (baseline level first): {factors or 'none (one configuration)'}. "
-              f"Samples: {meta['n_samples']}. Bootstrap: {meta['n_boot']} resamples over runs, seed {meta['seed']}; "
-              f"CIs at {int(round(meta['ci_level'] * 100))}%.", ""]
-    lines += ["## Answer", ""] + [f"- {a}" for a in doc.get("answers", [])] + [""]
-    lines += [f"{line}" for line in header_lines(doc)[1:]] + [""]
-    before, after = _split(doc)
+              f"Samples: {meta['n_samples']}. Inference: {meta['inference']}. Intervals at "
+              f"{int(round(meta['ci_level'] * 100))}% unless a claim's Holm level is given.", ""]
+    ans = doc["answer"]
+    lines += ["## Answer", "", f"- {ans['lines'][0]}"]
+    lines += [f"- {SHOWN} {c['statement']}: {claim_numbers(c)}, p_adj {fmt_p(c['p_adj'])}"
+              for c in ans["claims"] if c["shown"]]
+    lines += [f"- {line}" for line in ans["lines"][1 + sum(c["shown"] for c in ans["claims"]):]] + [""]
+    lines += _md_table(*claims_table(doc))
+    before, after = _split(tables(doc, full=True))
     for t in before:
         lines += _md_table(*t)
     bars = bar_lines(doc)
@@ -370,177 +433,35 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += ["```", ""]
     for t in after:
         lines += _md_table(*t)
-    lines += ["## Findings", ""] + [f"- {f}" for f in doc["findings"]] + [""]
+    lines += ["## Notes", ""] + [f"- {f}" for f in doc["findings"]] + [""]
     lines += ["## Summary paragraph", "", summary_paragraph(doc), ""]
     return "\n".join(lines)
 
 
-def _level_name(factor: str, level) -> str:
+def _level_name(level) -> str:
     if isinstance(level, bool):
         return "on" if level else "off"
     return str(level)
 
 
 def summary_paragraph(doc: dict[str, Any]) -> str:
-    meta = doc["meta"]
+    """A paragraph for a paper: the baseline comparison and every shown claim, each with its
+    interval and adjusted p, and how the family was controlled."""
+    meta, ans = doc["meta"], doc["answer"]
     T, C = meta["treatment"], meta["control"]
     parts = []
     base = doc["comparisons"][0] if doc["comparisons"] else None
     if base:
-        sig = base["welch_p"] is not None and base["welch_p"] < (1 - meta["ci_level"])
         parts.append(
             f"In the {base['label']} configuration, {T} reached a mean score of {num(base['mean_treatment'])} "
-            f"(± {num(base['std_treatment'])}, {base['n_runs_treatment']} runs, {base['n_treatment']} workers) "
-            f"against {num(base['mean_control'])} (± {num(base['std_control'])}, {base['n_runs_control']} runs, "
-            f"{base['n_control']} workers) for {C}, a gap of {num(base['gap'], 2, True)} "
-            f"({pct(base['gap_pct'])}; 95% cluster bootstrap CI over runs {ci(base['gap_ci95'])}; Welch's t-test on "
-            f"run means p = {pval(base['welch_p'])})"
-            + ("." if sig else ", which is not statistically significant at this sample size."))
-        if base.get("stability_advantage_pct") is not None:
-            parts.append(
-                f"Its coefficient of variation was {num(base['cv_treatment'], 3)} vs {num(base['cv_control'], 3)} "
-                f"(95% CI of the difference {ci(base.get('cv_diff_ci95'), 3)}).")
-        if base.get("seeds_needed"):
-            parts.append(f"Detecting a gap of this size with power 0.8 at alpha 0.05 would take about "
-                         f"{base['seeds_needed']} runs per method.")
-    for c in doc["contributions"]:
-        parts.append(f"{_action(c)} changed the gap by {num(-c['gap_pct_points'], 1, True)} percentage "
-                     f"points (95% CI {ci(_neg(c.get('gap_pct_points_ci95')), 1)}).")
-    if not base:  # one method: what removing each component did to it
-        for r in doc["removals"]:
-            parts.append(f"{_action(r)} changed {r['method']}'s mean score by "
-                         f"{num(r['mean_change'], 2, True)} ({pct(r['mean_change_pct'])}; 95% CI "
-                         f"{ci(r.get('mean_change_ci95'))}).")
-    inter = doc.get("interaction")
-    if inter and inter.get("gap"):
-        parts.append(f"The interaction of {' and '.join(inter['components'])} on the gap: "
-                     f"{inter['gap']['verdict']} ({num(inter['gap']['value'], 2, True)}, 95% CI {ci(inter['gap']['ci95'])}).")
+            f"({base['n_runs_treatment']} runs, {base['n_treatment']} workers) against {num(base['mean_control'])} "
+            f"({base['n_runs_control']} runs, {base['n_control']} workers) for {C}: a gap of "
+            f"{with_ci(base['gap'], base['gap_ci95'], signed=True)} (95% CI, Welch's t on run means).")
+    fam = ans["family"]
+    shown = [c for c in ans["claims"] if c["shown"]]
+    parts.append(f"Of the {fam['tested']} claims tested together (Holm's procedure, family-wise error "
+                 f"{fam['alpha']:g}), {len(shown)} held" + (":" if shown else "."))
+    parts += [f"{c['statement']} ({claim_numbers(c)}, 95% CI; adjusted p {fmt_p(c['p_adj'])});" for c in shown]
+    if shown:
+        parts[-1] = parts[-1][:-1] + "."
     return " ".join(parts)
-
-
-def _action(r) -> str:
-    level = r.get("level", False)
-    if isinstance(level, bool):
-        return f"{'Adding' if level else 'Removing'} {r['component']}"
-    return f"Switching {r['component']} to {level}"
-
-
-def _neg(pair):
-    return None if not pair else [-pair[1], -pair[0]]
-
-
-# ---- inputs: a results directory of runs ----
-
-def _levels(levels: list) -> list:
-    """A factor's levels as the statistics take them: on/off stays bool, anything else (a
-    string, a number such as a hidden size) becomes its string."""
-    return list(levels) if all(isinstance(v, bool) for v in levels) else [str(v) for v in levels]
-
-
-def load_runs(root) -> tuple[list[dict], dict[str, list], list[str]]:
-    """(runs, factors, notes) of a results directory, through ``pyrl.results.load_results``:
-    every ``result.json`` under ``root`` (any status, each with "_dir" and "factors"), the
-    factors (factor -> levels, baseline first) and notes on unreadable files. Raises
-    ScoresError when there is no run, ResultsError when runs disagree with their sweep."""
-    from pyrl.results import load_results
-    from pyrl.stats import ScoresError
-
-    res = load_results(root)
-    if not res.runs:
-        raise ScoresError(f"no runs (result.json) under {root}")
-    return res.runs, {f: _levels(lv) for f, lv in res.factors.items()}, list(res.problems)
-
-
-def run_config(run: dict, factors: dict[str, list]) -> dict:
-    """The run's level of each factor (from its "factors", else its config)."""
-    given = run.get("factors") or {}
-    out = {}
-    for f, levels in factors.items():
-        v = given[f] if f in given else run.get("config", {}).get(f)
-        out[f] = bool(v) if all(isinstance(x, bool) for x in levels) else str(v)
-    return out
-
-
-def samples_from_runs(runs: list[dict], factors: dict[str, list]) -> tuple[list, list[str]]:
-    """One Sample per worker of every run, with its status: ok, diverged (a learning
-    outcome: scored by the analysis's policy) or failed (failed or interrupted runs: not
-    learning outcomes, counted and listed). A worker's status is its own ("status" in its
-    entry; "stopped", a worker its run ended early, counts as failed) or, in older
-    result.json files without one, the run's. An ok worker without a
-    score (no finished episode) is noted and left out."""
-    from pathlib import Path
-
-    from pyrl.stats import Sample
-
-    samples, notes = [], []
-    for r in runs:
-        config, status, name = run_config(r, factors), r.get("status", "ok"), Path(r["_dir"]).name
-        workers = r.get("workers") or [{"worker": 0}]
-        if status not in ("ok", "diverged"):
-            notes.append(f"{name}: {status} ({r.get('error') or 'no error text'}): not a learning outcome, "
-                         f"left out of the statistics")
-            samples += [Sample(config, r["method"], int(r["seed"]), int(w["worker"]), None, "failed") for w in workers]
-            continue
-        for w in workers:
-            ws = w.get("status") or status
-            ws = "failed" if ws not in ("ok", "diverged") else ws  # 'stopped': its run did not finish
-            if ws == "ok" and w.get("score") is None:
-                notes.append(f"{name} worker {w['worker']}: no completed episode, no score")
-                continue
-            samples.append(Sample(config, r["method"], int(r["seed"]), int(w["worker"]), w.get("score"), ws))
-    return samples, notes
-
-
-def samples_from_dir(root) -> tuple[list, dict[str, list], list[str], list[dict]]:
-    """(samples, factors, notes, runs) from every ``result.json`` under ``root``: every run
-    counted (see ``samples_from_runs``)."""
-    runs, factors, notes = load_runs(root)
-    samples, more = samples_from_runs(runs, factors)
-    return samples, factors, notes + more, runs
-
-
-def curves_from_runs(runs: list[dict], factors: dict[str, list], notes: list[str] | None = None) -> list:
-    """A ``pyrl.stats.convergence.RunCurve`` for every ok or diverged run with a curve.csv
-    (columns worker, step, episode_return; step: that worker's env steps so far). The budget
-    is the run's configured total steps; k its score_episodes (10 when not recorded). An
-    unreadable curve.csv is left out, with a line in ``notes``."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from pyrl.stats.convergence import RunCurve, WorkerCurve
-
-    out = []
-    for r in runs:
-        path = Path(r["_dir"]) / "curve.csv"
-        if r.get("status", "ok") not in ("ok", "diverged") or not path.exists():
-            continue
-        try:
-            rows = _read_curve(path)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            if notes is not None:
-                notes.append(f"{path}: unreadable curve ({type(exc).__name__}: {exc}); left out of convergence speed")
-            continue
-        cfg = r.get("config") or {}
-        entries = r.get("workers") or [{"worker": w} for w in sorted(rows)]
-        workers = {}
-        for w in entries:
-            pts = sorted(rows.get(int(w["worker"]), []))
-            status = w.get("status") or r.get("status", "ok")
-            workers[int(w["worker"])] = WorkerCurve(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
-                                                   status == "diverged", w.get("diverged_at"))
-        budget = int(cfg.get("steps") or r.get("steps") or 0)
-        out.append(RunCurve(run_config(r, factors), r["method"], int(r["seed"]), budget,
-                            int(cfg.get("score_episodes") or 10), workers))
-    return out
-
-
-def _read_curve(path) -> dict[int, list[tuple[float, float]]]:
-    """worker -> [(its env steps, episode return)] from a curve.csv."""
-    import csv
-
-    rows: dict[int, list] = {}
-    with path.open() as fh:
-        for row in csv.DictReader(fh):
-            rows.setdefault(int(row["worker"]), []).append((float(row["step"]), float(row["episode_return"])))
-    return rows

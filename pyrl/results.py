@@ -146,3 +146,115 @@ def _check_against(run: dict, manifest: dict, factors: dict[str, list]) -> None:
                           for k in diff[:4])
         raise ResultsError(f"{name}: its configuration differs from sweep.json ({shown}); "
                            "the directory mixes settings, so it is not analysed")
+
+
+# --------------------------------------------------------------------------- as the statistics take them
+
+def _levels(levels: list) -> list:
+    """A factor's levels as the statistics take them: on/off stays bool, anything else (a
+    string, a number such as a hidden size) becomes its string."""
+    return list(levels) if all(isinstance(v, bool) for v in levels) else [str(v) for v in levels]
+
+
+def load_runs(root) -> tuple[list[dict], dict[str, list], list[str]]:
+    """(runs, factors, notes) of a results directory, through ``pyrl.results.load_results``:
+    every ``result.json`` under ``root`` (any status, each with "_dir" and "factors"), the
+    factors (factor -> levels, baseline first) and notes on unreadable files. Raises
+    ScoresError when there is no run, ResultsError when runs disagree with their sweep."""
+    from pyrl.stats import ScoresError
+
+    res = load_results(root)
+    if not res.runs:
+        raise ScoresError(f"no runs (result.json) under {root}")
+    return res.runs, {f: _levels(lv) for f, lv in res.factors.items()}, list(res.problems)
+
+
+def run_config(run: dict, factors: dict[str, list]) -> dict:
+    """The run's level of each factor (from its "factors", else its config)."""
+    given = run.get("factors") or {}
+    out = {}
+    for f, levels in factors.items():
+        v = given[f] if f in given else run.get("config", {}).get(f)
+        out[f] = bool(v) if all(isinstance(x, bool) for x in levels) else str(v)
+    return out
+
+
+def samples_from_runs(runs: list[dict], factors: dict[str, list]) -> tuple[list, list[str]]:
+    """One Sample per worker of every run, with its status: ok, diverged (a learning
+    outcome: scored by the analysis's policy) or failed (failed or interrupted runs: not
+    learning outcomes, counted and listed). A worker's status is its own ("status" in its
+    entry; "stopped", a worker its run ended early, counts as failed) or, in older
+    result.json files without one, the run's. An ok worker without a
+    score (no finished episode) is noted and left out."""
+    from pyrl.stats import Sample
+
+    samples, notes = [], []
+    for r in runs:
+        config, status, name = run_config(r, factors), r.get("status", "ok"), Path(r["_dir"]).name
+        workers = r.get("workers") or [{"worker": 0}]
+        if status not in ("ok", "diverged"):
+            notes.append(f"{name}: {status} ({r.get('error') or 'no error text'}): not a learning outcome, "
+                         f"left out of the statistics")
+            samples += [Sample(config, r["method"], int(r["seed"]), int(w["worker"]), None, "failed") for w in workers]
+            continue
+        for w in workers:
+            ws = w.get("status") or status
+            ws = "failed" if ws not in ("ok", "diverged") else ws  # 'stopped': its run did not finish
+            if ws == "ok" and w.get("score") is None:
+                notes.append(f"{name} worker {w['worker']}: no completed episode, no score")
+                continue
+            samples.append(Sample(config, r["method"], int(r["seed"]), int(w["worker"]), w.get("score"), ws))
+    return samples, notes
+
+
+def samples_from_dir(root) -> tuple[list, dict[str, list], list[str], list[dict]]:
+    """(samples, factors, notes, runs) from every ``result.json`` under ``root``: every run
+    counted (see ``samples_from_runs``)."""
+    runs, factors, notes = load_runs(root)
+    samples, more = samples_from_runs(runs, factors)
+    return samples, factors, notes + more, runs
+
+
+def curves_from_runs(runs: list[dict], factors: dict[str, list], notes: list[str] | None = None) -> list:
+    """A ``pyrl.stats.convergence.RunCurve`` for every ok or diverged run with a curve.csv
+    (columns worker, step, episode_return; step: that worker's env steps so far). The budget
+    is the run's configured total steps; k its score_episodes (10 when not recorded). An
+    unreadable curve.csv is left out, with a line in ``notes``."""
+    import numpy as np
+
+    from pyrl.stats.convergence import RunCurve, WorkerCurve
+
+    out = []
+    for r in runs:
+        path = Path(r["_dir"]) / "curve.csv"
+        if r.get("status", "ok") not in ("ok", "diverged") or not path.exists():
+            continue
+        try:
+            rows = _read_curve(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if notes is not None:
+                notes.append(f"{path}: unreadable curve ({type(exc).__name__}: {exc}); left out of convergence speed")
+            continue
+        cfg = r.get("config") or {}
+        entries = r.get("workers") or [{"worker": w} for w in sorted(rows)]
+        workers = {}
+        for w in entries:
+            pts = sorted(rows.get(int(w["worker"]), []))
+            status = w.get("status") or r.get("status", "ok")
+            workers[int(w["worker"])] = WorkerCurve(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
+                                                   status == "diverged", w.get("diverged_at"))
+        budget = int(cfg.get("steps") or r.get("steps") or 0)
+        out.append(RunCurve(run_config(r, factors), r["method"], int(r["seed"]), budget,
+                            int(cfg.get("score_episodes") or 10), workers))
+    return out
+
+
+def _read_curve(path) -> dict[int, list[tuple[float, float]]]:
+    """worker -> [(its env steps, episode return)] from a curve.csv."""
+    import csv
+
+    rows: dict[int, list] = {}
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            rows.setdefault(int(row["worker"]), []).append((float(row["step"]), float(row["episode_return"])))
+    return rows

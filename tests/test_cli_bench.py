@@ -327,3 +327,33 @@ def test_bench_learn_without_sb3_contrib_says_how_to_get_it(runner, monkeypatch)
     monkeypatch.setitem(sys.modules, "sb3_contrib", None)
     result = runner.invoke(cli, ["bench", "learn", "--env", "CartPoleNoVel-v1", "--methods", "sb3-rppo"])
     assert result.exit_code == 2 and "pip install sb3-contrib" in result.output
+
+
+def test_bench_stats_json(runner):
+    # the simulations of issue 21 (tiny here: the measured figures are in bench/README.md)
+    result = runner.invoke(cli, ["bench", "stats", "--json", "--part", "family", "--sims", "3"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["bench"] == "stats" and doc["code"] == "after" and doc["sims"] == 3 and "coverage" not in doc
+    rows = {(r["scenario"], r["runs"], r["workers"]): r for r in doc["family"]}
+    assert set(rows) == {("null", 3, 2), ("null", 5, 2), ("null", 10, 4), ("effect 1.5 sd", 5, 2),
+                         ("effect 1.5 sd", 10, 2)}
+    assert rows[("null", 5, 2)]["target"] == {"measure": "anywhere", "op": "<=", "bound": 0.07,
+                                               "met": rows[("null", 5, 2)]["anywhere"] <= 0.07}
+    assert rows[("effect 1.5 sd", 10, 2)]["target"]["measure"] == "factor"
+    for r in rows.values():
+        assert r["sims"] == 3 and 0 <= r["answer"] <= r["anywhere"] <= 1 and r["weighed"] > 0
+
+
+def test_bench_stats_coverage_table(runner):
+    result = runner.invoke(cli, ["bench", "stats", "--part", "coverage", "--coverage-sims", "2"])
+    assert result.exit_code == 0, result.output
+    assert "coverage of 95% intervals" in result.output and "lognormal" in result.output
+    for measure in ("mean (a3c)", "CV (individual)", "gap interaction", "P(a3c > individual)"):
+        assert measure in result.output, measure
+
+
+def test_bench_stats_old_needs_a_checkout(runner, tmp_path):
+    result = runner.invoke(cli, ["bench", "stats", "--old", str(tmp_path), "--sims", "1"])
+    assert result.exit_code == 2 and "--old" in result.output, result.output
+    assert "Traceback" not in result.output

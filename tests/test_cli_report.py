@@ -1,6 +1,7 @@
 """`pyrl report --scores FILE.csv`: tables, JSON schema, Markdown, plots, and input errors."""
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -28,12 +29,75 @@ def write_scores(path, rows=None, header=("method", "seed", "worker", "score", "
 
 def test_report_from_scores_renders_every_table(runner, tmp_path):
     scores = write_scores(tmp_path / "s.csv")
-    result = runner.invoke(cli, ["report", "--scores", str(scores), "--n-boot", "500"])
+    result = runner.invoke(cli, ["report", "--scores", str(scores)])
     assert result.exit_code == 0, result.output
     for title in ("1. Performance", "2. Variance", "3. Removing a component", "4. Worst case",
-                  "5. Combined factorial", "6. Contribution", "7. CV per configuration", "Key findings",
+                  "5. Combined factorial", "6. Contribution", "7. CV per configuration", "Notes",
                   "no rnn, no layernorm"):
         assert title in result.output, title
+
+
+def _table_blocks(text):
+    """The terminal's tables: (title, lines under the header rule up to the next blank line)."""
+    lines, out = text.splitlines(), []
+    for i, line in enumerate(lines):
+        if line and set(line.strip()) == {"─"}:
+            title = next(lines[j] for j in range(i - 1, -1, -1) if re.match(r"\d+b?\. ", lines[j]))
+            j = i + 1
+            while j < len(lines) and lines[j].strip():
+                j += 1
+            out.append((title, lines[i + 1:j]))
+    return out
+
+
+@pytest.mark.parametrize("shape", ["quick", "levels"])
+def test_the_terminal_report_fits_100_columns_without_wrapping_a_cell(tmp_path, shape):
+    from rich.console import Console
+
+    from pyrl import report as rep
+    from pyrl.stats import analyze, load_scores_csv
+
+    if shape == "quick":
+        path = write_scores(tmp_path / "s.csv")
+    else:  # four norms x rnn: the longest labels the CLI makes
+        rng = np.random.default_rng(1)
+        rows = [[m, seed, w, round(abs(rng.normal(mu, 30)), 3), norm, rnn]
+                for norm in ("layernorm", "none", "rmsnorm", "batchnorm") for rnn in (1, 0)
+                for m, mu in (("a3c", 200.0), ("individual", 120.0)) for seed in range(5) for w in range(2)]
+        path = write_scores(tmp_path / "s.csv", rows, header=("method", "seed", "worker", "score", "norm", "rnn"))
+    samples, factors = load_scores_csv(path)
+    doc = analyze(samples, factors)
+    console = Console(width=100, record=True, color_system=None)
+    rep.render(doc, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    blocks = _table_blocks(text)
+    assert len(blocks) >= 6
+    for title, body in blocks:
+        n_rows = len(next(t for t in rep.tables(doc, full=False) if title.startswith(t[0][:12]))[2])
+        assert len(body) == n_rows, (title, body)  # one line per row: no cell wrapped
+    # the answer opens the report: the family line, then the shown claims, one line each
+    lines = text.splitlines()
+    shown = [c for c in doc["answer"]["claims"] if c["shown"]]
+    assert lines[1] == doc["answer"]["family"]["line"][:100].rstrip() or lines[1].startswith(f"{len(shown)} of ")
+    for c in shown:
+        assert any(line.startswith("✓ " + c["statement"]) for line in lines)
+
+
+def test_json_answer_claims_carry_every_field(runner, tmp_path):
+    scores = write_scores(tmp_path / "s.csv")
+    doc = json.loads(runner.invoke(cli, ["report", "--scores", str(scores), "--json"]).output)
+    claims, fam = doc["answer"]["claims"], doc["answer"]["family"]
+    keys = {"id", "kind", "measure", "question", "statement", "configs", "methods", "estimate", "ci95", "ci",
+            "ci_level", "p", "p_adj", "favours", "shown", "why_not", "scale", "test"}
+    assert all(keys <= set(c) for c in claims) and len({c["id"] for c in claims}) == len(claims)
+    assert fam["weighed"] == len(claims) and fam["method"] == "Holm" and fam["shown"] == sum(c["shown"] for c in claims)
+    kinds = {c["kind"] for c in claims}
+    assert {"gap", "effect", "change", "contribution", "interaction", "stability"} <= kinds
+    for c in claims:
+        assert c["shown"] == (c["p_adj"] is not None and c["p_adj"] < 0.05 and not c["ci"][0] <= (
+            1 if c["scale"] == "ratio" else 0) <= c["ci"][1])
+        assert (c["why_not"] is None) == c["shown"]
 
 
 def test_report_json_schema_and_strictness(runner, tmp_path):
@@ -43,7 +107,7 @@ def test_report_json_schema_and_strictness(runner, tmp_path):
         for i, s in enumerate(scores):
             rows.append([method, i, 0, s])
     scores = write_scores(tmp_path / "one.csv", rows, header=("method", "seed", "worker", "score"))
-    result = runner.invoke(cli, ["report", "--scores", str(scores), "--json", "--n-boot", "500"])
+    result = runner.invoke(cli, ["report", "--scores", str(scores), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert {"cells", "comparisons", "removals", "contributions", "interaction"} <= set(doc)
@@ -58,7 +122,7 @@ def test_report_json_schema_and_strictness(runner, tmp_path):
 
 def test_report_factorial_json_has_removals_contributions_interaction(runner, tmp_path):
     scores = write_scores(tmp_path / "s.csv")
-    result = runner.invoke(cli, ["report", "--scores", str(scores), "--json", "--n-boot", "500"])
+    result = runner.invoke(cli, ["report", "--scores", str(scores), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert {(r["component"], r["method"]) for r in doc["removals"]} == {
@@ -72,12 +136,12 @@ def test_report_factorial_json_has_removals_contributions_interaction(runner, tm
 def test_markdown_and_plots_are_written(runner, tmp_path):
     scores = write_scores(tmp_path / "s.csv")
     md, plots = tmp_path / "report.md", tmp_path / "plots"
-    result = runner.invoke(cli, ["report", "--scores", str(scores), "--markdown", str(md), "--plots", str(plots),
-                                 "--n-boot", "500"])
+    result = runner.invoke(cli, ["report", "--scores", str(scores), "--markdown", str(md), "--plots", str(plots)])
     assert result.exit_code == 0, result.output
     text = md.read_text()
     assert "## 1. Performance per configuration" in text and "## Summary paragraph" in text
-    for name in ("cv_per_configuration.png", "score_distributions.png"):
+    assert "## Claims: all 26 weighed" in text  # every claim, shown or not, with why
+    for name in ("claims.png", "performance_profile.png", "cv_per_configuration.png", "score_distributions.png"):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from pyrl import plots
 from pyrl import report as rep
+from pyrl import results
 from pyrl.cli import cli
 from pyrl.stats import Sample, analyze
 from pyrl.stats.convergence import RunCurve, WorkerCurve, auc_norm, first_reach, run_curve
@@ -62,7 +63,7 @@ def curve_study(reach_t, reach_c, budget=1000):
 
 def test_cells_gap_and_censoring():
     samples, curves = curve_study([100, 200, 300, 400, 500, 600], [300, 400, 500, None, None, None])
-    doc = analyze(samples, [], n_boot=2000, curves=curves, threshold=90)
+    doc = analyze(samples, [], curves=curves, threshold=90)
     a, c = doc["cells"]
     assert a["steps_to_threshold"] == 350 and a["never_reached"] == 0 and a["n_curves"] == 6
     assert c["steps_to_threshold"] == math.inf  # half the runs never reach it: the median run does not
@@ -72,14 +73,17 @@ def test_cells_gap_and_censoring():
     # AUC: a run at 100 from its reach step r on: (1000 - r) * 100 / 1000 / 90
     assert a["auc_norm"] == pytest.approx(np.mean([(1000 - r) / 900 for r in [100, 200, 300, 400, 500, 600]]))
     cp = doc["comparisons"][0]
-    assert cp["steps_to_threshold_diff"] == -math.inf and cp["auc_norm_diff"] > 0
+    assert cp["auc_norm_diff"] > 0 and cp["auc_norm_diff_ci95"][0] < cp["auc_norm_diff"] < cp["auc_norm_diff_ci95"][1]
+    assert "steps_to_threshold_diff" not in cp  # a difference of censored medians has no usable interval
+    (claim,) = [c for c in doc["answer"]["claims"] if c["kind"] == "convergence"]
+    assert claim["estimate"] == pytest.approx(cp["auc_norm_diff"]) and claim["ci95"] == cp["auc_norm_diff_ci95"]
     assert doc["meta"]["convergence"]["threshold"] == 90 and "set to 90" in doc["meta"]["convergence"]["threshold_rule"]
     json.dumps(_strict(doc), allow_nan=False)
 
 
 def test_default_threshold_is_a_fraction_of_the_best_cell():
     samples, curves = curve_study([100, 200, 300], [100, 200, 300])
-    doc = analyze(samples, [], n_boot=200, curves=curves)
+    doc = analyze(samples, [], curves=curves)
     conv = doc["meta"]["convergence"]
     assert conv["threshold"] == pytest.approx(90.0) and conv["threshold_fraction"] == 0.9
     assert "0.9 x the best cell's mean final score (single configuration / a3c: 100)" in conv["threshold_rule"]
@@ -91,22 +95,25 @@ def test_removal_rows_carry_the_change():
         ss, cc = curve_study([100 + shift, 200 + shift, 300 + shift], [200, 300, 400])
         s += [Sample({"rnn": rnn}, x.method, x.seed, x.worker, x.score) for x in ss]
         cvs += [RunCurve({"rnn": rnn}, r.method, r.seed, r.budget, 1, r.workers) for r in cc]
-    doc = analyze(s, ["rnn"], n_boot=300, curves=cvs, threshold=90)
+    doc = analyze(s, ["rnn"], curves=cvs, threshold=90)
     r = next(r for r in doc["removals"] if r["method"] == T)
-    assert r["steps_to_threshold_change"] == 300 and r["steps_to_threshold_change_ci95"] is not None
+    base = next(c for c in doc["cells"] if c["method"] == T and c["config"] == {"rnn": True})
+    off = next(c for c in doc["cells"] if c["method"] == T and c["config"] == {"rnn": False})
+    assert off["steps_to_threshold"] - base["steps_to_threshold"] == 300
+    assert r["auc_norm_change"] == pytest.approx(off["auc_norm"] - base["auc_norm"]) and r["auc_norm_change_ci95"]
     title, header, rows = next(t for t in rep.tables(doc) if t[0].startswith("3."))
-    assert "steps to thr. change (95% CI)" in header and rows[0][-2].startswith("+300 [")
+    assert header[-1] == "AUC change" and rows[0][-1].startswith("-0.")
 
 
 def test_scores_without_curves_say_convergence_is_not_available(runner, tmp_path):
     p = tmp_path / "s.csv"
     p.write_text("method,seed,worker,score\n" + "".join(f"{m},{i},0,{40 + i + (5 if m == T else 0)}\n"
                                                        for m in (T, C) for i in range(6)))
-    result = runner.invoke(cli, ["report", "--scores", str(p), "--n-boot", "200"])
+    result = runner.invoke(cli, ["report", "--scores", str(p)])
     assert result.exit_code == 0, result.output
     assert "9. Convergence speed: not available" in result.output
-    assert "Does a3c converge faster? Not available: no learning curves" in result.output
-    doc = json.loads(runner.invoke(cli, ["report", "--scores", str(p), "--n-boot", "200", "--json"]).output,
+    assert "no learning curves" in result.output
+    doc = json.loads(runner.invoke(cli, ["report", "--scores", str(p), "--json"]).output,
                      parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert doc["meta"]["convergence"]["available"] is False
 
@@ -143,7 +150,7 @@ def test_report_directory_with_curves(runner, tmp_path):
         for seed in range(4):
             write_run(root, T, seed, rnn, 200 + 50 * seed)
             write_run(root, C, seed, rnn, 400 + 100 * seed)
-    result = runner.invoke(cli, ["report", str(root), "--json", "--n-boot", "300", "--threshold", "90"])
+    result = runner.invoke(cli, ["report", str(root), "--json", "--threshold", "90"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     a = next(c for c in doc["cells"] if c["method"] == T and c["config"] == {"rnn": True})
@@ -151,12 +158,12 @@ def test_report_directory_with_curves(runner, tmp_path):
     # (reach + 50), at total steps 2 x that; median over seeds of 2 (reach + 50) for reach 200..350
     assert a["steps_to_threshold"] == np.median([2 * (200 + 50 * s + 50) for s in range(4)])
     assert a["never_reached"] == 0
-    never = json.loads(runner.invoke(cli, ["report", str(root), "--json", "--n-boot", "300", "--threshold", "150"]).output,
+    never = json.loads(runner.invoke(cli, ["report", str(root), "--json", "--threshold", "150"]).output,
                        parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert never["cells"][0]["steps_to_threshold"] == "inf" and never["cells"][0]["never_reached"] == 4
     plots_dir = tmp_path / "plots"
-    text = runner.invoke(cli, ["report", str(root), "--n-boot", "300", "--plots", str(plots_dir)]).output
-    assert "9. Convergence speed: threshold" in text and "Does a3c converge faster?" in text
+    text = runner.invoke(cli, ["report", str(root), "--plots", str(plots_dir)]).output
+    assert "9. Convergence speed: threshold" in text and "normalised AUC" in text
     assert (plots_dir / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -181,7 +188,7 @@ def eight():
                 s.append(Sample(config, m, seed, 0, float(rng.uniform(20, 100))))
                 cvs.append(RunCurve(config, m, seed, 1000, 1, {0: WorkerCurve(np.array([reach, 1000.0]),
                                                                                 np.array([10.0, 90.0]))}))
-    return s, cvs, analyze(s, comps, n_boot=200, curves=cvs)
+    return s, cvs, analyze(s, comps, curves=cvs)
 
 
 def test_configuration_labels_do_not_overlap(eight):
@@ -213,7 +220,7 @@ def test_an_unreadable_curve_is_left_out_and_said(tmp_path):
     write_run(root, T, 0, True, 200)
     write_run(root, C, 0, True, 300)
     (root / f"{C}__rnn-on__seed0" / "curve.csv").write_text("worker,step,episode_return\n0,abc,1\n")
-    runs, factors, notes = rep.load_runs(root)
-    curves = rep.curves_from_runs(runs, factors, notes)
+    runs, factors, notes = results.load_runs(root)
+    curves = results.curves_from_runs(runs, factors, notes)
     assert [c.method for c in curves] == [T]
     assert any("unreadable curve (ValueError" in n for n in notes)

@@ -9,6 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from pyrl import report as rep
+from pyrl import results
 from pyrl.cli import cli
 from pyrl.stats import Sample, ScoresError, analyze, config_label, load_scores_csv
 
@@ -32,7 +33,7 @@ def level_samples(skip=()):
 
 @pytest.fixture(scope="module")
 def doc():
-    return analyze(level_samples(), FACTORS, n_boot=1000)
+    return analyze(level_samples(), FACTORS)
 
 
 def test_labels():
@@ -68,8 +69,10 @@ def test_each_level_against_the_baseline_level(doc):
     assert cons[("norm", "rmsnorm")]["baseline_level"] == "none"
     suffer = {(s["component"], s["level"]) for s in doc["cv_suffers_more"]}
     assert suffer == {("norm", "layernorm"), ("norm", "rmsnorm"), ("rnn", False)}
-    assert any(f.startswith("Switching norm from none to rmsnorm") for f in doc["findings"])
-    assert any(f.startswith("norm=none (vs rmsnorm) contributes +33.3 percentage points") for f in doc["findings"])
+    assert any(s["statement"].startswith("Switching norm from none to rmsnorm") for s in doc["cv_suffers_more"])
+    (claim,) = [c for c in doc["answer"]["claims"] if c["kind"] == "contribution" and c["level"] == "rmsnorm"]
+    assert claim["question"] == "Does norm=none (vs rmsnorm) help a3c more than individual (widen the gap)?"
+    assert claim["estimate"] == pytest.approx(30 - 20)  # gap at baseline - gap with rmsnorm
 
 
 def test_interaction_of_every_level_pair(doc):
@@ -86,21 +89,22 @@ def test_interaction_of_every_level_pair(doc):
     g = inters[("rmsnorm", False)]["gap"]
     assert g["margin"] == pytest.approx(8.75)
     assert g["ci95"][0] < -8.75 and 0 < g["ci95"][1] and g["verdict"] == "no evidence of interaction"
-    assert any(f.startswith("Interaction of norm=rmsnorm and rnn on the gap: -5.00") for f in doc["findings"])
+    (claim,) = [c for c in doc["answer"]["claims"] if c["kind"] == "interaction" and c["level"] == "rmsnorm"]
+    assert claim["estimate"] == pytest.approx(-5.0) and not claim["shown"] and claim["ci95"] == g["ci95"]
 
 
 def test_two_level_mapping_is_the_component_list():
     rng = np.random.default_rng(3)
     s = [Sample({"rnn": r, "layernorm": ln}, m, seed, w, float(rng.uniform(0, 100)))
          for r in (True, False) for ln in (True, False) for m in (T, C) for seed in range(5) for w in range(2)]
-    a = analyze(s, ["rnn", "layernorm"], n_boot=300)
-    b = analyze(s, {"rnn": [True, False], "layernorm": [True, False]}, n_boot=300)
+    a = analyze(s, ["rnn", "layernorm"])
+    b = analyze(s, {"rnn": [True, False], "layernorm": [True, False]})
     assert json.dumps(a, default=str) == json.dumps(b, default=str)
     assert a["interaction"] is not None and a["interactions"] == [a["interaction"]]
 
 
 def test_missing_level_cells_are_skipped_and_said():
-    d = analyze(level_samples(skip=[("rmsnorm", False)]), FACTORS, n_boot=0)
+    d = analyze(level_samples(skip=[("rmsnorm", False)]), FACTORS)
     assert "configuration 'norm=rmsnorm, no rnn' has no samples" in d["skipped"]
     inter = next(i for i in d["interactions"] if i["levels"] == ["rmsnorm", False])
     assert inter["gap"] is None and any("'norm=rmsnorm, no rnn'" in n for n in inter["notes"])
@@ -139,14 +143,14 @@ def test_csv_levels_first_seen_is_the_baseline(tmp_path):
 
 def test_cli_report_of_levels(runner, tmp_path):
     p = write_csv(tmp_path / "s.csv", csv_rows())
-    result = runner.invoke(cli, ["report", "--scores", str(p), "--json", "--n-boot", "300"])
+    result = runner.invoke(cli, ["report", "--scores", str(p), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["meta"]["factors"] == {"norm": ["none", "layernorm", "rmsnorm"], "rnn": [True, False]}
-    text = runner.invoke(cli, ["report", "--scores", str(p), "--n-boot", "300"]).output
+    text = runner.invoke(cli, ["report", "--scores", str(p)]).output
     assert "baseline (norm=none, rnn)" in text and "norm=rmsnorm x rnn" in text
     table3 = next(t for t in rep.tables(doc) if t[0].startswith("3."))
-    assert {r[0] for r in table3[2]} == {"norm=layernorm", "norm=rmsnorm", "rnn"}
+    assert {r[0] for r in table3[2]} == {"norm=layernorm", "norm=rmsnorm", "no rnn"}
 
 
 def test_results_directory_with_levels(tmp_path):
@@ -162,34 +166,30 @@ def test_results_directory_with_levels(tmp_path):
                 "status": "ok", "method": m, "seed": 0,
                 "config": {"rnn": rnn, "norm": norm, "hidden": 64, "method": m, "seed": 0},
                 "factors": {"norm": norm, "rnn": rnn}, "workers": [{"worker": 0, "status": "ok", "score": 10.0 + k}]}))
-    samples, factors, notes, runs = rep.samples_from_dir(root)
+    samples, factors, notes, runs = results.samples_from_dir(root)
     assert factors == {"norm": ["none", "rmsnorm"], "rnn": [True, False]} and len(samples) == 8
     assert {s.config_dict["norm"] for s in samples} == {"none", "rmsnorm"}
-    d = analyze(samples, factors, n_boot=0)
+    d = analyze(samples, factors)
     assert d["interaction"] is not None and d["interaction"]["levels"] == ["rmsnorm", False]
 
 
 def test_the_answer_says_what_each_change_does_run_by_run(doc):
     # T: rnn off costs 15 (60 -> 45, sd 5 over 8 runs: shown); rmsnorm costs 10 (shown);
     # C scores 30 in every cell (its change is 0: not shown)
-    from pyrl.stats.answers import answers
-
-    lines = {line.split("?")[0]: line for line in answers(doc) if line.startswith("What does") and "do to" in line}
-    assert set(lines) == {"What does removing rnn do to the score", "What does norm=layernorm instead of none do to "
-                          "the score", "What does norm=rmsnorm instead of none do to the score"}
-    rnn = lines["What does removing rnn do to the score"]
-    assert "Shown for a3c:" in rnn and "a3c -15.00 (-25.0%)" in rnn and "individual +0.00" in rnn
-    assert rnn.count("(not shown)") == 1
-    assert "Shown for a3c:" in lines["What does norm=rmsnorm instead of none do to the score"]
+    changes = {(c["component"], c["level"], c["methods"][0]): c for c in doc["answer"]["claims"]
+               if c["kind"] == "change" and c["measure"] == "score"}
+    assert set(changes) == {(f, lv, m) for f, lv in [("norm", "layernorm"), ("norm", "rmsnorm"), ("rnn", False)]
+                            for m in (T, C)}
+    rnn = changes[("rnn", False, T)]
+    assert rnn["shown"] and rnn["estimate"] == pytest.approx(-15.0) and rnn["statement"] == "Removing rnn lowers a3c's score"
+    assert not changes[("rnn", False, C)]["shown"] and changes[("norm", "rmsnorm", T)]["shown"]
+    assert any(line.startswith("Removing rnn lowers a3c's score: -15") for line in doc["answer"]["lines"])
     rows = {(r["component"], r["level"], r["method"]): r for r in doc["removals"]}
     assert rows[("rnn", False, T)]["mean_change_p"] < 0.05 < rows[("rnn", False, C)]["mean_change_p"]
 
 
 def test_the_answer_names_the_levels_it_contrasts(doc):
-    from pyrl.stats.answers import answers
-
-    text = "\n".join(answers(doc))
+    questions = "\n".join(c["question"] for c in doc["answer"]["claims"])
     for level in ("layernorm", "rmsnorm"):
-        assert f"Do norm={level} (vs none) and rnn interact on the gap?" in text
-        assert f"Whose stability suffers more with norm={level} instead of none?" in text
-    assert "Whose stability suffers more without rnn?" in text
+        assert f"Do norm={level} instead of none and removing rnn interact on the gap?" in questions
+        assert f"Whose stability suffers more from norm={level} instead of none?" in questions

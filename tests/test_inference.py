@@ -1,5 +1,6 @@
-"""The run as the unit of inference: cluster bootstrap, run-level tests, and the null
-simulation of issue 12 (false-positive rate and power, through ``analyze`` itself)."""
+"""The run as the unit of inference: run-level intervals and tests, and the null simulation of
+issue 12 (false-positive rate and power, through ``analyze`` itself). Since issue 21 every
+interval is closed-form (t on run means, a cluster jackknife for the CV): no bootstrap."""
 from __future__ import annotations
 
 import math
@@ -9,8 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from pyrl.benchmarks.inference import rate, simulate
-from pyrl.stats import Sample, analyze, expanded_alpha, prob_improvement, welch_seeds_needed
-from pyrl.stats.estimators import cluster_replicates, percentile_ci
+from pyrl.stats import Sample, analyze, prob_improvement
 
 T, C = "a3c", "individual"
 
@@ -22,43 +22,6 @@ def runs_of(method, scores, seed0=0, config=None):
             for r in range(scores.shape[0]) for w in range(scores.shape[1])]
 
 
-# --------------------------------------------------------------------------- cluster bootstrap
-
-
-def test_cluster_bootstrap_keeps_each_run_whole():
-    # runs [1, 1] and [3, 3, 3, 3]: a replicate pools two whole runs -> means 1 (AA), 14/6 (AB), 3 (BB);
-    # resampling workers would give many other values (e.g. 1.5, 2, 2.5)
-    means, _ = cluster_replicates([np.array([1.0, 1.0]), np.array([3.0, 3, 3, 3])],
-                                  np.random.default_rng(0), 400, want_cv=False)
-    values = set(np.round(means, 12))
-    assert values == {1.0, round(14 / 6, 12), 3.0}
-
-
-def test_cluster_replicates_are_the_pooled_statistics_of_the_drawn_runs():
-    rng = np.random.default_rng(4)
-    runs = [rng.normal(50, 10, size) for size in (2, 4, 3, 4, 1)]
-    means, cvs = cluster_replicates(runs, np.random.default_rng(9), 50, want_cv=True)
-    idx = np.random.default_rng(9).integers(0, len(runs), size=(50, len(runs)))
-    for b in range(50):
-        pooled = np.concatenate([runs[i] for i in idx[b]])
-        assert means[b] == pytest.approx(pooled.mean(), rel=1e-12)
-        assert cvs[b] == pytest.approx(pooled.std(ddof=1) / pooled.mean(), rel=1e-9)
-
-
-def test_expanded_percentile_interval_by_hand():
-    # n = 10 runs, alpha 0.05: alpha' = 2 Phi(-sqrt(10/9) t_{0.975, 9}) = 2 Phi(-2.3845) = 0.0171
-    a = expanded_alpha(0.05, 10)
-    assert a == pytest.approx(2 * sps.norm.cdf(-math.sqrt(10 / 9) * sps.t.ppf(0.975, 9)), rel=1e-12)
-    assert a == pytest.approx(0.0171, abs=1e-4)
-    reps = np.random.default_rng(0).normal(size=5000)
-    assert percentile_ci(reps, 0.05, 10) == pytest.approx(list(np.percentile(reps, [50 * a, 100 - 50 * a])))
-    plain = np.percentile(reps, [2.5, 97.5])
-    lo, hi = percentile_ci(reps, 0.05, 10)
-    assert lo < plain[0] and hi > plain[1]  # wider than the plain percentile interval
-    assert expanded_alpha(0.05, 1000) == pytest.approx(0.05, abs=5e-4)  # large n: the plain interval
-    assert percentile_ci(reps, 0.05, 1) is None  # one run: no interval
-
-
 # --------------------------------------------------------------------------- run-level statistics
 
 
@@ -67,7 +30,7 @@ def correlated():
     rng = np.random.default_rng(11)
     xt = 55 + 8 * rng.normal(size=(8, 1)) + 3 * rng.normal(size=(8, 3))
     xc = 45 + 4 * rng.normal(size=(7, 1)) + 6 * rng.normal(size=(7, 3))
-    return xt, xc, analyze(runs_of(T, xt) + runs_of(C, xc), [], n_boot=2000)
+    return xt, xc, analyze(runs_of(T, xt) + runs_of(C, xc), [])
 
 
 def test_point_estimates_over_workers_inference_over_runs(correlated):
@@ -78,9 +41,23 @@ def test_point_estimates_over_workers_inference_over_runs(correlated):
     assert cp["n_treatment"] == 24 and cp["n_runs_treatment"] == 8 and cp["n_runs_control"] == 7
     assert cp["welch_p"] == pytest.approx(sps.ttest_ind(mt, mc, equal_var=False).pvalue, rel=1e-12)
     assert cp["prob_improvement"] == pytest.approx(prob_improvement(mt, mc))
-    assert cp["seeds_needed"] == welch_seeds_needed(cp["gap"], mt.std(ddof=1), mc.std(ddof=1))
     cell = doc["cells"][0]
     assert cell["n"] == 24 and cell["n_runs"] == 8 and cell["workers_per_run"] == [3]
+
+
+def test_intervals_are_t_intervals_on_run_means(correlated):
+    # equal workers per run: the mean over workers is the mean of run means, and its interval
+    # Student's t on the 8 run means; the gap's interval is Welch's on the two cells' run means
+    xt, xc, doc = correlated
+    mt, mc = xt.mean(1), xc.mean(1)
+    cell = doc["cells"][0]
+    h = sps.t.ppf(0.975, 7) * mt.std(ddof=1) / math.sqrt(8)
+    assert cell["mean_ci95"] == pytest.approx([mt.mean() - h, mt.mean() + h], rel=1e-10)
+    vt, vc = mt.var(ddof=1) / 8, mc.var(ddof=1) / 7
+    df = (vt + vc) ** 2 / (vt ** 2 / 7 + vc ** 2 / 6)
+    h = sps.t.ppf(0.975, df) * math.sqrt(vt + vc)
+    gap = mt.mean() - mc.mean()
+    assert doc["comparisons"][0]["gap_ci95"] == pytest.approx([gap - h, gap + h], rel=1e-10)
 
 
 def test_copies_of_a_worker_add_no_evidence():
@@ -89,13 +66,17 @@ def test_copies_of_a_worker_add_no_evidence():
     # improvement must not change (the worker-level code narrowed the CI by half).
     rng = np.random.default_rng(2)
     xt, xc = rng.normal(52, 10, (10, 1)), rng.normal(48, 10, (10, 1))
-    one = analyze(runs_of(T, xt) + runs_of(C, xc), [], n_boot=2000)["comparisons"][0]
-    four = analyze(runs_of(T, np.repeat(xt, 4, 1)) + runs_of(C, np.repeat(xc, 4, 1)), [], n_boot=2000)
-    four = four["comparisons"][0]
-    assert four["n_treatment"] == 40 and one["n_treatment"] == 10
-    for key in ("gap", "welch_p", "prob_improvement", "seeds_needed"):
-        assert four[key] == pytest.approx(one[key], rel=1e-12), key
-    assert four["gap_ci95"] == pytest.approx(one["gap_ci95"], rel=1e-12)
+    one = analyze(runs_of(T, xt) + runs_of(C, xc), [])
+    four = analyze(runs_of(T, np.repeat(xt, 4, 1)) + runs_of(C, np.repeat(xc, 4, 1)), [])
+    c1, c4 = one["comparisons"][0], four["comparisons"][0]
+    assert c4["n_treatment"] == 40 and c1["n_treatment"] == 10
+    for key in ("gap", "welch_p", "prob_improvement"):
+        assert c4[key] == pytest.approx(c1[key], rel=1e-12), key
+    for key in ("gap_ci95", "prob_improvement_ci95"):
+        assert c4[key] == pytest.approx(c1[key], rel=1e-12), key
+    for a, b in zip(one["cells"], four["cells"]):
+        for key in ("mean_ci95", "iqm_ci95", "median_ci95"):
+            assert b[key] == pytest.approx(a[key], rel=1e-12), key
 
 
 def test_report_says_what_n_counts(correlated):
@@ -112,7 +93,7 @@ def test_null_false_positive_rate_at_most_7_percent(rho_t, rho_c, seed):
     # 10 runs x 4 workers per cell, no true gap, workers of a run correlated at rho: the report
     # calls the gap significant (p < 0.05 or CI excluding 0) in at most 7% of 500 studies
     # (measured: bench/README.md, "Inference (issue 12)"; the old worker-level code: 23% to 31%)
-    r = rate(analyze, sims=500, seed=seed, n_boot=1000, rho_t=rho_t, rho_c=rho_c)
+    r = rate(analyze, sims=500, seed=seed, rho_t=rho_t, rho_c=rho_c)
     assert r <= 0.07, r
 
 
@@ -120,7 +101,7 @@ def test_power_under_a_real_gap():
     # a gap of one worker-level standard deviation, rho 0.5, 10 runs x 4 workers: detected in
     # about 3 of 4 studies (74% in bench/README.md); the null test above cannot pass by never
     # calling anything significant
-    r = rate(analyze, sims=200, seed=7, n_boot=1000, rho_t=0.5, rho_c=0.5, gap=1.0)
+    r = rate(analyze, sims=200, seed=7, rho_t=0.5, rho_c=0.5, gap=1.0)
     assert r >= 0.6, r
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pyrl import report as rep
+from pyrl import results
 from pyrl.cli import cli
 
 
@@ -47,7 +47,7 @@ def sweep_dir(tmp_path):
 
 
 def test_every_run_is_counted(tmp_path):
-    samples, factors, notes, runs = rep.samples_from_dir(sweep_dir(tmp_path))
+    samples, factors, notes, runs = results.samples_from_dir(sweep_dir(tmp_path))
     assert factors == {"layernorm": [True, False]} and len(runs) == 23
     by = {(s.method, s.seed, s.worker): s for s in samples if s.config_dict == {"layernorm": True}}
     assert by[("a3c", 5, 0)].status == "diverged" and by[("a3c", 5, 1)].score == 91.0
@@ -58,7 +58,7 @@ def test_every_run_is_counted(tmp_path):
 
 def test_report_json_has_divergence_and_failures(runner, tmp_path):
     root = sweep_dir(tmp_path)
-    result = runner.invoke(cli, ["report", str(root), "--json", "--n-boot", "200"])
+    result = runner.invoke(cli, ["report", str(root), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     a = next(c for c in doc["cells"] if c["method"] == "a3c" and c["config"] == {"layernorm": True})
@@ -68,14 +68,14 @@ def test_report_json_has_divergence_and_failures(runner, tmp_path):
     assert a["worst"] == 38.0  # the diverged run's 90s took the floor: the lowest score anywhere
     assert any(f.startswith("Divergence (baseline (layernorm) / a3c): 1 of 6 runs") for f in doc["findings"])
     assert doc["meta"]["diverged_policy"] == "floor"
-    last = json.loads(runner.invoke(cli, ["report", str(root), "--json", "--n-boot", "200",
+    last = json.loads(runner.invoke(cli, ["report", str(root), "--json",
                                           "--diverged", "last"]).output)
     a_last = next(c for c in last["cells"] if c["method"] == "a3c" and c["config"] == {"layernorm": True})
     assert a_last["worst"] == 50.0 and a_last["mean"] > a["mean"]
 
 
 def test_report_tables_show_divergence_and_n(runner, tmp_path):
-    result = runner.invoke(cli, ["report", str(sweep_dir(tmp_path)), "--n-boot", "200"])
+    result = runner.invoke(cli, ["report", str(sweep_dir(tmp_path))])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Answer\n") and "• n counts runs (one seed each)" in result.output
     assert "workers per run: a3c 2, individual 2" in result.output
@@ -88,11 +88,11 @@ def test_a_directory_whose_runs_all_diverged_is_a_report(runner, tmp_path):
     for m in ("a3c", "individual"):
         for seed in range(2):
             write_run(root, m, seed, [(None, None)], status="diverged", error="non-finite loss")
-    result = runner.invoke(cli, ["report", str(root), "--json", "--n-boot", "200"])
+    result = runner.invoke(cli, ["report", str(root), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert all(c["n_diverged"] == c["n_learners"] == 2 for c in doc["cells"])
-    text = runner.invoke(cli, ["report", str(root), "--n-boot", "200"]).output
+    text = runner.invoke(cli, ["report", str(root)]).output
     assert "Divergence (single configuration / a3c): 2 of 2 runs" in text and "no finished runs" not in text
 
 
@@ -122,13 +122,13 @@ def test_numeric_levels_and_stopped_workers(tmp_path):
             for m in ("a3c", "individual") for s in range(2) for h in (64, 128)]
     runs.append(("a3c", 2, {"hidden": 64}, [(50.0, "ok"), (None, "stopped")], "failed"))
     _format2(tmp_path / "s", {"hidden": [64, 128]}, runs)
-    samples, factors, notes, _ = rep.samples_from_dir(tmp_path / "s")
+    samples, factors, notes, _ = results.samples_from_dir(tmp_path / "s")
     assert factors == {"hidden": ["64", "128"]}
     assert {s.config_dict["hidden"] for s in samples} == {"64", "128"}
     assert [s.status for s in samples if s.seed == 2] == ["failed", "failed"]
     from pyrl.stats import analyze
 
-    doc = analyze(samples, factors, n_boot=0)
+    doc = analyze(samples, factors)
     assert [c["label"] for c in doc["comparisons"]] == ["baseline (hidden=64)", "hidden=128"]
     assert doc["cells"][0]["n_failed"] == 1
 

@@ -73,10 +73,10 @@ def test_ablate_end_to_end_then_rerun_skips_everything(runner, tmp_path):
     assert {c["method"] for c in report["cells"]} == {"a3c", "individual"}
     assert len({json.dumps(c["config"], sort_keys=True) for c in report["cells"]}) == 4
     plots = tmp_path / "plots"
-    rep = runner.invoke(cli, ["report", str(out), "--plots", str(plots), "--markdown", str(tmp_path / "r.md"),
-                              "--n-boot", "200"])
+    rep = runner.invoke(cli, ["report", str(out), "--plots", str(plots), "--markdown", str(tmp_path / "r.md")])
     assert rep.exit_code == 0, rep.output
-    for name in ("learning_curves.png", "cv_per_configuration.png", "score_distributions.png"):
+    for name in ("learning_curves.png", "cv_per_configuration.png", "score_distributions.png", "claims.png",
+                 "performance_profile.png"):
         assert (plots / name).read_bytes()[:4] == b"\x89PNG", name
     stamps = {d: (out / d / "result.json").stat().st_mtime_ns for d in dirs}
     again = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(out), "--json", "--no-report"])
@@ -391,7 +391,7 @@ def test_factor_levels_sweep_the_full_product(runner, tmp_path):
     assert {("norm", n, m) for n in norms[1:] for m in ("a3c", "individual")} <= changed
     again = runner.invoke(cli, args[:-1] + ["--no-report", "--json"])
     assert json.loads(again.output)["sweep"]["skipped"] == 32
-    report = runner.invoke(cli, ["report", str(out), "--n-boot", "200"])
+    report = runner.invoke(cli, ["report", str(out)])
     assert report.exit_code == 0 and "norm=rmsnorm" in report.output, report.output
 
 

@@ -12,6 +12,8 @@ over studies is the false-positive rate under the null and the power under a rea
 
 Everything goes through ``analyze`` (or, with --stats-file, the ``analyze`` of another
 version of pyrl/stats.py, e.g. the old worker-level code), exactly as ``pyrl report`` calls it.
+The report's family of claims and its intervals over a whole factorial study (issue 21):
+``pyrl.benchmarks.claims``.
 
     python -m pyrl.benchmarks.inference [--sims 1000] [--n-boot 2000] [--stats-file OLD.py] [--json]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import json
 import sys
 from typing import Callable
@@ -60,17 +63,26 @@ def significant(doc: dict, alpha: float = 0.05) -> bool:
     return any(calls(doc, alpha))
 
 
-def rates(analyze: Callable, sims: int, seed: int, n_boot: int, runs: int = 10, workers: int = 4,
+def _call(analyze: Callable, samples: list[dict], n_boot: int | None, seed: int) -> dict:
+    """``analyze`` of one configuration; ``n_boot`` and ``seed`` only for code that takes them
+    (before issue 21 every interval was a bootstrap; after it none is)."""
+    if "n_boot" in inspect.signature(analyze).parameters:
+        return analyze(samples, [], n_boot=2000 if n_boot is None else n_boot, seed=seed)
+    return analyze(samples, [])
+
+
+def rates(analyze: Callable, sims: int, seed: int, n_boot: int | None = None, runs: int = 10, workers: int = 4,
           **scenario) -> dict[str, float]:
     """Shares of ``sims`` simulated studies (seeded by ``seed``) with p < 0.05 ("p"), with a gap
-    CI excluding 0 ("ci") and with either ("either": called significant)."""
+    CI excluding 0 ("ci") and with either ("either": called significant). ``n_boot``: the
+    bootstrap resamples of an ``analyze`` that takes them (default 2000), else ignored."""
     rng = np.random.default_rng(seed)
-    hits = np.array([calls(analyze(simulate(rng, runs, workers, **scenario), [], n_boot=n_boot, seed=i))
+    hits = np.array([calls(_call(analyze, simulate(rng, runs, workers, **scenario), n_boot, i))
                      for i in range(sims)])
     return {"p": hits[:, 0].mean(), "ci": hits[:, 1].mean(), "either": hits.any(axis=1).mean()}
 
 
-def rate(analyze: Callable, sims: int, seed: int, n_boot: int, runs: int = 10, workers: int = 4,
+def rate(analyze: Callable, sims: int, seed: int, n_boot: int | None = None, runs: int = 10, workers: int = 4,
          **scenario) -> float:
     """Share of ``sims`` simulated studies (seeded by ``seed``) whose gap is called significant."""
     return float(rates(analyze, sims, seed, n_boot, runs, workers, **scenario)["either"])
@@ -91,7 +103,9 @@ def _load_analyze(path: str | None) -> Callable:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sims", type=int, default=1000, help="simulated studies per scenario")
-    ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples per study")
+    ap.add_argument("--n-boot", type=int, default=None,
+                    help="bootstrap resamples per study, for an analyze that takes them (code before issue 21; "
+                         "default 2000)")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)

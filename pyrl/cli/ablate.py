@@ -171,12 +171,13 @@ def _sweep_then_report(settings, out, backend, ray_address, jobs, as_json, show_
 
 def _report(out, quiet):
     from pyrl import report as rep
+    from pyrl import results
     from pyrl.results import ResultsError
     from pyrl.stats import ScoresError, analyze
 
     try:
-        samples, factors, skipped, runs = rep.samples_from_dir(out)
-        doc = analyze(samples, factors, curves=rep.curves_from_runs(runs, factors))
+        samples, factors, skipped, runs = results.samples_from_dir(out)
+        doc = analyze(samples, factors, curves=results.curves_from_runs(runs, factors))
     except (ScoresError, ResultsError) as exc:
         if not quiet:
             console.print(f"[yellow]no report:[/] {exc}")

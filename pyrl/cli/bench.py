@@ -1,4 +1,4 @@
-"""``pyrl bench kernel | rollout | train | learn``: benchmarks (speed claims live here, not in tests)."""
+"""``pyrl bench kernel | rollout | train | profile | learn | stats``: benchmarks (speed claims live here, not in tests)."""
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -251,3 +251,43 @@ def learn(as_json, env_id, threshold, seeds, seed_start, max_steps, methods, num
     except RuntimeError as exc:  # a run failed or diverged
         abort(str(exc), code=1)
     print_json(result) if as_json else lb.render(result, console)
+
+
+@bench.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--sims", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Simulated studies per scenario of the family checks.")
+@click.option("--coverage-sims", type=click.IntRange(min=1), default=None,
+              help="Simulated studies per column of the coverage check [default: --sims].")
+@click.option("--part", type=click.Choice(["all", "family", "coverage"]), default="all", show_default=True,
+              help="family: how often reports show claims (null, and one real effect); coverage: how often "
+                   "the 95% intervals cover the truth.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes (the figures do not depend on it).")
+@click.option("--old", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Measure the pyrl of this checkout instead (e.g. git worktree add /tmp/pyrl_old a7076c6), "
+                   "in a subprocess.")
+@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Bootstrap resamples of the old code's analyze (with --old).")
+def stats_(as_json, sims, coverage_sims, part, seed, jobs, old, n_boot):
+    """The report's statistics checked by simulation (issue 21): claims shown on null factorial
+    studies and under one real effect, and the coverage of its 95% intervals."""
+    from pyrl.benchmarks import claims as cb
+
+    if old is not None:
+        try:
+            with console.status("simulating studies with the old code...", spinner="dots") \
+                    if not as_json else nullcontext() as st:
+                result = cb.run_old(old, sims=sims, coverage_sims=coverage_sims, seed=seed, part=part, jobs=jobs,
+                                    n_boot=n_boot,
+                                    progress=(lambda msg: st.update(f"simulating {msg}")) if st is not None else None)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--old") from None
+        except RuntimeError as exc:
+            abort(str(exc), code=1)
+    else:
+        with console.status("simulating studies...", spinner="dots") if not as_json else nullcontext() as st:
+            result = cb.run(sims=sims, coverage_sims=coverage_sims, seed=seed, part=part, jobs=jobs,
+                            progress=(lambda msg: st.update(f"simulating {msg}")) if st is not None else None)
+    print_json(result) if as_json else cb.render(result, console)

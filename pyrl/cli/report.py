@@ -41,13 +41,10 @@ def _score_range(ctx, param, value):
 @click.option("--threshold", type=float, default=None,
               help="Score a run must reach for convergence speed (steps to threshold, normalised AUC); "
                    "default 0.9 x the best cell's mean final score.")
-@click.option("--n-boot", type=click.IntRange(min=100), default=10000, show_default=True,
-              help="Bootstrap resamples.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (reports are reproducible).")
-def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, diverged, threshold,
-           n_boot, seed):
+def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, diverged, threshold):
     """Render the report for DIRECTORY (a sweep or run directory) or for --scores FILE.csv."""
     from pyrl import report as rep
+    from pyrl import results
     from pyrl.results import ResultsError
     from pyrl.stats import ScoresError, analyze, load_scores_csv
 
@@ -61,10 +58,10 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
             samples, components = load_scores_csv(scores, treatment=treatment, control=control)
             skipped = []
         else:
-            samples, components, skipped, runs = rep.samples_from_dir(directory)
-            curves = rep.curves_from_runs(runs, components, skipped)
+            samples, components, skipped, runs = results.samples_from_dir(directory)
+            curves = results.curves_from_runs(runs, components, skipped)
         doc = analyze(samples, components, treatment=treatment, control=control, score_range=score_range,
-                      n_boot=n_boot, seed=seed, diverged=diverged, curves=curves, threshold=threshold)
+                      diverged=diverged, curves=curves, threshold=threshold)
     except (ScoresError, ResultsError) as exc:
         abort(str(exc), code=2)
     doc["skipped"] = list(doc.get("skipped", [])) + skipped
@@ -75,7 +72,9 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
         from pyrl import plots
 
         plots_dir.mkdir(parents=True, exist_ok=True)
-        written = [plots.cv_per_configuration(doc, plots_dir / "cv_per_configuration.png"),
+        written = [plots.claims(doc, plots_dir / "claims.png"),
+                   plots.performance_profile(doc, plots_dir / "performance_profile.png"),
+                   plots.cv_per_configuration(doc, plots_dir / "cv_per_configuration.png"),
                    plots.score_distributions(doc, samples, plots_dir / "score_distributions.png")]
         if curves:
             curve = plots.learning_curves(curves, doc, plots_dir / "learning_curves.png")

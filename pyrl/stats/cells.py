@@ -23,13 +23,13 @@ Failed runs (crashes, kills) are not learning outcomes: counted and listed, not 
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pyrl.stats.estimators import cluster_replicates, cv_refusal, cvar, iqm, percentile_ci, wilson_ci
+from pyrl.stats.estimators import (MIN_RUNS_JACKKNIFE, cv_jackknife, cv_refusal, cvar, iqm, iqm_ci, mean_estimate,
+                                   median_ci, wilson_ci)
 from pyrl.stats.samples import Sample
 
 POLICIES = ("floor", "last", "exclude")
@@ -42,8 +42,6 @@ class Settings:
     factors: dict[str, list]
     treatment: str
     control: str
-    n_boot: int
-    seed: int
     alpha: float
     power: float
     min_n: int
@@ -72,6 +70,27 @@ class Settings:
 
         return config_label(self.config(cfg), self.config(self.baseline))
 
+    # ---- the factorial's geometry
+
+    def changed(self, name: str, level: Any) -> tuple:
+        """The baseline configuration with one factor set to ``level``."""
+        return tuple(level if f == name else b for f, b in zip(self.factors, self.baseline))
+
+    def level_changes(self) -> list[tuple[str, Any]]:
+        """(factor, level) for every non-baseline level of every factor."""
+        return [(name, lv) for name, levels in self.factors.items() for lv in levels[1:]]
+
+    def pairs(self) -> list[tuple]:
+        """(A, level of A, B, level of B) for every two factors and non-baseline levels."""
+        names = self.names
+        return [(fa, la, fb, lb) for i, fa in enumerate(names) for fb in names[i + 1:]
+                for la in self.factors[fa][1:] for lb in self.factors[fb][1:]]
+
+    def corners(self, fa, la, fb, lb) -> dict[str, tuple]:
+        """The four configurations of an interaction: base, only A changed, only B, both."""
+        both = tuple(la if f == fa else lb if f == fb else b for f, b in zip(self.factors, self.baseline))
+        return {"base": self.baseline, "a": self.changed(fa, la), "b": self.changed(fb, lb), "ab": both}
+
 
 def floor_score(groups: dict, score_range) -> float | None:
     """The lowest score (ok and diverged samples) in the analysis, or None without one."""
@@ -83,8 +102,10 @@ def floor_score(groups: dict, score_range) -> float | None:
 class Cell:
     """One (configuration, method) cell. ``runs`` maps seed -> that run's samples (sorted by
     worker). Attributes: ``run_scores`` (one array per analysed run, seed order), ``x`` (the
-    pooled worker scores), ``run_means``, summary statistics and bootstrap replicates
-    (``means``, ``cvs``; None without them), and ``doc``, the cell's JSON."""
+    pooled worker scores), ``run_means``, summary statistics, the estimates the claims use
+    (``mean_est``: t on run means; ``logcv_est``, ``cv_est``: the cluster jackknife of the
+    CV over runs, log and plain scale; None where they cannot be made), and ``doc``, the
+    cell's JSON."""
 
     def __init__(self, cfg: tuple, method: str, runs: dict[int, list[Sample]], st: Settings,
                  floor: float | None):
@@ -130,7 +151,7 @@ class Cell:
         self.n_unscored += value is None
         return value
 
-    # ---- summary and bootstrap
+    # ---- summary and the estimates
 
     def _summarise(self, st: Settings) -> None:
         self.n_runs = len(self.run_scores)
@@ -142,30 +163,44 @@ class Cell:
         self.cv_note = cv_refusal(self.x) if self.n else "no scores"
         self.cv = None if self.cv_note else self.std / self.mean
         self.worst = float(self.x.min()) if self.n else None
-        self.means = self.cvs = None
-        if self.n_runs >= 2 and st.n_boot > 0:
-            key = "|".join(f"{c}={int(v) if isinstance(v, bool) else v}" for c, v in zip(st.factors, self.cfg))
-            rng = np.random.default_rng([st.seed, zlib.crc32(f"{key}|{self.method}".encode())])
-            self.means, self.cvs = cluster_replicates(self.run_scores, rng, st.n_boot, self.cv is not None)
+        self.mean_est = mean_estimate(self.run_means)
+        self.logcv_est = self.cv_est = None
+        if self.cv is not None:
+            self.logcv_est = cv_jackknife(self.run_scores)
+            self.cv_est = cv_jackknife(self.run_scores, log=False)
 
     @property
     def run_std(self) -> float | None:
         """Standard deviation of the run means (the unit of inference)."""
         return float(self.run_means.std(ddof=1)) if self.n_runs >= 2 else None
 
+    def cv_ci_note(self) -> str | None:
+        if self.cv is None:
+            return self.cv_note
+        if self.logcv_est is None:
+            return (f"no interval: the CV's jackknife needs at least {MIN_RUNS_JACKKNIFE} runs"
+                    if self.n_runs < MIN_RUNS_JACKKNIFE else "no interval: the CV is undefined without some run")
+        return None
+
     def _doc(self, st: Settings) -> dict[str, Any]:
-        x, has = self.x, self.n > 0
+        x, has, rm = self.x, self.n > 0, self.run_means
         rate = self.n_diverged / self.n_learners if self.n_learners else None
+        level = 1 - st.alpha
+        med = median_ci(rm, st.alpha) if has else None
         return {
             "config": st.config(self.cfg), "label": st.label(self.cfg), "method": self.method,
             "n": self.n, "n_runs": self.n_runs, "n_seeds": self.n_runs,
             "workers_per_run": sorted({len(r) for r in self.run_scores}),
+            "run_means": [float(v) for v in rm],
             "mean": self.mean, "std": self.std, "cv": self.cv, "cv_note": self.cv_note,
             "worst": self.worst, "best": float(x.max()) if has else None,
-            "median": float(np.median(x)) if has else None,
-            "iqm": iqm(x) if has else None, "cvar10": cvar(x) if has else None,
-            "mean_ci95": percentile_ci(self.means, st.alpha, self.n_runs),
-            "cv_ci95": percentile_ci(self.cvs, st.alpha, self.n_runs),
+            "median": float(np.median(rm)) if has else None,
+            "median_ci95": None if med is None else med[0], "median_ci_level": None if med is None else med[1],
+            "iqm": iqm(rm) if has else None, "iqm_ci95": iqm_ci(rm, st.alpha) if has else None,
+            "cvar10": cvar(x) if has else None,
+            "mean_ci95": None if self.mean_est is None else self.mean_est.ci(level),
+            "cv_ci95": None if self.logcv_est is None else [float(np.exp(v)) for v in self.logcv_est.ci(level)],
+            "cv_ci_note": self.cv_ci_note(),
             "n_learners": self.n_learners, "n_diverged": self.n_diverged,
             "n_diverged_runs": self.n_diverged_runs, "divergence_rate": rate,
             "divergence_rate_ci95": wilson_ci(self.n_diverged, self.n_learners, st.alpha),

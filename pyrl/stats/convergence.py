@@ -25,8 +25,8 @@ threshold           by default 0.9 x the best cell's mean final score (the highe
                     score_range).
 budget              the run's planned total env steps (its config "steps").
 
-CIs: bootstrap over runs (one value per run), expanded percentile interval; order statistics
-for the steps, so censored (+inf) replicates need no arithmetic.
+Intervals: the median steps by order statistics (distribution-free; censored runs need no
+arithmetic; none below 5 runs); the AUC by Student's t over runs.
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from pyrl.stats.estimators import expanded_alpha
 
 THRESHOLD_FRACTION = 0.9
 
@@ -117,19 +116,6 @@ def auc_norm(events: np.ndarray, values: np.ndarray, budget: float, threshold: f
     return float((values * widths).sum() / budget / threshold)
 
 
-def order_ci(reps: np.ndarray | None, alpha: float, n: int) -> list[float] | None:
-    """Expanded percentile interval by order statistics (inf allowed, NaN dropped; None when
-    more than 1% are NaN, or n < 2)."""
-    if reps is None or n < 2:
-        return None
-    ok = ~np.isnan(reps)
-    if not ok.any() or ok.sum() < 0.99 * len(reps):
-        return None
-    a = expanded_alpha(alpha, n)
-    lo, hi = np.quantile(reps[ok], [a / 2, 1 - a / 2], method="inverted_cdf")
-    return [float(lo), float(hi)]
-
-
 def run_metrics(curves: Sequence[RunCurve], policy: str, floor: float | None, threshold: float,
                 shared: bool, diverged_seeds: set[int]) -> dict[int, tuple[float, float | None]]:
     """seed -> (steps to threshold, normalised AUC) for each run with a curve."""
@@ -141,14 +127,3 @@ def run_metrics(curves: Sequence[RunCurve], policy: str, floor: float | None, th
         events, values = rcurve
         out[rc.seed] = (first_reach(events, values, threshold), auc_norm(events, values, rc.budget, threshold))
     return out
-
-
-def median_reps(x: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    """Bootstrap replicates of the median of x over runs (+inf, a censored run, allowed)."""
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
-    return np.median(x[idx], axis=1)
-
-
-def mean_reps(x: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
-    return x[idx].mean(axis=1)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import zlib
 from typing import Any, Sequence
 
 import numpy as np
 
 from pyrl.stats import convergence as cv
-from pyrl.stats.estimators import percentile_ci, wilson_ci
+from pyrl.stats.estimators import Estimate, combine, mean_estimate, median_ci, wilson_ci
 from pyrl.stats.samples import ScoresError, level_of
 
 
@@ -18,8 +16,10 @@ from pyrl.stats.samples import ScoresError, level_of
 class CellSpeed:
     steps: np.ndarray                # steps to threshold per run with a curve (inf: never)
     auc: np.ndarray | None           # normalised AUC per run (None: no positive threshold)
-    steps_reps: np.ndarray | None
-    auc_reps: np.ndarray | None
+
+    @property
+    def auc_est(self) -> Estimate | None:
+        return None if self.auc is None else mean_estimate(self.auc)
 
     @property
     def n(self) -> int:
@@ -78,61 +78,39 @@ def _cell_speed(a, key, curves, threshold, floor) -> CellSpeed | None:
         return None
     steps = np.array([m[s][0] for s in sorted(m)])
     aucs = [m[s][1] for s in sorted(m)]
-    auc = None if any(v is None for v in aucs) else np.array(aucs)
-    sr = ar = None
-    if len(steps) >= 2 and st.n_boot > 0:
-        rng = np.random.default_rng([st.seed, zlib.crc32(f"{key}|convergence".encode())])
-        sr = cv.median_reps(steps, rng, st.n_boot)
-        ar = None if auc is None else cv.mean_reps(auc, rng, st.n_boot)
-    return CellSpeed(steps, auc, sr, ar)
+    return CellSpeed(steps, None if any(v is None for v in aucs) else np.array(aucs))
 
 
-def _sub_reps(x, y):
-    if x is None or y is None:
-        return None
-    with np.errstate(invalid="ignore"):
-        return x - y
-
-
-def _diff(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None:
-        return None
-    d = a - b
-    return None if math.isnan(d) else d
-
-
-def _pair(st, t: CellSpeed | None, c: CellSpeed | None, prefix: str) -> dict[str, Any]:
-    """{prefix}steps_to_threshold{suffix} and auc_norm of t minus c, with CIs."""
-    keys = ("steps_to_threshold", "auc_norm")
-    if t is None or c is None:
-        return {f"{k}_{prefix}{s}": None for k in keys for s in ("", "_ci95")}
-    n = min(t.n, c.n)
-    mt, mc = float(np.median(t.steps)), float(np.median(c.steps))
-    at = None if t.auc is None else float(t.auc.mean())
-    ac = None if c.auc is None else float(c.auc.mean())
-    return {f"steps_to_threshold_{prefix}": _diff(mt, mc),
-            f"steps_to_threshold_{prefix}_ci95": cv.order_ci(_sub_reps(t.steps_reps, c.steps_reps), st.alpha, n),
-            f"auc_norm_{prefix}": _diff(at, ac),
-            f"auc_norm_{prefix}_ci95": percentile_ci(_sub_reps(t.auc_reps, c.auc_reps), st.alpha, n)}
+def _auc_diff(t: CellSpeed | None, c: CellSpeed | None, name: str, alpha: float) -> dict[str, Any]:
+    """auc_norm_<name> (t minus c) and its Welch t interval."""
+    e = None if t is None or c is None else combine([(1.0, t.auc_est), (-1.0, c.auc_est)])
+    value = None if t is None or c is None or t.auc is None or c.auc is None else float(t.auc.mean() - c.auc.mean())
+    return {f"auc_norm_{name}": value, f"auc_norm_{name}_ci95": None if e is None else e.ci(1 - alpha)}
 
 
 def _cell_doc(st, sp: CellSpeed | None) -> dict[str, Any]:
     if sp is None:
-        return {"n_curves": 0, "steps_to_threshold": None, "steps_to_threshold_ci95": None, "never_reached": None,
-                "never_reached_share": None, "never_reached_ci95": None, "auc_norm": None, "auc_norm_ci95": None}
+        return {"n_curves": 0, "steps_to_threshold": None, "steps_to_threshold_ci95": None, "steps_ci_level": None,
+                "never_reached": None, "never_reached_share": None, "never_reached_ci95": None, "auc_norm": None,
+                "auc_norm_ci95": None}
     never = int(np.isinf(sp.steps).sum())
+    med = median_ci(sp.steps, st.alpha)
+    e = sp.auc_est
     return {"n_curves": sp.n, "steps_to_threshold": float(np.median(sp.steps)),
-            "steps_to_threshold_ci95": cv.order_ci(sp.steps_reps, st.alpha, sp.n),
+            "steps_to_threshold_ci95": None if med is None else med[0],
+            "steps_ci_level": None if med is None else med[1],
             "never_reached": never, "never_reached_share": never / sp.n,
             "never_reached_ci95": wilson_ci(never, sp.n, st.alpha),
             "auc_norm": None if sp.auc is None else float(sp.auc.mean()),
-            "auc_norm_ci95": percentile_ci(sp.auc_reps, st.alpha, sp.n)}
+            "auc_norm_ci95": None if e is None else e.ci(1 - st.alpha)}
 
 
 def attach(a, doc: dict, curves: Sequence[cv.RunCurve] | None, threshold: float | None,
            floor: float | None) -> dict[str, Any]:
-    """Adds the convergence fields to the cells, comparisons and removals of ``doc``;
-    returns the meta block (threshold, its rule, the definitions)."""
+    """Adds the convergence fields to the cells, comparisons and removals of ``doc`` and each
+    cell's AUC estimate to ``a.auc`` (for the claims); returns the meta block (threshold,
+    its rule, the definitions)."""
+    a.auc = {}
     if curves is None:
         return dict(UNAVAILABLE)
     if not curves:
@@ -142,18 +120,21 @@ def attach(a, doc: dict, curves: Sequence[cv.RunCurve] | None, threshold: float 
         return {"available": False, "reason": rule}
     groups = _group(a, curves)
     speeds = {key: _cell_speed(a, key, groups.get(key, []), thr, floor) for key in a.cells}
+    a.auc = {key: sp.auc_est for key, sp in speeds.items() if sp is not None and sp.auc_est is not None}
     for cdoc, key in zip(doc["cells"], a.cell_order()):
         cdoc.update(_cell_doc(a.st, speeds[key]))
     for cfg, cp in a.comparisons.items():
-        cp.update(_pair(a.st, speeds.get((cfg, a.st.treatment)), speeds.get((cfg, a.st.control)), "diff"))
+        cp.update(_auc_diff(speeds.get((cfg, a.st.treatment)), speeds.get((cfg, a.st.control)), "diff", a.st.alpha))
     for r in doc["removals"]:
-        cfg = tuple(r["level"] if f == r["component"] else b for f, b in zip(a.st.factors, a.st.baseline))
-        r.update(_pair(a.st, speeds.get((cfg, r["method"])), speeds.get((a.st.baseline, r["method"])), "change"))
+        cfg = a.st.changed(r["component"], r["level"])
+        r.update(_auc_diff(speeds.get((cfg, r["method"])), speeds.get((a.st.baseline, r["method"])), "change",
+                           a.st.alpha))
     return {"available": any(s is not None for s in speeds.values()), "threshold": thr, "threshold_rule": rule,
             "threshold_fraction": cv.THRESHOLD_FRACTION if threshold is None else None,
             "auc_note": None if thr > 0 else "normalised AUC needs a positive threshold (use --score-range)",
             "definition": ("steps to threshold: the first total env steps (worker steps x workers) at which the "
                            "run's curve (mean over its workers of the mean of their last score_episodes "
-                           "episodes) reaches the threshold; per cell the median over runs, a run that never "
-                           "reaches it counting as +inf (never_reached: how many). Normalised AUC: the curve's "
-                           "mean over the run's budget divided by the threshold.")}
+                           "episodes) reaches the threshold; per cell the median over runs (descriptive: a "
+                           "distribution-free interval from 5 runs), a run that never reaches it counting as "
+                           "+inf (never_reached: how many). Normalised AUC: the curve's mean over the run's "
+                           "budget divided by the threshold; the claims of kind convergence test it run by run.")}
