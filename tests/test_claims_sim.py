@@ -70,7 +70,7 @@ def test_old_flags_read_the_old_answer():
     assert f["answer"] and f["kinds_answer"]["gap"] and not f["kinds_answer"]["stability"]
     assert f["anywhere"] and f["kinds"]["stability"]  # another configuration's CV difference, a CV interaction
     f = cb.old_flags(doc, factor="rnn")
-    assert not f["factor"] and f["other"]  # the CV interaction verdict is a null claim under an rnn effect
+    assert not f["factor"] and f["null"]  # the CV interaction verdict is a null claim under an rnn effect
 
 
 # --------------------------------------------------------------------------- the family of claims
@@ -88,7 +88,7 @@ def test_a_real_effect_of_one_factor_is_still_shown():
     # rnn off lowers every run by 1.5 run-level sd; 10 runs x 2 workers per cell
     (row,) = cb.family(400, seed=2, jobs=JOBS, scenarios=[("effect 1.5 sd", 10, 2, 1.5, ("factor", ">=", 0.70))])
     assert row["factor_shown"] >= 0.70, row
-    assert row["other_shown"] <= 0.07, row  # claims about layernorm and interactions stay null
+    assert row["null_shown"] <= 0.07, row  # claims about layernorm and interactions stay null
 
 
 # --------------------------------------------------------------------------- coverage

@@ -109,8 +109,9 @@ def test_median_interval_by_order_statistics():
 
 
 def test_probability_of_improvement_interval():
-    lo, hi = prob_improvement_ci(1.0, 3, 3)  # complete separation: not degenerate
-    assert hi == 1.0 and 0.3 < lo < 1.0
+    lo, hi = prob_improvement_ci(1.0, 5, 5)  # complete separation: not degenerate
+    assert hi == 1.0 and 0.5 < lo < 1.0
+    assert prob_improvement_ci(1.0, 3, 5) is None  # below 5 runs a side no interval holds 90%
     lo, hi = prob_improvement_ci(0.5, 10, 10)
     assert lo < 0.5 < hi and lo == pytest.approx(1 - hi, abs=1e-9)
     assert prob_improvement_ci(0.5, 1, 5) is None

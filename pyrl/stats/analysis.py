@@ -247,13 +247,16 @@ def _design(a: Ablation, cfg: tuple, cp: dict, fam: dict) -> dict[str, Any] | No
         return None
     level = st.alpha / max(1, fam["tested"])
     n = min(t.n_runs, c.n_runs)
-    need = []
-    ci = cp["gap_ci95"]
-    ends = sorted((abs(v) for v in ci), reverse=True) if ci and not ci[0] <= 0 <= ci[1] else \
-        ([max(abs(v) for v in ci), 0.0] if ci else [])
-    for end in ends:
-        k = welch_seeds_needed(end, t.run_std, c.run_std, level, st.power, max_n=RUNS_CAP) if end > 0 else None
-        need.append(k if k is not None or end == 0 else RUNS_CAP + 1)
+
+    def runs(gap: float) -> int | None:  # RUNS_CAP + 1 stands for "more than RUNS_CAP"
+        if gap == 0:
+            return None
+        return welch_seeds_needed(gap, t.run_std, c.run_std, level, st.power, max_n=RUNS_CAP) or RUNS_CAP + 1
+
+    need, ci = [], cp["gap_ci95"]
+    if ci is not None:
+        near = 0.0 if ci[0] <= 0 <= ci[1] else min(abs(v) for v in ci)
+        need = [runs(max(abs(v) for v in ci)), runs(near)]
     return {"mde": welch_mde(t.run_std, c.run_std, n, level, st.power), "alpha": level, "power": st.power, "n": n,
             "runs_needed": need, "runs_cap": RUNS_CAP}
 

@@ -43,7 +43,8 @@ def fmt_p(p: float | None) -> str:
 def claim_numbers(c: dict) -> str:
     """'-99.5 [-123.1, -82.9]' or '0.67x [0.45, 0.98]' (95% interval)."""
     ratio = c["scale"] == "ratio"
-    return f"{fmt_value(c['estimate'], c['ci95'], ratio=ratio)} {fmt_interval(c['ci95'], ratio=ratio)}"
+    what = "AUC " if c["measure"] == "AUC" else ""
+    return f"{what}{fmt_value(c['estimate'], c['ci95'], ratio=ratio)} {fmt_interval(c['ci95'], ratio=ratio)}"
 
 
 def claim_line(c: dict) -> str:

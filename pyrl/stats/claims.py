@@ -89,15 +89,20 @@ def family(claims: list[Claim], alpha: float) -> tuple[list[dict[str, Any]], dic
         d, level = docs[i], 1 - alpha / (m - r)
         d["p_adj"], d["ci_level"] = adj[j], level
         d["ci"] = [_out(v, c.scale) for v in c.est.ci(level)]
-        d["shown"] = adj[j] < alpha and _excludes_null(d["ci"], c.scale)
+        # the interval is centred on the bias-corrected estimate (jackknife): it must also lie on
+        # the point estimate's side of the null, so that the statement never contradicts it
+        agrees = _excludes_null(d["ci"], c.scale) and (c.est.ci(level)[0] > 0) == (c.est.value > 0)
+        d["shown"] = adj[j] < alpha and agrees
         if d["shown"]:
             d["why_not"] = None
             if c.verdicts is not None:
-                d["verdict"] = c.verdicts[0 if c.est.centre > 0 else 1]
+                d["verdict"] = c.verdicts[0 if c.est.value > 0 else 1]
         elif adj[j] >= alpha:
             d["why_not"] = f"Holm-adjusted p = {adj[j]:.3g} >= {alpha:g} ({m} claims tested)"
-        else:
+        elif not _excludes_null(d["ci"], c.scale):
             d["why_not"] = f"its {100 * level:.2f}% interval (the Holm level) covers {1 if c.scale == 'ratio' else 0}"
+        else:
+            d["why_not"] = "its bias-corrected interval lies on the other side of the null from the estimate"
     shown = sum(d["shown"] for d in docs)
     line = (f"{shown} of {len(docs)} claims shown: Holm's procedure over the {m} tested, family-wise error "
             f"{alpha:g}, runs as the unit" + (f"; {len(docs) - m} not testable" if len(docs) > m else "") + ".")
@@ -107,9 +112,7 @@ def family(claims: list[Claim], alpha: float) -> tuple[list[dict[str, Any]], dic
 def _doc(c: Claim) -> dict[str, Any]:
     e = c.est
     p = None if e is None else e.p()
-    side = 0 if e is None or e.centre >= 0 else 1
-    if e is not None and e.centre == 0:
-        side = 0
+    side = 0 if e is None or e.value >= 0 else 1  # the statement follows the point estimate
     doc = {
         "id": c.id, "kind": c.kind, "measure": c.measure, "question": c.question,
         "statement": c.statements[side], "configs": c.configs, "methods": c.methods,
@@ -118,7 +121,7 @@ def _doc(c: Claim) -> dict[str, Any]:
         "ci95": None if e is None or p is None else [_out(v, c.scale) for v in e.ci(0.95)],
         "ci": None, "ci_level": None, "p": p, "p_adj": None, "test": c.test,
         "df": None if e is None or math.isinf(e.df) else e.df, "n_runs": c.n_runs,
-        "favours": None if e is None or e.centre == 0 else c.favours[side],
+        "favours": None if e is None or e.value == 0 else c.favours[side],
         "verdict": None,
         "shown": False,
         "why_not": c.untested if e is None else ("no test: the contrast has no variation (every run scored the "
@@ -175,15 +178,13 @@ def _gaps(a, attr: str = "mean_est", measure: str = "score", kind: str = "gap") 
     T, C = st.treatment, st.control
     verb = {"score": "scores higher than", "AUC": "learns faster than"}[measure]
     q = {"score": f"Does {T} score higher than {C}", "AUC": f"Does {T} converge faster than {C}"}[measure]
-    tail = " (AUC)" if measure == "AUC" else ""
     cfgs = [cfg for cfg in a.present if _have(a, [cfg], [T, C])
             and (attr != "auc" or ((cfg, T) in a.auc and (cfg, C) in a.auc))]
     out = []
     for cfg in cfgs:
         lab = st.label(cfg)
         out.append(_claim(a, kind, measure, [(1.0, cfg, T), (-1.0, cfg, C)], attr,
-                          question=f"{q} in {lab}?", statements=(f"{T} {verb} {C} in {lab}{tail}",
-                                                                 f"{C} {verb} {T} in {lab}{tail}"),
+                          question=f"{q} in {lab}?", statements=(f"{T} {verb} {C} in {lab}", f"{C} {verb} {T} in {lab}"),
                           favours=(T, C), configs=[lab], methods=[T, C], contrast=f"{T} - {C}", key=(kind, cfg)))
     if attr == "mean_est" and len(a.all_cfgs) > 1 and len(cfgs) == len(a.all_cfgs):
         k = len(cfgs)
