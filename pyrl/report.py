@@ -31,12 +31,23 @@ def pct(v: Optional[float], digits: int = 1, signed: bool = True) -> str:
     return s if s in ("n/a", "∞", "-∞") else s + "%"
 
 
-def with_ci(v: Optional[float], ci, signed: bool = False, ratio: bool = False, unit: str = "") -> str:
-    """'136 [98, 174]': the value at the precision its interval warrants, then the interval."""
+def with_ci(v: Optional[float], ci, signed: bool = False, ratio: bool = False, unit: str = "",
+            compact: bool = False) -> str:
+    """'136 [98, 174]': the value at the precision its interval warrants, then the interval.
+    ``compact`` (the terminal): an interval symmetric about the value (every t interval) as
+    '136 ±38', and one significant digit of its width, so that a row fits 100 columns."""
     if v is None:
         return "n/a"
     if ci is None:
         return fmt_value(v, None, signed, ratio) + unit + " (no CI)"
+    if compact:
+        half = (ci[1] - ci[0]) / 2
+        d = 0 if half <= 0 or not math.isfinite(half) else max(0, min(4, -math.floor(math.log10(2 * half))))
+        if not ratio and half > 0 and abs((ci[0] + ci[1]) / 2 - v) <= 1e-9 * max(1.0, abs(v), half):
+            return f"{v + 0.0:{'+' if signed else ''}.{d}f}{unit} ±{half:.{d}f}"
+        d = max(d, 2) if ratio else d
+        sign = "+" if signed else ""
+        return (f"{v:{sign}.{d}f}{'x' if ratio else unit} [{ci[0]:{sign}.{d}f}, {ci[1]:{sign}.{d}f}]")
     return f"{fmt_value(v, ci, signed, ratio)}{unit} {fmt_interval(ci, signed, ratio)}"
 
 
@@ -88,10 +99,6 @@ def _mark(shown: bool) -> str:
     return SHOWN if shown else NOT_SHOWN
 
 
-def _claims_by_key(doc) -> dict:
-    return {c["id"]: c for c in doc["answer"]["claims"]}
-
-
 def _claim(doc, kind, **match):
     for c in doc["answer"]["claims"]:
         if c["kind"] == kind and all(c.get(k) == v for k, v in match.items()):
@@ -119,8 +126,10 @@ def _performance(doc, T, C, full):
     rows = []
     for cp in doc["comparisons"]:
         ct, cc = _cell(doc, cp["label"], T), _cell(doc, cp["label"], C)
-        row = [_short(cp["label"], full), with_ci(cp["mean_treatment"], ct["mean_ci95"]), with_ci(cp["mean_control"], cc["mean_ci95"]),
-               with_ci(cp["gap"], cp["gap_ci95"], signed=True), _mark(cp.get("gap_claim_shown", False))]
+        c = not full
+        row = [_short(cp["label"], full), with_ci(ct["mean_of_runs"], ct["mean_ci95"], compact=c),
+               with_ci(cc["mean_of_runs"], cc["mean_ci95"], compact=c),
+               with_ci(cp["gap_of_runs"], cp["gap_ci95"], signed=True, compact=c), _mark(cp.get("gap_claim_shown", False))]
         if full:
             gp = cp["gap_pct_note"] if cp["gap_pct_ci95"] is None and cp["gap_pct"] is not None else \
                 with_ci(cp["gap_pct"], cp["gap_pct_ci95"], signed=True, unit="%")
@@ -136,7 +145,7 @@ def _performance(doc, T, C, full):
                    f"P({T}>{C}) (Newcombe CI)", "runs x workers"]
     if full or any(c["n_diverged"] or c["n_failed"] for c in doc["cells"]):
         header.append("diverged")
-    return (f"1. Performance per configuration (mean score, 95% CI; {_runs_line(doc)})", header, rows)
+    return (f"1. Performance per configuration (mean of run means, 95% CI; {_runs_line(doc)})", header, rows)
 
 
 def _variance(doc, T, C, full):
@@ -144,8 +153,10 @@ def _variance(doc, T, C, full):
     for cp in doc["comparisons"]:
         ct, cc = _cell(doc, cp["label"], T), _cell(doc, cp["label"], C)
         win = cp.get("stability_winner")
-        row = [_short(cp["label"], full), with_ci(cp["cv_treatment"], ct["cv_ci95"]), with_ci(cp["cv_control"], cc["cv_ci95"]),
-               with_ci(cp["cv_ratio"], cp["cv_ratio_ci95"], ratio=True),
+        c = not full
+        row = [_short(cp["label"], full), with_ci(cp["cv_treatment"], ct["cv_ci95"], compact=c),
+               with_ci(cp["cv_control"], cc["cv_ci95"], compact=c),
+               with_ci(cp["cv_ratio"], cp["cv_ratio_ci95"], ratio=True, compact=c),
                f"{win} {SHOWN}" if win else NOT_SHOWN]
         if full:
             row += [num(cp["std_treatment"]), num(cp["std_control"]),
@@ -162,8 +173,10 @@ def _removals(doc, full):
     rows = []
     for r in doc["removals"]:
         mc = _claim(doc, "change", component=r["component"], level=r["level"], methods=[r["method"]], measure="score")
-        row = [_changed(r), r["method"], with_ci(r["mean_change"], r["mean_change_ci95"], signed=True),
-               _mark(bool(mc and mc["shown"])), with_ci(r["cv_change_pct"], r["cv_change_pct_ci95"], True, unit="%")]
+        c = not full
+        row = [_changed(r), r["method"], with_ci(r["mean_change_of_runs"], r["mean_change_ci95"], True, compact=c),
+               _mark(bool(mc and mc["shown"])),
+               with_ci(r["cv_change_pct"], r["cv_change_pct_ci95"], True, unit="%", compact=c)]
         if full:
             mp = r["mean_change_pct_note"] if r["mean_change_pct_ci95"] is None and r["mean_change_pct"] is not None \
                 else with_ci(r["mean_change_pct"], r["mean_change_pct_ci95"], True, unit="%")
@@ -186,7 +199,7 @@ def _suffers(doc, T, C, full):
     rows = []
     for s in doc["cv_suffers_more"]:
         who = s.get("method_that_suffers_more")
-        row = [_changed(s), with_ci(s.get("relative"), s.get("relative_ci95"), ratio=True),
+        row = [_changed(s), with_ci(s.get("relative"), s.get("relative_ci95"), ratio=True, compact=not full),
                f"{who} {SHOWN}" if s.get("shown") and who else NOT_SHOWN]
         if full:
             row += [pct(s["treatment_cv_change_pct"]), pct(s["control_cv_change_pct"]),
@@ -209,7 +222,7 @@ def _worst(doc, T, C, full):
             ["configuration", f"{T} worst", f"{C} worst", "difference", "robustness ratio"], rows)
 
 
-def _interactions(doc, T, C):
+def _interactions(doc, T, C, full):
     rows = []
     for inter in doc.get("interactions", []):
         pair = " x ".join(n if isinstance(lv, bool) else f"{n}={lv}" for n, lv in zip(inter["components"],
@@ -218,9 +231,10 @@ def _interactions(doc, T, C):
             if v is None:
                 rows.append([pair, what, "n/a", "not computed"])
                 continue
-            rows.append([pair, what, with_ci(v["value"], v.get("ci95"), signed=True),
+            rows.append([pair, what, with_ci(v.get("estimate", v["value"]), v.get("ci95"), signed=True, compact=not full),
                          v["verdict"] + (f" {SHOWN}" if v["verdict"] in ("synergistic", "antagonistic") else "")])
-    return ("5. Combined factorial: interactions, (base - only B) - (only A - both), 95% CI",
+    return ("5. Combined factorial: interactions, (base - only B) - (only A - both), 95% CI; verdict at the "
+            "claim's Holm level",
             ["factors", "on", "value", "verdict"], rows)
 
 
@@ -228,17 +242,20 @@ def _contributions(doc, full):
     rows = []
     for ct in doc["contributions"]:
         share = "n/a" if ct["share_of_gap_pct"] is None else f"{ct['share_of_gap_pct']:.1f}%"
-        row = [_changed({"component": ct["component"], "level": ct["level"]}),
-               with_ci(-ct["gap_change"], None if ct["gap_change_ci95"] is None else
-                       [-ct["gap_change_ci95"][1], -ct["gap_change_ci95"][0]], signed=True),
-               _mark(ct.get("shown", False)), f"{ct['gap_pct_points']:+.1f}", share]
+        ci = ct["gap_change_ci95"]
+        who = ct["component"] if isinstance(ct["level"], bool) else \
+            f"{ct['component']}={ct['baseline_level']} (vs {ct['level']})"
+        row = [who, with_ci(ct["contribution_of_runs"], None if ci is None else [-ci[1], -ci[0]], signed=True,
+                            compact=not full),
+               _mark(ct.get("shown", False)), num(ct["gap_pct_points"], 1, True), share]
         if full:
             row.append(ct["share_note"] or "")
         rows.append(row)
-    header = ["changed", "gap change", "shown", "% points (descr.)", "share (descr.)"]
+    header = ["baseline level", "adds to the gap", "shown", "% points (descr.)", "share (descr.)"]
     if full:
         header.append("note")
-    return ("6. Contribution to the gap (what the baseline level adds to it, 95% CI)", header, rows)
+    return ("6. Contribution to the gap: gap at baseline - gap without (or at the other level), 95% CI", header,
+            rows)
 
 
 def _per_cell(doc, full):
@@ -292,7 +309,7 @@ def tables(doc: dict[str, Any], full: bool = True) -> list[tuple[str, list[str],
     out = [_performance(doc, T, C, full), _variance(doc, T, C, full), _removals(doc, full)]
     if doc["removals"]:
         out.append(_suffers(doc, T, C, full))
-    out += [_worst(doc, T, C, full), _interactions(doc, T, C), _contributions(doc, full)]
+    out += [_worst(doc, T, C, full), _interactions(doc, T, C, full), _contributions(doc, full)]
     if full or not doc["comparisons"]:  # one method: the cells are what there is to show
         out.append(_per_cell(doc, full))
     out.append(_convergence(doc, full))
@@ -343,20 +360,24 @@ def _split(ts):
 
 # ---- the terminal ----
 
+def answer_lines(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """The Answer's lines tagged family (the first), claim (each shown claim) or note."""
+    lines, n = doc["answer"]["lines"], doc["answer"]["family"]["shown"]
+    return [("family" if i == 0 else "claim" if i <= n else "note", line) for i, line in enumerate(lines)]
+
+
 def render(doc: dict[str, Any], console) -> None:
     """The terminal report: the Answer (shown claims first), compact tables, CV bars, notes."""
     from rich.text import Text
 
     T = doc["meta"]["treatment"]
-    ans = doc["answer"]
     console.print(Text("Answer", style="bold"))
-    console.print(Text(ans["lines"][0]))
-    for c in ans["claims"]:
-        if c["shown"]:
-            console.print(Text(f"{SHOWN} ", style="green").append(Text(f"{c['statement']}: {claim_numbers(c)}, "
-                                                                        f"p_adj {fmt_p(c['p_adj'])}")))
-    for line in ans["lines"][1 + sum(c["shown"] for c in ans["claims"]):]:
-        console.print(Text("• " + line, style="dim" if line.startswith("n counts") else None))
+    for kind, line in answer_lines(doc):
+        if kind == "claim":
+            console.print(Text(f"{SHOWN} ", style="green").append(line))
+        else:
+            console.print(Text(line if kind == "family" else "• " + line,
+                               style="dim" if line.startswith("n counts") else None))
     base = next((c["label"] for c in doc["comparisons"] if c["label"].startswith("baseline (")), None)
     if base:
         console.print(Text(f"• Baseline: {base[10:-1]} (every factor at its first level)"))
@@ -376,8 +397,7 @@ def render(doc: dict[str, Any], console) -> None:
         console.print("  " + NO_BARS)
     for t in after:
         _rich_table(console, *t)
-    notes = [f for f in doc["findings"]] + [f"Skipped: {s}." for s in doc.get("skipped", [])
-                                           if f"Skipped: {s}." not in doc["findings"]]
+    notes = _notes(doc)
     if notes:
         console.print()
         console.print(Text("Notes", style="bold"))
@@ -386,17 +406,25 @@ def render(doc: dict[str, Any], console) -> None:
             console.print(Text("• " + f, style=style))
 
 
+def _notes(doc) -> list[str]:
+    """The findings, and what was skipped that they do not name (a results directory's notes)."""
+    return doc["findings"] + [f"Skipped: {s}." for s in doc.get("skipped", []) if f"Skipped: {s}." not in doc["findings"]]
+
+
 def _rich_table(console, title, header, rows) -> None:
     from rich import box
     from rich.table import Table
 
     console.print()
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
-                  title_style="bold")
+    from rich.text import Text
+
+    # Text, not markup: a level or a method may contain "[...]"
+    table = Table(title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False)
     for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i == 0 else "right", overflow="fold")
+        table.add_column(Text(h), justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     console.print(table)
 
 
@@ -417,11 +445,8 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += [f"Factors (baseline level first): {factors or 'none (one configuration)'}. "
               f"Samples: {meta['n_samples']}. Inference: {meta['inference']}. Intervals at "
               f"{int(round(meta['ci_level'] * 100))}% unless a claim's Holm level is given.", ""]
-    ans = doc["answer"]
-    lines += ["## Answer", "", f"- {ans['lines'][0]}"]
-    lines += [f"- {SHOWN} {c['statement']}: {claim_numbers(c)}, p_adj {fmt_p(c['p_adj'])}"
-              for c in ans["claims"] if c["shown"]]
-    lines += [f"- {line}" for line in ans["lines"][1 + sum(c["shown"] for c in ans["claims"]):]] + [""]
+    lines += ["## Answer", ""]
+    lines += [f"- {SHOWN} {line}" if kind == "claim" else f"- {line}" for kind, line in answer_lines(doc)] + [""]
     lines += _md_table(*claims_table(doc))
     before, after = _split(tables(doc, full=True))
     for t in before:
@@ -433,7 +458,7 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += ["```", ""]
     for t in after:
         lines += _md_table(*t)
-    lines += ["## Notes", ""] + [f"- {f}" for f in doc["findings"]] + [""]
+    lines += ["## Notes", ""] + [f"- {f}" for f in _notes(doc)] + [""]
     lines += ["## Summary paragraph", "", summary_paragraph(doc), ""]
     return "\n".join(lines)
 

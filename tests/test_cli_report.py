@@ -84,6 +84,47 @@ def test_the_terminal_report_fits_100_columns_without_wrapping_a_cell(tmp_path, 
         assert any(line.startswith("✓ " + c["statement"]) for line in lines)
 
 
+def test_normalised_scores_and_a_diverged_learner_fit_100_columns(tmp_path):
+    # scores in [0, 1] with three-decimal intervals, 10 runs x 4 workers, one diverged learner
+    # (the diverged column appears), a level whose name holds brackets (no markup)
+    from rich.console import Console
+
+    from pyrl import report as rep
+    from pyrl.stats import analyze, load_scores_csv
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for rnn in (1, 0):
+        for act in ("relu", "act[tanh]"):
+            for m, mu in (("a3c", 0.55), ("individual", 0.45)):
+                for seed in range(10):
+                    u = rng.normal()
+                    for w in range(4):
+                        status = "diverged" if (m, rnn, act, seed, w) == ("individual", 1, "relu", 3, 2) else "ok"
+                        rows.append([m, seed, w, round(float(np.clip(mu + 0.05 * u + 0.02 * rng.normal(), 0, 1)), 4),
+                                     status, rnn, act])
+    path = write_scores(tmp_path / "s.csv", rows, header=("method", "seed", "worker", "score", "status", "rnn", "act"))
+    samples, factors = load_scores_csv(path)
+    doc = analyze(samples, factors)
+    console = Console(width=100, record=True, color_system=None)
+    rep.render(doc, console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 100 and "act[tanh]" in text
+    for title, body in _table_blocks(text):
+        n_rows = len(next(t for t in rep.tables(doc, full=False) if title.startswith(t[0][:12]))[2])
+        assert len(body) == n_rows, (title, body)
+    assert "diverged" in next(t for t in rep.tables(doc, full=False) if t[0].startswith("1."))[1]
+
+
+def test_unwritable_outputs_are_one_line_exit_2(runner, tmp_path):
+    scores = write_scores(tmp_path / "s.csv")
+    (tmp_path / "afile").write_text("x")
+    for args in (["--markdown", str(tmp_path / "afile" / "r.md")], ["--plots", str(tmp_path / "afile" / "p")]):
+        result = runner.invoke(cli, ["report", "--scores", str(scores), *args])
+        assert result.exit_code == 2, result.output
+        assert "cannot write the report" in result.output and "Traceback" not in result.output
+
+
 def test_json_answer_claims_carry_every_field(runner, tmp_path):
     scores = write_scores(tmp_path / "s.csv")
     doc = json.loads(runner.invoke(cli, ["report", "--scores", str(scores), "--json"]).output)

@@ -698,6 +698,6 @@ def test_one_definition_of_suffers_more_everywhere():
                      and c["methods"] == [T, C])
         assert claim["estimate"] == pytest.approx(row["relative"])
         assert row["method_that_suffers_more"] == (T if row["relative"] > 1 else C)
-        assert claim["statement"].startswith(f"Removing rnn raises {row['method_that_suffers_more']}'s CV more")
+        assert claim["statement"].startswith(f"Removing rnn raises {row['method_that_suffers_more']}'s CV relative to")
         assert f"{row['method_that_suffers_more']}'s CV changes" in row["statement"]
         assert row["shown"] == claim["shown"]

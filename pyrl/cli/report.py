@@ -66,21 +66,13 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
         abort(str(exc), code=2)
     doc["skipped"] = list(doc.get("skipped", [])) + skipped
 
-    if markdown_path is not None:
-        _write_atomic(markdown_path, rep.markdown(doc))
-    if plots_dir is not None:
-        from pyrl import plots
-
-        plots_dir.mkdir(parents=True, exist_ok=True)
-        written = [plots.claims(doc, plots_dir / "claims.png"),
-                   plots.performance_profile(doc, plots_dir / "performance_profile.png"),
-                   plots.cv_per_configuration(doc, plots_dir / "cv_per_configuration.png"),
-                   plots.score_distributions(doc, samples, plots_dir / "score_distributions.png")]
-        if curves:
-            curve = plots.learning_curves(curves, doc, plots_dir / "learning_curves.png")
-            if curve is not None:
-                written.append(curve)
-        doc["plots"] = [str(p) for p in written]
+    try:  # an unwritable path is the user's to fix: one line, exit 2
+        if markdown_path is not None:
+            _write_atomic(markdown_path, rep.markdown(doc))
+        if plots_dir is not None:
+            doc["plots"] = [str(p) for p in _figures(doc, samples, curves, plots_dir)]
+    except OSError as exc:
+        abort(f"cannot write the report: {exc}", code=2)
     if as_json:
         print_json(doc)
     else:
@@ -89,6 +81,21 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
             console.print(f"Markdown written to {markdown_path}")
         for p in doc.get("plots", []):
             console.print(f"Figure written to {p}")
+
+
+def _figures(doc, samples, curves, plots_dir: Path) -> list[Path]:
+    from pyrl import plots
+
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    written = [plots.claims(doc, plots_dir / "claims.png"),
+               plots.performance_profile(doc, plots_dir / "performance_profile.png"),
+               plots.cv_per_configuration(doc, plots_dir / "cv_per_configuration.png"),
+               plots.score_distributions(doc, samples, plots_dir / "score_distributions.png")]
+    if curves:
+        curve = plots.learning_curves(curves, doc, plots_dir / "learning_curves.png")
+        if curve is not None:
+            written.append(curve)
+    return written
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -222,6 +222,8 @@ def _interaction_verdict(v: dict, claim: dict | None) -> None:
     its Holm level lies within +-margin (narrow enough to say the effects add up), else no
     evidence of interaction; undetermined without a test."""
     v["ci95"] = None if claim is None else claim["ci95"]
+    if claim is not None:
+        v["estimate"] = claim["estimate"]  # of run means: the centre of its intervals
     v["ci"], v["ci_level"] = (None, None) if claim is None else (claim["ci"], claim["ci_level"])
     if claim is None or claim["ci"] is None:
         v["verdict"] = "undetermined"

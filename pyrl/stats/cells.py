@@ -179,7 +179,8 @@ class Cell:
             return self.cv_note
         if self.logcv_est is None:
             return (f"no interval: the CV's jackknife needs at least {MIN_RUNS_JACKKNIFE} runs"
-                    if self.n_runs < MIN_RUNS_JACKKNIFE else "no interval: the CV is undefined without some run")
+                    if self.n_runs < MIN_RUNS_JACKKNIFE else
+                    "no interval: leaving a run out makes the CV 0 or undefined (runs with equal scores)")
         return None
 
     def _doc(self, st: Settings) -> dict[str, Any]:
@@ -198,6 +199,7 @@ class Cell:
             "median_ci95": None if med is None else med[0], "median_ci_level": None if med is None else med[1],
             "iqm": iqm(rm) if has else None, "iqm_ci95": iqm_ci(rm, st.alpha) if has else None,
             "cvar10": cvar(x) if has else None,
+            "mean_of_runs": float(rm.mean()) if has else None,  # the estimand of mean_ci95 and the claims
             "mean_ci95": None if self.mean_est is None else self.mean_est.ci(level),
             "cv_ci95": None if self.logcv_est is None else [float(np.exp(v)) for v in self.logcv_est.ci(level)],
             "cv_ci_note": self.cv_ci_note(),

@@ -25,8 +25,9 @@ stability     the CV, on the log scale: T / C per configuration; per method chan
               "suffers more"); and the CV interaction per method (plain scale, as the study's)
 convergence   normalised AUC: T - C per configuration; per method changed - baseline
 
-``favours``: the method (or level) the estimate favours; for contributions, the method the
-baseline level helps more; None for interactions.
+``favours``: the method (or level) the estimate puts in the better light: the higher score,
+the lower CV, the faster learner; for contributions, the method the baseline level helps more;
+for "whose CV suffers more", the method whose CV suffers less; None for interactions.
 """
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def _doc(c: Claim) -> dict[str, Any]:
     side = 0 if e is None or e.value >= 0 else 1  # the statement follows the point estimate
     doc = {
         "id": c.id, "kind": c.kind, "measure": c.measure, "question": c.question,
-        "statement": c.statements[side], "configs": c.configs, "methods": c.methods,
+        "statement": c.question if e is None else c.statements[side], "configs": c.configs, "methods": c.methods,
         "component": c.component, "level": c.level, "contrast": c.contrast, "scale": c.scale,
         "estimate": None if e is None else _out(e.value, c.scale),
         "ci95": None if e is None or p is None else [_out(v, c.scale) for v in e.ci(0.95)],
@@ -198,6 +199,11 @@ def _gaps(a, attr: str = "mean_est", measure: str = "score", kind: str = "gap") 
     return out
 
 
+def _cap(text: str) -> str:
+    """The first letter upper case, the rest as given (factor names and levels keep their case)."""
+    return text[:1].upper() + text[1:]
+
+
 def _level_name(st, name: str, level) -> str:
     if isinstance(level, bool):
         return name if level else f"no {name}"
@@ -228,8 +234,8 @@ def _effects(a) -> list[Claim]:
         others = " and the other factors' levels" if len(st.factors) > 1 else ""
         out.append(_claim(a, "effect", "score", parts, "mean_est", component=name, level=level,
                           question=f"What does {what} do to the score, averaged over both methods{others}?",
-                          statements=(f"{what.capitalize()} raises the score (both methods{others and ', averaged'})",
-                                      f"{what.capitalize()} lowers the score (both methods{others and ', averaged'})"),
+                          statements=(f"{_cap(what)} raises the score (averaged over both methods)",
+                                      f"{_cap(what)} lowers the score (averaged over both methods)"),
                           favours=(_level_name(st, name, level), _level_name(st, name, base)),
                           configs=[f"{name} at {_level_name(st, name, level)} vs {_level_name(st, name, base)}"],
                           methods=methods, contrast=f"mean of the cells at {_level_name(st, name, level)} - "
@@ -257,8 +263,8 @@ def _changes(a, attr: str = "mean_est", measure: str = "score", kind: str = "cha
             tail = "convergence" if attr == "auc" else noun
             out.append(_claim(a, kind, measure, [(1.0, cfg, m), (-1.0, base, m)], attr, component=name, level=level,
                               question=f"What does {what} do to {m}'s {noun}?",
-                              statements=(f"{what.capitalize()} {up} {m}'s {tail}",
-                                          f"{what.capitalize()} {down} {m}'s {tail}"),
+                              statements=(f"{_cap(what)} {up} {m}'s {tail}",
+                                          f"{_cap(what)} {down} {m}'s {tail}"),
                               favours=fav, configs=[st.label(cfg), st.label(base)], methods=[m],
                               contrast=f"{st.label(cfg)} - {st.label(base)}" if attr != "logcv_est"
                               else f"{st.label(cfg)} / {st.label(base)}", key=(f"change:{attr}", name, level, m)))
@@ -288,9 +294,9 @@ def _contributions(a, attr: str = "mean_est") -> list[Claim]:
             parts = [(1.0, cfg, T), (-1.0, base, T), (-1.0, cfg, C), (1.0, base, C)]
             out.append(_claim(a, "stability", "CV", parts, attr, component=name, level=level,
                               question=f"Whose stability suffers more from {what}?",
-                              statements=(f"{what.capitalize()} raises {T}'s CV more than {C}'s",
-                                          f"{what.capitalize()} raises {C}'s CV more than {T}'s"),
-                              favours=(T, C), configs=[st.label(cfg), st.label(base)], methods=[T, C],
+                              statements=(f"{_cap(what)} raises {T}'s CV relative to {C}'s",
+                                          f"{_cap(what)} raises {C}'s CV relative to {T}'s"),
+                              favours=(C, T), configs=[st.label(cfg), st.label(base)], methods=[T, C],
                               contrast=f"({T}'s CV ratio {st.label(cfg)} / {st.label(base)}) / ({C}'s)",
                               key=("suffers", name, level)))
     return out
@@ -310,8 +316,8 @@ def _interactions(a, attr: str = "mean_est") -> list[Claim]:
             parts = [(s * coef[k], corners[k], m) for k in coef for s, m in ((1.0, T), (-1.0, C))]
             out.append(_claim(a, "interaction", "score", parts, attr, component=fa, level=la,
                               question=f"Do {pair} interact on the gap?",
-                              statements=(f"{pair.capitalize()} interact on the gap: synergistic",
-                                          f"{pair.capitalize()} interact on the gap: antagonistic"),
+                              statements=(f"{_cap(pair)} interact on the gap: synergistic",
+                                          f"{_cap(pair)} interact on the gap: antagonistic"),
                               favours=(None, None), verdicts=("synergistic", "antagonistic"),
                               configs=labels, methods=[T, C], contrast="(base - only B) - (only A - both), on the gap",
                               key=("interaction", fa, la, fb, lb)))
@@ -322,8 +328,8 @@ def _interactions(a, attr: str = "mean_est") -> list[Claim]:
                 parts = [(coef[k], corners[k], m) for k in coef]
                 out.append(_claim(a, "stability", "CV", parts, attr, component=fa, level=la,
                                   question=f"Do {pair} interact on {m}'s CV?",
-                                  statements=(f"{pair.capitalize()} interact on {m}'s CV: antagonistic (less stable "
-                                              f"together)", f"{pair.capitalize()} interact on {m}'s CV: synergistic "
+                                  statements=(f"{_cap(pair)} interact on {m}'s CV: antagonistic (less stable "
+                                              f"together)", f"{_cap(pair)} interact on {m}'s CV: synergistic "
                                               f"(more stable together)"),
                                   favours=(None, None), verdicts=("antagonistic", "synergistic"), configs=labels,
                                   methods=[m], contrast="(base - only B) - (only A - both), on the CV",

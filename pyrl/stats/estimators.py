@@ -143,6 +143,8 @@ def mean_estimate(run_means: np.ndarray) -> Estimate | None:
     if k < 2:
         return None
     m, sd = float(run_means.mean()), float(run_means.std(ddof=1))
+    if not (math.isfinite(m) and math.isfinite(sd)):  # scores near the float limit overflow
+        return None
     return Estimate(m, 0.0 if sd <= ROUNDING * abs(m) else sd / math.sqrt(k), k - 1)
 
 
@@ -316,8 +318,12 @@ def welch_power(gap: float, std_t: float, std_c: float, n: int, alpha: float = 0
     a, b = std_t / max(std_t, std_c), std_c / max(std_t, std_c)  # scaled: s**4 may underflow
     df = (n - 1) * (a * a + b * b) ** 2 / (a**4 + b**4)
     tc = _sp.stdtrit(df, 1 - alpha / 2)  # = scipy.stats.t.ppf, without its overhead
-    # P(T > tc) + P(T < -tc) for T ~ noncentral t(df, nc); P(T > tc) = P(-T < -tc), -T ~ nct(df, -nc)
-    return float(_sp.nctdtr(df, -nc, -tc) + _sp.nctdtr(df, nc, -tc))
+    # P(T > tc) + P(T < -tc) for T ~ noncentral t(df, nc); P(T > tc) = P(-T < -tc), -T ~ nct(df, -nc).
+    # scipy returns NaN for a far tail (large nc, small df) instead of its ~0 (or ~1)
+    upper, lower = _sp.nctdtr(df, -nc, -tc), _sp.nctdtr(df, nc, -tc)
+    upper = 1.0 if math.isnan(upper) else upper
+    lower = 0.0 if math.isnan(lower) else lower
+    return float(min(1.0, upper + lower))
 
 
 def welch_seeds_needed(

@@ -25,7 +25,8 @@ def comparison(a, cfg: tuple) -> dict[str, Any] | None:
         "config": st.config(cfg), "label": st.label(cfg),
         "n_treatment": t.n, "n_control": c.n, "n_runs_treatment": t.n_runs, "n_runs_control": c.n_runs,
         "mean_treatment": t.mean, "mean_control": c.mean, "std_treatment": t.std, "std_control": c.std,
-        "gap": gap, "gap_ci95": None if e is None else e.ci(1 - st.alpha), "welch_p": None if e is None else e.p(),
+        "gap": gap, "gap_of_runs": float(t.run_means.mean() - c.run_means.mean()),
+        "gap_ci95": None if e is None else e.ci(1 - st.alpha), "welch_p": None if e is None else e.p(),
         "gap_pct": pct(gap, c.mean), "gap_pct_ci95": gp_ci, "gap_pct_note": gp_note,
         **_stability(t, c, st), **_robustness_doc(t, c),
         "prob_improvement": pi, "prob_improvement_ci95": prob_improvement_ci(pi, t.n_runs, c.n_runs, st.alpha),
@@ -129,6 +130,7 @@ def _change_row(st: Settings, name: str, level: Any, m: str, b: Cell, w: Cell) -
         d[f"{stat}_change"] = ch
         d[f"{stat}_change_pct"] = pct(ch, getattr(b, stat))
     e = combine([(1.0, w.mean_est), (-1.0, b.mean_est)])
+    d["mean_change_of_runs"] = float(w.run_means.mean() - b.run_means.mean())
     d["mean_change_ci95"] = None if e is None else e.ci(1 - st.alpha)
     d["mean_change_p"] = None if e is None else e.p()
     d["mean_change_pct_ci95"], d["mean_change_pct_note"] = pct_ci(w.mean_est, b.mean_est, st)
@@ -165,7 +167,7 @@ def contributions(a) -> list[dict[str, Any]]:
     for name, level in st.level_changes():
         cfg = st.changed(name, level)
         cb, cw = a.comparisons.get(base), a.comparisons.get(cfg)
-        if cb is None or cw is None or cb["gap_pct"] is None or cw["gap_pct"] is None:
+        if cb is None or cw is None:
             a.skipped.append(f"contribution of {fnd.change_noun(st, name, level, contribution=True)}: "
                              f"needs T and C in '{st.label(base)}' and '{st.label(cfg)}'")
             continue
@@ -173,31 +175,44 @@ def contributions(a) -> list[dict[str, Any]]:
     return out
 
 
+def _reported(cp: dict) -> bool:
+    """Whether a comparison's gap % is printed (defined, and its control mean far from 0)."""
+    return cp["gap_pct"] is not None and not (cp["gap_pct_note"] or "").startswith("not reported")
+
+
 def _contribution(a, name, level, cb, cw, cfg) -> dict[str, Any]:
+    """What the baseline level adds to the gap: gap(baseline) - gap(level) in score units, with
+    its interval (the claim), and the study's figures in percentage points and as a share of
+    the baseline gap (descriptive; None, with the reason, where a percentage behind them is
+    not reported)."""
     st, base = a.st, a.st.baseline
     T, C = st.treatment, st.control
     e = combine([(1.0, a.cell(cfg, T).mean_est), (-1.0, a.cell(cfg, C).mean_est),
                  (-1.0, a.cell(base, T).mean_est), (1.0, a.cell(base, C).mean_est)])
-    pp = cb["gap_pct"] - cw["gap_pct"]
-    share, note = _share(pp, cb, cw, st)
+    if _reported(cb) and _reported(cw):
+        pp = cb["gap_pct"] - cw["gap_pct"]
+        share, note = _share(pp, cb, st)
+    else:
+        bad = next(cp for cp in (cb, cw) if not _reported(cp))
+        pp, share = None, None
+        note = (f"not reported: the gap % in {bad['label']} is not reported "
+                f"({bad['gap_pct_note'] or 'its control mean is 0'})")
     return {
         "component": name, "level": level, "baseline_level": st.factors[name][0],
         "gap_pct_baseline": cb["gap_pct"], "gap_pct_without": cw["gap_pct"],
         "gap_change": cw["gap"] - cb["gap"], "gap_change_ci95": None if e is None else e.ci(1 - st.alpha),
+        "contribution_of_runs": cb["gap_of_runs"] - cw["gap_of_runs"],
         "gap_pct_points": pp, "share_of_gap_pct": share, "share_note": note,
         "warning": fnd.small_cells([a.cell(c, m) for c in (base, cfg) for m in (T, C)], st),
     }
 
 
-def _share(pp: float, cb: dict, cw: dict, st: Settings) -> tuple[float | None, str | None]:
-    """The contribution as a share of the baseline gap (descriptive): suppressed when a gap %
-    behind it is (its control mean's interval comes near 0) or when the baseline gap's
-    interval covers 0 (a share of a gap that may be 0 can take any size and either sign)."""
+def _share(pp: float, cb: dict, st: Settings) -> tuple[float | None, str | None]:
+    """The contribution as a share of the baseline gap (descriptive): suppressed when the
+    baseline gap's interval covers 0 (a share of a gap that may be 0 can take any size and
+    either sign)."""
     if cb["gap_pct"] == 0:
         return None, "the baseline gap is 0"
-    for cp in (cb, cw):
-        if cp["gap_pct_note"] and cp["gap_pct_note"].startswith("not reported"):
-            return None, f"not reported: the gap % in {cp['label']} is not ({cp['gap_pct_note'][14:]})"
     ci = cb["gap_ci95"]
     if ci is None:
         return None, "not reported: no interval of the baseline gap"
