@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from pyrl.stats.claims import KINDS
+
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
 DPI = 120
 
@@ -195,7 +197,6 @@ def learning_curves(curves, doc: dict[str, Any], path: Path) -> Optional[Path]:
 
 # --------------------------------------------------------------------------- claims
 
-KINDS = ("gap", "effect", "change", "contribution", "interaction", "stability", "convergence")
 KIND_TITLES = {
     "gap": "Gap: treatment vs control",
     "effect": "Effect of a factor level (both methods)",

@@ -134,7 +134,8 @@ def _performance(doc, T, C, full):
             gp = cp["gap_pct_note"] if cp["gap_pct_ci95"] is None and cp["gap_pct"] is not None else \
                 with_ci(cp["gap_pct"], cp["gap_pct_ci95"], signed=True, unit="%")
             row += [num(cp["std_treatment"]), num(cp["std_control"]), gp, fmt_p(cp["welch_p"]),
-                    with_ci(cp["prob_improvement"], cp["prob_improvement_ci95"]),
+                    with_ci(cp["prob_improvement"], cp["prob_improvement_ci95"]) if cp["prob_improvement_ci95"]
+                    else f"{cp['prob_improvement']:.2f} (descr.: a CI needs 5 runs a side)",
                     f"{_runs_x_workers(ct)} / {_runs_x_workers(cc)}"]
         if full or any(c["n_diverged"] or c["n_failed"] for c in doc["cells"]):
             row.append(f"{_diverged(ct)} / {_diverged(cc)}")
@@ -202,12 +203,11 @@ def _suffers(doc, T, C, full):
         row = [_changed(s), with_ci(s.get("relative"), s.get("relative_ci95"), ratio=True, compact=not full),
                f"{who} {SHOWN}" if s.get("shown") and who else NOT_SHOWN]
         if full:
-            row += [pct(s["treatment_cv_change_pct"]), pct(s["control_cv_change_pct"]),
-                    num(s.get("factor"), 1) + ("x" if s.get("factor") is not None else "")]
+            row += [pct(s["treatment_cv_change_pct"]), pct(s["control_cv_change_pct"])]
         rows.append(row)
     header = ["changed", "ratio of CV ratios", "suffers more"]
-    if full:
-        header += [f"{T} CV change", f"{C} CV change", "study's ratio of % changes (descr.)"]
+    if full:  # (the study's ratio of the two percentages stays in the JSON, "factor": not a second verdict)
+        header += [f"{T} CV change (descr.)", f"{C} CV change (descr.)"]
     return (f"3b. Whose CV suffers more (> 1: the change raises {T}'s CV relatively more)", header, rows)
 
 
@@ -265,9 +265,8 @@ def _per_cell(doc, full):
             rows.append([_short(c["label"], full), c["method"], _runs_x_workers(c), with_ci(c["mean"], c["mean_ci95"]),
                          with_ci(c["cv"], c["cv_ci95"]), _diverged(c)])
             continue
-        med = with_ci(c["median"], c["median_ci95"])
-        if c["median_ci95"] is not None:
-            med += f" ({100 * c['median_ci_level']:.1f}%)"
+        med = with_ci(c["median"], c["median_ci95"]) + f" ({100 * c['median_ci_level']:.1f}%)" \
+            if c["median_ci95"] is not None else f"{num(c['median'])} (descr.: a CI needs 5 runs)"
         rows.append([c["label"], c["method"], _runs_x_workers(c), str(c["n"]), with_ci(c["mean"], c["mean_ci95"]),
                      med, with_ci(c["iqm"], c["iqm_ci95"]), num(c["cvar10"]), num(c["worst"]), _diverged(c),
                      share_ci(c["divergence_rate_ci95"]), c["warning"] or ""])

@@ -56,6 +56,7 @@ import numpy as np
 
 FACTORS = ["rnn", "layernorm"]
 METHODS = ("a3c", "individual")
+# pyrl.stats.claims.KINDS, spelled out: --old runs this file against a pyrl that has no claims module
 KINDS = ("gap", "effect", "change", "contribution", "interaction", "stability", "convergence")
 LOG_SIGMA = 0.5  # the lognormal model: score = mean exp(LOG_SIGMA z)
 MODELS = ("normal", "lognormal")
