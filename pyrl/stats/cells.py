@@ -166,8 +166,7 @@ class Cell:
         self.mean_est = mean_estimate(self.run_means)
         self.logcv_est = self.cv_est = None
         if self.cv is not None:
-            self.logcv_est = cv_jackknife(self.run_scores)
-            self.cv_est = cv_jackknife(self.run_scores, log=False)
+            self.logcv_est, self.cv_est = cv_jackknife(self.run_scores)
 
     @property
     def run_std(self) -> float | None:

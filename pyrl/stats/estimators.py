@@ -194,23 +194,26 @@ def _cv_of_sums(n, s1, s2, shift):
         return np.where((n >= 2) & (mean > CV_EPS * sd) & (mean > 0), sd / mean, np.nan)
 
 
-def cv_jackknife(runs: Sequence[np.ndarray], log: bool = True) -> Estimate | None:
-    """The pooled workers' CV (sd / mean, ddof 1) with its cluster jackknife over runs: leave
-    each run out, recompute; se^2 = (k-1)/k sum (theta_(j) - mean)^2, bias = (k-1)(mean of
-    theta_(j) - theta), df = k - 1. On the log scale by default. None with fewer than
-    MIN_RUNS_JACKKNIFE runs or when a leave-one-out CV is undefined."""
+def cv_jackknife(runs: Sequence[np.ndarray]) -> tuple[Estimate | None, Estimate | None]:
+    """The pooled workers' CV (sd / mean, ddof 1) with its cluster jackknife over runs, on the
+    log scale and on the plain scale, from one pass: leave each run out, recompute; se^2 =
+    (k-1)/k sum (theta_(j) - mean)^2, bias = (k-1)(mean of theta_(j) - theta), df = k - 1.
+    (None, None) with fewer than MIN_RUNS_JACKKNIFE runs or when a leave-one-out CV is
+    undefined."""
     k = len(runs)
     if k < MIN_RUNS_JACKKNIFE:
-        return None
+        return None, None
     n, s1, s2, shift = _pooled_sums(runs)
     full = _cv_of_sums(np.array([n.sum()]), np.array([s1.sum()]), np.array([s2.sum()]), shift)[0]
     loo = _cv_of_sums(n.sum() - n, s1.sum() - s1, s2.sum() - s2, shift)
     if not (np.isfinite(full) and np.isfinite(loo).all()) or full <= 0 or (loo <= 0).any():
-        return None
-    f = np.log if log else (lambda v: v)
-    theta, th = float(f(full)), f(loo)
-    se = math.sqrt((k - 1) / k * float(((th - th.mean()) ** 2).sum()))
-    return Estimate(theta, se, k - 1, (k - 1) * float(th.mean() - theta))
+        return None, None
+
+    def jackknife(theta: float, th: np.ndarray) -> Estimate:
+        se = math.sqrt((k - 1) / k * float(((th - th.mean()) ** 2).sum()))
+        return Estimate(theta, se, k - 1, (k - 1) * float(th.mean() - theta))
+
+    return jackknife(math.log(full), np.log(loo)), jackknife(float(full), loo)
 
 
 # --------------------------------------------------------------------------- IQM, median, P(T > C)

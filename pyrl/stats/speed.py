@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ class CellSpeed:
     steps: np.ndarray                # steps to threshold per run with a curve (inf: never)
     auc: np.ndarray | None           # normalised AUC per run (None: no positive threshold)
 
-    @property
+    @functools.cached_property
     def auc_est(self) -> Estimate | None:
         return None if self.auc is None else mean_estimate(self.auc)
 
