@@ -153,21 +153,50 @@ def _variance(doc, T, C, full):
     rows = []
     for cp in doc["comparisons"]:
         ct, cc = _cell(doc, cp["label"], T), _cell(doc, cp["label"], C)
-        win = cp.get("stability_winner")
         c = not full
         row = [_short(cp["label"], full), with_ci(cp["cv_treatment"], ct["cv_ci95"], compact=c),
                with_ci(cp["cv_control"], cc["cv_ci95"], compact=c),
-               with_ci(cp["cv_ratio"], cp["cv_ratio_ci95"], ratio=True, compact=c),
-               f"{win} {SHOWN}" if win else NOT_SHOWN]
+               with_ci(cp["cv_ratio"], cp["cv_ratio_ci95"], ratio=True, compact=c)]
         if full:
+            adv = cp["stability_advantage_pct"]
             row += [num(cp["std_treatment"]), num(cp["std_control"]),
+                    "n/a" if adv is None else f"{cp['more_stable']} by {abs(adv):.1f}%",
                     "; ".join(x for x in (ct.get("cv_note"), cc.get("cv_note"), ct.get("cv_ci_note"),
                                           cc.get("cv_ci_note")) if x) or ""]
         rows.append(row)
+    header = ["configuration", f"{T} CV", f"{C} CV", "CV ratio"]
+    if full:
+        header += [f"{T} std (descr.)", f"{C} std (descr.)", "study's stability advantage (descr.)", "note"]
+    return (f"2. Variance over workers, as the study defines it (CV = std / mean; ratio {T}/{C}; 95% CI: jackknife "
+            f"over runs; no verdict: see 2b)", header, rows)
+
+
+def _models(doc, T, C, full):
+    """2b: stability, dispersion and risk across trained models, the stability verdict's table."""
+    rows = []
+    for cp in doc["comparisons"]:
+        m = cp["models"]
+        win = m.get("stability_winner")
+        c = not full
+        row = [_short(cp["label"], full), with_ci(m["cv_treatment"], m["cv_ci95_treatment"], compact=c),
+               with_ci(m["cv_control"], m["cv_ci95_control"], compact=c),
+               with_ci(m["cv_ratio"], m["cv_ratio_ci95"], ratio=True, compact=c),
+               f"{win} {SHOWN}" if win else NOT_SHOWN]
+        if full:
+            row.append(f"{m['n_models_treatment']} / {m['n_models_control']}")
+            row += [with_ci(m[f"iqr_{side}"], m[f"iqr_ci95_{side}"]) for side in ("treatment", "control")]
+            row += [f"{num(m['cvar10_treatment'])} / {num(m['cvar10_control'])}",
+                    f"{num(m['worst_treatment'])} / {num(m['worst_control'])}",
+                    f"{m['n_diverged_treatment']} / {m['n_diverged_control']}",
+                    f"{num(m['rollout_sd_treatment'])} / {num(m['rollout_sd_control'])}"]
+        rows.append(row)
     header = ["configuration", f"{T} CV", f"{C} CV", "CV ratio", "steadier"]
     if full:
-        header += [f"{T} std (descr.)", f"{C} std (descr.)", "note"]
-    return (f"2. Variance (CV = std / mean over workers; ratio {T}/{C}; 95% CI: jackknife over runs)", header, rows)
+        header += ["models", f"{T} IQR", f"{C} IQR", "CVaR10 (descr.)", "worst (descr.)", "diverged models",
+                   "SD across rollouts (descr.)"]
+    scored = doc.get("models", {}).get("scored") or ""
+    return (f"2b. Stability across trained models ({scored}): CV and IQR over the models that did not diverge "
+            f"(95% CI: jackknife / bootstrap over runs); CVaR 10% and worst with the divergences", header, rows)
 
 
 def _removals(doc, full):
@@ -199,16 +228,20 @@ def _removals(doc, full):
 def _suffers(doc, T, C, full):
     rows = []
     for s in doc["cv_suffers_more"]:
-        who = s.get("method_that_suffers_more")
-        row = [_changed(s), with_ci(s.get("relative"), s.get("relative_ci95"), ratio=True, compact=not full),
-               f"{who} {SHOWN}" if s.get("shown") and who else NOT_SHOWN]
+        m = s["models"]
+        who = m.get("method_that_suffers_more")
+        row = [_changed(s), with_ci(m.get("relative"), m.get("relative_ci95"), ratio=True, compact=not full),
+               f"{who} {SHOWN}" if m.get("shown") and who else NOT_SHOWN]
         if full:
-            row += [pct(s["treatment_cv_change_pct"]), pct(s["control_cv_change_pct"])]
+            row += [with_ci(s.get("relative"), s.get("relative_ci95"), ratio=True),
+                    pct(s["treatment_cv_change_pct"]), pct(s["control_cv_change_pct"])]
         rows.append(row)
     header = ["changed", "ratio of CV ratios", "suffers more"]
     if full:  # (the study's ratio of the two percentages stays in the JSON, "factor": not a second verdict)
-        header += [f"{T} CV change (descr.)", f"{C} CV change (descr.)"]
-    return (f"3b. Whose CV suffers more (> 1: the change raises {T}'s CV relatively more)", header, rows)
+        header += ["over workers (descr.)", f"{T} CV change over workers (descr.)",
+                   f"{C} CV change over workers (descr.)"]
+    return (f"3b. Whose CV across trained models suffers more (> 1: the change raises {T}'s CV relatively more)",
+            header, rows)
 
 
 def _worst(doc, T, C, full):
@@ -227,15 +260,20 @@ def _interactions(doc, T, C, full):
     for inter in doc.get("interactions", []):
         pair = " x ".join(n if isinstance(lv, bool) else f"{n}={lv}" for n, lv in zip(inter["components"],
                                                                                    inter["levels"]))
-        for what, v in [("gap", inter["gap"])] + [(f"{m} CV", inter["cv"].get(m)) for m in (T, C)]:
+        models = inter.get("cv_models", {})
+        for what, v, study in [("gap", inter["gap"], None)] + [(f"{m} CV of models", models.get(m), inter["cv"].get(m))
+                                                                for m in (T, C)]:
             if v is None:
-                rows.append([pair, what, "n/a", "not computed"])
-                continue
-            rows.append([pair, what, with_ci(v.get("estimate", v["value"]), v.get("ci95"), signed=True, compact=not full),
-                         v["verdict"] + (f" {SHOWN}" if v["verdict"] in ("synergistic", "antagonistic") else "")])
+                row = [pair, what, "n/a", "not computed"]
+            else:
+                row = [pair, what, with_ci(v.get("estimate", v["value"]), v.get("ci95"), signed=True, compact=not full),
+                       v["verdict"] + (f" {SHOWN}" if v["verdict"] in ("synergistic", "antagonistic") else "")]
+            if full:
+                row.append("" if study is None else num(study["value"], 3, True))
+            rows.append(row)
+    header = ["factors", "on", "value", "verdict"] + (["CV over workers (descr.)"] if full else [])
     return ("5. Combined factorial: interactions, (base - only B) - (only A - both), 95% CI; verdict at the "
-            "claim's Holm level",
-            ["factors", "on", "value", "verdict"], rows)
+            "claim's Holm level (CV: across trained models)", header, rows)
 
 
 def _contributions(doc, full):
@@ -305,7 +343,7 @@ def tables(doc: dict[str, Any], full: bool = True) -> list[tuple[str, list[str],
     """The numbered tables, in the order they are printed (7, the CV bars, is drawn between
     6 and 8). ``full``: every column (Markdown); else the compact ones for the terminal."""
     T, C = doc["meta"]["treatment"], doc["meta"]["control"]
-    out = [_performance(doc, T, C, full), _variance(doc, T, C, full), _removals(doc, full)]
+    out = [_performance(doc, T, C, full), _variance(doc, T, C, full), _models(doc, T, C, full), _removals(doc, full)]
     if doc["removals"]:
         out.append(_suffers(doc, T, C, full))
     out += [_worst(doc, T, C, full), _interactions(doc, T, C, full), _contributions(doc, full)]
@@ -383,6 +421,9 @@ def render(doc: dict[str, Any], console) -> None:
     before, after = _split(tables(doc, full=False))
     for t in before:
         _rich_table(console, *t)
+        if t[0].startswith("2. "):
+            console.print()
+            console.print(Text(doc["models"]["line"], style="dim"))
     console.print()
     console.print(Text(BARS_TITLE, style="bold"))
     lines = bar_lines(doc, width=24)
@@ -450,6 +491,8 @@ def markdown(doc: dict[str, Any]) -> str:
     before, after = _split(tables(doc, full=True))
     for t in before:
         lines += _md_table(*t)
+        if t[0].startswith("2. "):
+            lines += [doc["models"]["line"], ""]
     bars = bar_lines(doc)
     width = max((len(label) for label, _, _ in bars), default=0)
     lines += [f"## {BARS_TITLE}", "", "```"]

@@ -195,7 +195,8 @@ def samples_from_runs(runs: list[dict], factors: dict[str, list]) -> tuple[list,
         if status not in ("ok", "diverged"):
             notes.append(f"{name}: {status} ({r.get('error') or 'no error text'}): not a learning outcome, "
                          f"left out of the statistics")
-            samples += [Sample(config, r["method"], int(r["seed"]), int(w["worker"]), None, "failed") for w in workers]
+            samples += [Sample(config, r["method"], int(r["seed"]), int(w["worker"]), None, "failed", _model_of(r, w))
+                        for w in workers]
             continue
         for w in workers:
             ws = w.get("status") or status
@@ -203,8 +204,79 @@ def samples_from_runs(runs: list[dict], factors: dict[str, list]) -> tuple[list,
             if ws == "ok" and w.get("score") is None:
                 notes.append(f"{name} worker {w['worker']}: no completed episode, no score")
                 continue
-            samples.append(Sample(config, r["method"], int(r["seed"]), int(w["worker"]), w.get("score"), ws))
+            samples.append(Sample(config, r["method"], int(r["seed"]), int(w["worker"]), w.get("score"), ws,
+                                  _model_of(r, w)))
     return samples, notes
+
+
+def _model_of(run: dict, worker: dict) -> int:
+    """The trained model a worker acted with: its entry's "model", else (older result.json) the
+    one shared model of an A3C run, or the worker's own."""
+    if worker.get("model") is not None:
+        return int(worker["model"])
+    return 0 if run.get("method") == "a3c" else int(worker["worker"])
+
+
+def models_from_runs(runs: list[dict], factors: dict[str, list]) -> list:
+    """One ``TrainedModel`` per trained model of every run: scored by its fixed-policy
+    evaluation ("models" in result.json, ``eval``), else by the mean training-time score of the
+    workers that acted with it (a diverged model, never evaluated, by its workers' last scores;
+    older result.json files without "models"). Models of failed or interrupted runs, and
+    models stopped before their budget, are failed (not learning outcomes)."""
+    from pyrl.stats.samples import TrainedModel
+
+    out = []
+    for r in runs:
+        config, status = run_config(r, factors), r.get("status", "ok")
+        workers = r.get("workers") or [{"worker": 0}]
+        entries = r.get("models")
+        if entries is None:
+            ids = sorted({_model_of(r, w) for w in workers})
+            entries = [{"model": m, "workers": [w["worker"] for w in workers if _model_of(r, w) == m]} for m in ids]
+        by_worker = {int(w["worker"]): w for w in workers}
+        for e in entries:
+            ws = [by_worker[int(w)] for w in e.get("workers", []) if int(w) in by_worker]
+            st = e.get("status") or next((w.get("status") for w in ws if w.get("status") == "diverged"), None) \
+                or status
+            st = st if status in ("ok", "diverged") and st in ("ok", "diverged") else "failed"
+            ev = e.get("eval")
+            if st == "ok" and ev and ev.get("returns"):
+                out.append(TrainedModel(config, r["method"], int(r["seed"]), int(e["model"]), float(ev["mean"]), "ok",
+                                        "evaluation", tuple(ev["returns"])))
+                continue
+            scores = [w["score"] for w in ws if w.get("score") is not None]
+            score = sum(scores) / len(scores) if scores else None
+            if st == "ok" and score is None:
+                continue  # no finished episode and no evaluation: nothing to score (noted with the samples)
+            out.append(TrainedModel(config, r["method"], int(r["seed"]), int(e["model"]),
+                                    None if st == "failed" else score, st, "training scores"))
+    return out
+
+
+def floor_of(root, runs: list[dict]) -> tuple[float | None, str | None]:
+    """The environment's divergence floor, fixed before any analysis, and where it came from:
+    sweep.json's "floor" (a random policy's score, measured once when the sweep was made), else
+    the runs' result.json "floor" when they all agree; (None, None) without one."""
+    manifest = Path(root) / MANIFEST
+    if manifest.exists():
+        try:
+            fl = json.loads(manifest.read_text()).get("floor")
+        except (OSError, ValueError):
+            fl = None
+        if fl and fl.get("score") is not None:
+            return float(fl["score"]), _floor_source("sweep.json", fl)
+    floors = {(float(r["floor"]["score"]), r["floor"].get("policy"), r["floor"].get("episodes"))
+              for r in runs if (r.get("floor") or {}).get("score") is not None}
+    if len(floors) == 1:
+        score, policy, episodes = next(iter(floors))
+        return score, _floor_source("the runs' result.json", {"policy": policy, "episodes": episodes})
+    return None, None
+
+
+def _floor_source(where: str, fl: dict) -> str:
+    what = fl.get("policy") or "given"
+    eps = f", {fl['episodes']} episodes" if fl.get("episodes") else ""
+    return f"{what} policy's mean return ({where}{eps})"
 
 
 def samples_from_dir(root) -> tuple[list, dict[str, list], list[str], list[dict]]:
@@ -213,6 +285,26 @@ def samples_from_dir(root) -> tuple[list, dict[str, list], list[str], list[dict]
     runs, factors, notes = load_runs(root)
     samples, more = samples_from_runs(runs, factors)
     return samples, factors, notes + more, runs
+
+
+@dataclass
+class Inputs:
+    """What ``pyrl.stats.analyze`` takes from a results directory."""
+    samples: list          # one Sample per worker (samples_from_runs)
+    factors: dict          # factor -> levels, baseline first
+    models: list           # one TrainedModel per trained model (models_from_runs)
+    curves: list           # learning curves (curves_from_runs)
+    floor: Optional[float]  # the environment's divergence floor (floor_of), or None
+    floor_source: Optional[str]
+    notes: list            # unreadable files, runs left out
+
+
+def inputs_from_dir(root) -> Inputs:
+    """Everything the analysis of a results directory needs, read once."""
+    samples, factors, notes, runs = samples_from_dir(root)
+    curves = curves_from_runs(runs, factors, notes)
+    floor, source = floor_of(root, runs)
+    return Inputs(samples, factors, models_from_runs(runs, factors), curves, floor, source, notes)
 
 
 def curves_from_runs(runs: list[dict], factors: dict[str, list], notes: list[str] | None = None) -> list:

@@ -6,7 +6,11 @@ Layout of ``--out DIR``::
     DIR/sweep.json                      what defines the sweep: its factors and their levels, the
                                         methods, the seeds, and the complete resolved training
                                         configuration (every TrainConfig field), with the pyrl
-                                        version; a rerun must match it
+                                        version; a rerun must match it. Also "floor": the
+                                        env's random-policy score (a divergence floor fixed
+                                        before any analysis; measured when the sweep is made,
+                                        added on resume to a sweep.json without it; no part of
+                                        the definition)
     DIR/.lock                           the OS lock of the sweep that is using DIR (and who it is)
     DIR/<run_id>/result.json            written last: its presence = finished
     DIR/<run_id>/curve.csv, model*.pt   the run's learning curve and checkpoints
@@ -187,7 +191,9 @@ def _version() -> str:
 
 def prepare(out: Path, settings: dict[str, Any]) -> None:
     """Create ``out`` with its manifest, or check that an existing one holds the same sweep
-    (SweepError naming what differs). Call it holding the lock."""
+    (SweepError naming what differs). Call it holding the lock. The manifest's ``floor`` (the
+    random-policy score, ``floor(...)``) is measured once, when the sweep is made; a manifest
+    without one gets it added on resume. It is a measurement, not part of the definition."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / MANIFEST
     want = resolve(settings)
@@ -203,9 +209,21 @@ def prepare(out: Path, settings: dict[str, Any]) -> None:
             shown = ", ".join(f"{k} ({_show(have, k)} -> {_show(want, k)})" for k in diff)
             raise SweepError(f"{out} holds a sweep with other settings (differ: {shown}); "
                              "use another --out, or the same settings to resume it")
+        if "floor" not in have:
+            write_json_atomic(manifest, {**have, "floor": floor(want)})
         return
-    write_json_atomic(manifest, {"format": FORMAT, "pyrl": _version(), **want,
+    write_json_atomic(manifest, {"format": FORMAT, "pyrl": _version(), **want, "floor": floor(want),
                                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def floor(sweep_def: dict[str, Any]) -> dict[str, Any]:
+    """The random-policy score of the sweep's env (``pyrl.train.evaluate.random_policy_score``);
+    where ``env`` is a factor, a mapping from each of its levels to its floor."""
+    from pyrl.train.evaluate import random_policy_score
+
+    if "env" in sweep_def["config"]:
+        return random_policy_score(sweep_def["config"]["env"])
+    return {env: random_policy_score(env) for env in sweep_def["factors"]["env"]}
 
 
 def _show(doc: dict, key: str) -> str:

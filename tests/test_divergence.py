@@ -52,7 +52,7 @@ def _diverging_study():
 
 def test_default_floor_does_not_favour_the_method_that_diverges_more():
     s = _diverging_study()
-    floor = analyze(s, [])
+    floor = analyze(s, [], floor=40.0)  # the environment's floor, fixed before the analysis
     cp = floor["comparisons"][0]
     assert floor["meta"]["diverged_policy"] == "floor" and floor["meta"]["floor_score"] == 40.0
     assert cp["gap"] < 0  # a3c diverged more: it cannot come out ahead
@@ -61,18 +61,24 @@ def test_default_floor_does_not_favour_the_method_that_diverges_more():
     # the alternatives would flatter the diverging method: 'last' keeps the 90s, 'exclude' hides them
     assert analyze(s, [], diverged="last")["comparisons"][0]["gap"] > 0
     assert analyze(s, [], diverged="exclude")["comparisons"][0]["gap"] == pytest.approx(0.0)
+    # without a floor fixed before the analysis the policy falls back to each learner's own score, and says so
+    doc = analyze(s, [])
+    assert (doc["meta"]["diverged_policy"], doc["meta"]["diverged_policy_asked"]) == ("last", "floor")
+    assert doc["comparisons"][0]["gap"] == analyze(s, [], diverged="last")["comparisons"][0]["gap"]
+    assert any(f.startswith("No floor was given") for f in doc["findings"])
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.floats(0, 100), min_size=2, max_size=8),
-       st.lists(st.tuples(st.one_of(st.none(), st.floats(0, 100))), min_size=1, max_size=5),
-       st.lists(st.floats(0, 100), min_size=2, max_size=8))
-def test_floor_never_scores_a_cell_above_last_or_exclude(ok, diverged, other):
+       st.lists(st.floats(0, 100), min_size=1, max_size=5),
+       st.lists(st.floats(0, 100), min_size=2, max_size=8), st.floats(0, 100))
+def test_floor_never_scores_a_cell_above_last(ok, diverged, other, floor):
+    # a diverged learner scores the floor or its own last score where lower: never above 'last'
     s = [x for i, v in enumerate(ok) for x in run(T, i, [v])]
-    s += [x for i, (v,) in enumerate(diverged) for x in run(T, 100 + i, [v], "diverged")]
+    s += [x for i, v in enumerate(diverged) for x in run(T, 100 + i, [v], "diverged")]
     s += [x for i, v in enumerate(other) for x in run(C, i, [v])]
-    means = {p: analyze(s, [], diverged=p)["cells"][0]["mean"] for p in ("floor", "last", "exclude")}
-    assert means["floor"] <= means["last"] + 1e-9 and means["floor"] <= means["exclude"] + 1e-9
+    means = {p: analyze(s, [], diverged=p, floor=floor)["cells"][0]["mean"] for p in ("floor", "last")}
+    assert means["floor"] <= means["last"] + 1e-9
 
 
 def test_an_a3c_run_is_one_learner_an_individual_worker_is_one():
@@ -81,7 +87,7 @@ def test_an_a3c_run_is_one_learner_an_individual_worker_is_one():
         s += run(T, i, [50.0 + i] * 4, "diverged" if i < 2 else "ok")
         # individual: in run 0 one worker of 4 diverged, the others finished
         s += run(C, i, [40.0 + i] * 4, ["diverged", "ok", "ok", "ok"] if i == 0 else "ok")
-    doc = analyze(s, [])
+    doc = analyze(s, [], floor=40.0)
     a, c = doc["cells"]
     assert (a["n_learners"], a["n_diverged"], a["n_diverged_runs"]) == (6, 2, 2)
     assert (c["n_learners"], c["n_diverged"], c["n_diverged_runs"]) == (24, 1, 1)
@@ -96,13 +102,13 @@ def test_an_a3c_run_is_one_learner_an_individual_worker_is_one():
     text = "\n".join(doc["findings"])
     assert "Divergence (single configuration / a3c): 2 of 6 runs (one shared model each) diverged (33%" in text
     assert "Divergence (single configuration / individual): 1 of 24 learners (workers) diverged" in text
-    assert "lowest score in the analysis (40.00)" in text
+    assert "the environment's floor, fixed before the analysis (40)" in text
 
 
 def test_an_ok_worker_of_a_diverged_a3c_run_counts_as_diverged():
     s = run(T, 0, [70.0, 70.0], ["diverged", "ok"]) + run(T, 1, [50.0, 52.0]) + run(C, 0, [45.0, 46.0])
     s += run(C, 1, [44.0, 48.0])
-    cell = analyze(s, [])["cells"][0]
+    cell = analyze(s, [], floor=44.0)["cells"][0]
     assert cell["n_diverged"] == 1 and cell["mean"] == pytest.approx((44 + 44 + 50 + 52) / 4)  # floor 44
 
 
@@ -126,21 +132,23 @@ def test_exclude_says_what_it_left_out():
                             "(a3c 4, individual 0)") for f in doc["findings"])
 
 
-def test_last_keeps_its_score_and_without_one_takes_the_floor():
+def test_last_keeps_its_score_and_without_one_it_is_left_out_and_counted():
     s = run(T, 0, [80.0], "diverged") + run(T, 1, [None], "diverged") + run(T, 2, [50.0]) + run(T, 3, [52.0])
     s += run(C, 0, [30.0]) + run(C, 1, [35.0])
-    doc = analyze(s, [], diverged="last")
+    doc = analyze(s, [], diverged="last", floor=30.0)
     a = doc["cells"][0]
-    assert a["mean"] == pytest.approx((80 + 30 + 50 + 52) / 4) and a["n_floored"] == 1
-    assert any("1 diverged worker scores without a finished episode took the floor (30.00)" in f
-               for f in doc["findings"])
+    assert a["mean"] == pytest.approx((80 + 50 + 52) / 3) and a["n_unscored"] == 1 and a["n_floored"] == 0
+    assert any("1 diverged worker scores could not be scored" in f for f in doc["findings"])
+    # under the floor policy the one without a score takes the floor, the other the floor as it is lower
+    a = analyze(s, [], floor=30.0)["cells"][0]
+    assert a["mean"] == pytest.approx((30 + 30 + 50 + 52) / 4) and a["n_floored"] == 2
 
 
 def test_all_diverged_is_a_report_that_says_so():
     s = []
     for i in range(3):
         s += run(T, i, [20.0 + i, 21.0], "diverged") + run(C, i, [10.0 + i, 12.0], "diverged")
-    doc = analyze(s, [])
+    doc = analyze(s, [], floor=10.0)
     for c in doc["cells"]:
         assert c["n_diverged"] == c["n_learners"] and c["divergence_rate"] == 1.0
         assert c["mean"] == 10.0 and c["std"] == 0.0  # every learner at the floor
@@ -170,7 +178,7 @@ def test_csv_status_column(tmp_path):
                  "a3c,0,0,50,ok\na3c,1,0,,diverged\na3c,2,0,,failed\nindividual,0,0,40,OK\nindividual,1,0,41,ok\n")
     samples, comps = load_scores_csv(p)
     assert [s.status for s in samples] == ["ok", "diverged", "failed", "ok", "ok"] and samples[1].score is None
-    a = analyze(samples, comps)["cells"][0]
+    a = analyze(samples, comps, floor=0.0)["cells"][0]
     assert (a["n_diverged"], a["n_failed"], a["n"]) == (1, 1, 2)
     p.write_text("method,seed,worker,score,status\na3c,0,0,50,maybe\n")
     with pytest.raises(ScoresError, match="line 2: status 'maybe' is not one of ok, diverged, failed"):

@@ -5,8 +5,8 @@ import torch
 
 from pyrl.envs import make
 from pyrl.train.config import TrainConfig
-from pyrl.train.evaluate import evaluate_model
-from pyrl.train.worker import build_model
+from pyrl.train.evaluate import evaluate_model, random_policy_returns, random_policy_score
+from pyrl.train.worker import build_model, eval_seed, worker_seed
 
 ENV_ID = "PyrlVarLength-v0"
 
@@ -74,3 +74,31 @@ def _first_completions(seed, episodes):
         ret[prev_done] = 0.0
     env.close()
     return out[:episodes]
+
+
+def test_random_policy_score_is_a_seeded_floor_of_exactly_its_episodes():
+    random_policy_returns.cache_clear()
+    a = random_policy_score("CartPole-v1", episodes=100, seed=0)
+    assert a["policy"] == "uniform random" and a["episodes"] == 100 and a["seed"] == 0
+    assert 10 < a["score"] < 40  # a random policy balances CartPole for about 22 steps
+    random_policy_returns.cache_clear()
+    assert random_policy_score("CartPole-v1", episodes=100, seed=0) == a  # measured again: the same
+    assert random_policy_score("CartPole-v1", episodes=100, seed=1)["score"] != a["score"]
+    for episodes in (3, 13):  # fewer episodes than envs; a count 8 does not divide
+        returns = random_policy_returns("CartPole-v1", episodes, 0)
+        assert len(returns) == episodes and all(r >= 1 for r in returns)
+    # spread over the envs as evaluate_model spreads its episodes: each env's first ones
+    if ENV_ID not in gymnasium.registry:
+        gymnasium.register(ENV_ID, entry_point=_VarLength)
+    got = random_policy_returns(ENV_ID, 12, 5)
+    assert sorted(got) == sorted(r for i in range(8) for r in _single_env_returns(5 + i, (12 + i) // 8))
+
+
+def test_eval_seed_is_clear_of_every_training_env_seed():
+    # training: worker w's N envs take seeds worker_seed + i; the evaluation's up to 8 envs eval_seed + i
+    for seed in (0, 1, 2, 3, 17, 1000, 123_456, 2**20 + 5, 2**31 - 1):
+        c = TrainConfig(seed=seed, method="a3c")
+        train_seeds = {worker_seed(c, w) + i for w in range(64) for i in range(64)}
+        assert not train_seeds & {eval_seed(c) + i for i in range(8)}, seed
+        assert eval_seed(c) == eval_seed(TrainConfig(seed=seed, method="individual"))
+        assert 0 <= eval_seed(c) < 2**31

@@ -192,4 +192,4 @@ def test_the_answer_names_the_levels_it_contrasts(doc):
     questions = "\n".join(c["question"] for c in doc["answer"]["claims"])
     for level in ("layernorm", "rmsnorm"):
         assert f"Do norm={level} instead of none and removing rnn interact on the gap?" in questions
-        assert f"Whose stability suffers more from norm={level} instead of none?" in questions
+        assert f"Whose stability (CV across trained models) suffers more from norm={level} instead of none?" in questions

@@ -33,7 +33,9 @@ def write_run(root, method, seed, workers, status="ok", rnn=True, layernorm=True
 def sweep_dir(tmp_path):
     root = tmp_path / "sweep"
     root.mkdir()
-    (root / "sweep.json").write_text(json.dumps({"components": ["layernorm"], "settings": {}}))
+    (root / "sweep.json").write_text(json.dumps({"components": ["layernorm"], "settings": {},
+                                                 "floor": {"score": 30.0, "policy": "uniform random",
+                                                           "episodes": 100, "seed": 0}}))
     for ln in (True, False):
         for seed in range(5):
             write_run(root, "a3c", seed, [(50.0 + seed, None), (52.0 + seed, None)], layernorm=ln)
@@ -65,9 +67,15 @@ def test_report_json_has_divergence_and_failures(runner, tmp_path):
     i = next(c for c in doc["cells"] if c["method"] == "individual" and c["config"] == {"layernorm": True})
     assert (a["n_diverged"], a["n_learners"], a["n_failed"], a["n_runs"]) == (1, 6, 1, 6)
     assert (i["n_diverged"], i["n_learners"], i["n_failed"]) == (1, 12, 0)
-    assert a["worst"] == 38.0  # the diverged run's 90s took the floor: the lowest score anywhere
+    assert a["worst"] == 30.0  # the diverged run's 90s took the environment's floor from sweep.json
     assert any(f.startswith("Divergence (baseline (layernorm) / a3c): 1 of 6 runs") for f in doc["findings"])
     assert doc["meta"]["diverged_policy"] == "floor"
+    assert doc["meta"]["floor"] == {"score": 30.0, "source": "uniform random policy's mean return (sweep.json, "
+                                                            "100 episodes)"}
+    # --floor overrides it; the floor is the user's, not the lowest score of the cells analysed
+    given = json.loads(runner.invoke(cli, ["report", str(root), "--json", "--floor", "20"]).output)
+    assert next(c for c in given["cells"] if c["method"] == "a3c" and c["config"] == {"layernorm": True})["worst"] == 20
+    assert given["meta"]["floor"] == {"score": 20.0, "source": "--floor"}
     last = json.loads(runner.invoke(cli, ["report", str(root), "--json",
                                           "--diverged", "last"]).output)
     a_last = next(c for c in last["cells"] if c["method"] == "a3c" and c["config"] == {"layernorm": True})

@@ -398,9 +398,12 @@ def test_interaction_additive():
     assert doc5["interaction"]["gap"]["verdict"] == "no evidence of interaction"
     # control's four cells are identical: CV interaction exactly 0, but no component has any
     # effect on it (margin 0), so a CI around 0 cannot show that effects add up
-    cvc = doc["interaction"]["cv"][C]
+    # (the study's CV is over workers; the verdict is on the CV across trained models, here the same
+    # numbers: without a model column every worker is its own model)
+    cvc, cvc_models = doc["interaction"]["cv"][C], doc["interaction"]["cv_models"][C]
     assert cvc["value"] == pytest.approx(0.0, abs=1e-12) and cvc["margin"] == pytest.approx(0.0, abs=1e-12)
-    assert _covers0(cvc["ci95"]) and cvc["verdict"] == "no evidence of interaction"
+    assert cvc_models["value"] == pytest.approx(cvc["value"]) and "verdict" not in cvc
+    assert _covers0(cvc_models["ci95"]) and cvc_models["verdict"] == "no evidence of interaction"
     # treatment's CV interaction by hand: cv = 2 / mean in each cell
     cvt = doc["interaction"]["cv"][T]
     assert cvt["value"] == pytest.approx((2 / 60 - 2 / 50) - (2 / 45 - 2 / 35))
@@ -428,12 +431,13 @@ def test_interaction_synergistic_and_antagonistic_gap():
 def test_interaction_on_cv():
     # treatment mean 50 everywhere; std 1 with both on, 15 otherwise:
     # cv DoD = (0.02 - 0.3) - (0.3 - 0.3) = -0.28 < 0: both on is more stable than additive.
+    # (every worker its own model here: the CV across trained models is the workers' CV)
     doc = analyze(_factorial([50] * 4, [30] * 4, n=40, t_scales=[1, 15, 15, 15]), COMPS)
-    cvt = doc["interaction"]["cv"][T]
-    assert cvt["value"] == pytest.approx(-0.28)
+    cvt = doc["interaction"]["cv_models"][T]
+    assert cvt["value"] == pytest.approx(-0.28) == doc["interaction"]["cv"][T]["value"]
     assert cvt["ci95"][1] < 0 and cvt["verdict"] == "synergistic"
     doc = analyze(_factorial([50] * 4, [30] * 4, n=40, t_scales=[15, 1, 1, 1]), COMPS)
-    cvt = doc["interaction"]["cv"][T]
+    cvt = doc["interaction"]["cv_models"][T]
     assert cvt["value"] == pytest.approx(0.28)
     assert cvt["ci95"][0] > 0 and cvt["verdict"] == "antagonistic"
 
@@ -696,8 +700,10 @@ def test_one_definition_of_suffers_more_everywhere():
         (row,) = doc["cv_suffers_more"]
         claim = next(c for c in doc["answer"]["claims"] if c["kind"] == "stability" and c["component"] == "rnn"
                      and c["methods"] == [T, C])
-        assert claim["estimate"] == pytest.approx(row["relative"])
-        assert row["method_that_suffers_more"] == (T if row["relative"] > 1 else C)
-        assert claim["statement"].startswith(f"Removing rnn raises {row['method_that_suffers_more']}'s CV relative to")
+        m = row["models"]  # the verdict's figures, across trained models (here every worker its own model)
+        assert claim["estimate"] == pytest.approx(m["relative"]) and m["relative"] == pytest.approx(row["relative"])
+        assert m["method_that_suffers_more"] == (T if m["relative"] > 1 else C) == row["method_that_suffers_more"]
+        assert claim["statement"].startswith(f"Removing rnn raises {m['method_that_suffers_more']}'s CV across "
+                                             f"trained models relative to")
         assert f"{row['method_that_suffers_more']}'s CV changes" in row["statement"]
-        assert row["shown"] == claim["shown"]
+        assert m["shown"] == claim["shown"]

@@ -69,6 +69,11 @@ def test_ablate_end_to_end_then_rerun_skips_everything(runner, tmp_path):
     for d in dirs:
         res = json.loads((out / d / "result.json").read_text())
         assert res["status"] == "ok" and len(res["workers"]) == 1
+        assert [m["eval"]["episodes"] for m in res["models"]] == [res["config"]["eval_episodes"]]
+    # the random-policy floor, measured once when the sweep was made
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["floor"]["policy"] == "uniform random" and 10 < manifest["floor"]["score"] < 40
+    assert manifest["floor"] == res["floor"]
     report = doc["report"]
     assert {c["method"] for c in report["cells"]} == {"a3c", "individual"}
     assert len({json.dumps(c["config"], sort_keys=True) for c in report["cells"]}) == 4
@@ -79,10 +84,14 @@ def test_ablate_end_to_end_then_rerun_skips_everything(runner, tmp_path):
                  "performance_profile.png"):
         assert (plots / name).read_bytes()[:4] == b"\x89PNG", name
     stamps = {d: (out / d / "result.json").stat().st_mtime_ns for d in dirs}
+    # a sweep.json without the floor (made before it was recorded) resumes, and gets it
+    del manifest["floor"]
+    (out / "sweep.json").write_text(json.dumps(manifest))
     again = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(out), "--json", "--no-report"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["sweep"]["skipped"] == 8
     assert stamps == {d: (out / d / "result.json").stat().st_mtime_ns for d in dirs}
+    assert json.loads((out / "sweep.json").read_text()) == dict(manifest, floor=res["floor"])
 
 
 def test_clashing_rerun_is_refused_with_exit_2(runner, tmp_path):

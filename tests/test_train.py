@@ -14,7 +14,8 @@ import torch
 from pyrl.cli import cli
 from pyrl.train.config import TrainConfig
 from pyrl.train.run import train
-from pyrl.train.worker import build_model, model_seed
+from pyrl.train.evaluate import evaluate_model
+from pyrl.train.worker import build_model, eval_seed, model_seed
 
 
 # The trainer tests that matter on a GPU run on every device this machine has (scripts/gpu-check
@@ -58,6 +59,8 @@ def test_one_worker_a3c_equals_individual(tmp_path, arch, device):
     fresh = train(cfg(method="individual", steps=40, rollout=10, envs_per_worker=4, device=device, **arch), None)
     assert fresh["status"] == "ok"
     assert ra["workers"][0]["score"] == ri["workers"][0]["score"]
+    # one model, the same evaluation episodes (the eval seed is the seed's, not the method's)
+    assert ra["models"][0]["eval"]["returns"] == ri["models"][0]["eval"]["returns"]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -170,6 +173,7 @@ def test_recurrent_training_pass_matches_acting(tmp_path, device):
     (["--optimizer", "sgd"], "--optimizer"),
     (["--env", "NoSuchEnv-v3"], "NoSuchEnv-v3"),
     (["--device", "gpu"], "--device"),
+    (["--eval-episodes", "-1"], "--eval-episodes"),
 ])
 def test_train_cli_bad_arguments_exit_2(runner, tmp_path, args, message):
     result = runner.invoke(cli, ["train", "--out", str(tmp_path / "x"), *args])
@@ -227,12 +231,13 @@ def test_train_cli_json_then_eval(runner, tmp_path, device):
 
 def test_eval_loads_a_run_saved_before_separate_critic_existed(runner, tmp_path):
     # a run saved by an older pyrl has no separate_critic in its config: it had a shared trunk
+    # (nor eval_episodes: the default applies)
     out = tmp_path / "run"
     doc = train_json(runner, out, "--method", "a3c", "--workers", "1", "--envs-per-worker", "4", "--steps", "400",
                      "--hidden", "16", "--shared-critic")
     assert doc["config"]["separate_critic"] is False
     meta = json.loads((out / "model_meta.json").read_text())
-    del meta["config"]["separate_critic"]
+    del meta["config"]["separate_critic"], meta["config"]["eval_episodes"]
     (out / "model_meta.json").write_text(json.dumps(meta))
     ev = runner.invoke(cli, ["eval", str(out), "--episodes", "2", "--json"])
     assert ev.exit_code == 0, ev.output
@@ -343,7 +348,7 @@ def test_a_diverging_individual_learner_stops_alone(tmp_path, monkeypatch):
     # Worker 1's loss turns NaN at its 3rd update (the real detection path); worker 0, an
     # independent learner, finishes its budget, and result.json says which is which.
     monkeypatch.setenv("PYRL_TEST_DIVERGE_AFTER", "2")
-    res = train(cfg(method="individual", workers=2, steps=3200), tmp_path / "i")
+    res = train(cfg(method="individual", workers=2, steps=3200, eval_episodes=3), tmp_path / "i")
     assert res["status"] == "diverged" and "worker 1: non-finite loss at update 2" in res["error"]
     w0, w1 = res["workers"]
     assert w0["status"] == "ok" and w0["steps"] == 1600 and w0["diverged_at"] is None
@@ -351,11 +356,16 @@ def test_a_diverging_individual_learner_stops_alone(tmp_path, monkeypatch):
     assert (tmp_path / "i" / "model_w0.pt").exists() and not (tmp_path / "i" / "model_w1.pt").exists()
     on_disk = json.loads((tmp_path / "i" / "result.json").read_text())
     assert [w["status"] for w in on_disk["workers"]] == ["ok", "diverged"]
+    # the diverged model (non-finite parameters) is not evaluated; the other one is
+    m0, m1 = on_disk["models"]
+    assert (m0["model"], m0["status"], m0["eval"]["episodes"]) == (0, "ok", 3)
+    assert (m1["model"], m1["status"], m1["eval"]) == (1, "diverged", None)
     # in a3c the workers step one shared learner: its divergence is the whole run's
-    res = train(cfg(method="a3c", workers=2, steps=3200), tmp_path / "a")
+    res = train(cfg(method="a3c", workers=2, steps=3200, eval_episodes=3), tmp_path / "a")
     assert res["status"] == "diverged"
     assert [w["status"] for w in res["workers"]] == ["diverged", "diverged"]
     assert all(w["diverged_at"] is not None for w in res["workers"])
+    assert [(m["status"], m["eval"]) for m in res["models"]] == [("diverged", None)] and res["eval_s"] == 0
 
 
 def test_train_shows_a_progress_bar_and_each_workers_return(runner, tmp_path):
@@ -387,3 +397,43 @@ def test_batchnorm_statistics_live_with_the_model_each_method_steps(tmp_path):
     for norm in ("norm", "critic_norm"):
         assert updates < sd[f"{norm}.batches"].item() <= 2 * updates
         assert sd[f"{norm}.running_var"].min() < 0.99  # moved from its initial 1
+
+
+def test_every_trained_model_is_evaluated_after_training(tmp_path):
+    # a3c: one model (every worker's), evaluated by the parent once the workers are done
+    c = cfg(method="a3c", workers=2, steps=1600, eval_episodes=3)
+    res = train(c, tmp_path / "a")
+    assert res["status"] == "ok"
+    assert [w["model"] for w in res["workers"]] == [0, 0]
+    (model,) = res["models"]
+    assert (model["model"], model["workers"], model["status"]) == (0, [0, 1], "ok")
+    ev = model["eval"]
+    assert ev["episodes"] == len(ev["returns"]) == 3 and all(r >= 1 for r in ev["returns"])
+    assert ev["mean"] == pytest.approx(sum(ev["returns"]) / 3)
+    assert ev["seed"] == eval_seed(c) and ev["action"] == "sampled" and ev["seconds"] > 0
+    assert res["eval_s"] == ev["seconds"] and 0 < res["eval_s"] < res["wall_s"]
+    assert 10 < res["floor"]["score"] < 40 and res["floor"]["policy"] == "uniform random"
+    on_disk = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert on_disk["models"] == res["models"] and on_disk["floor"] == res["floor"]
+    # the saved model is the evaluated one: its evaluation, redone here, gives the same returns
+    assert evaluate_model(c, load(tmp_path / "a" / "model.pt"), 3, eval_seed(c)) == ev["returns"]
+
+    # individual: one model per worker, each evaluated by its worker, at the same seed
+    c = cfg(method="individual", workers=2, steps=1600, eval_episodes=4)
+    res = train(c, tmp_path / "i")
+    assert res["status"] == "ok"
+    assert [w["model"] for w in res["workers"]] == [0, 1]
+    assert [(m["model"], m["workers"], m["status"]) for m in res["models"]] == [(0, [0], "ok"), (1, [1], "ok")]
+    evs = [m["eval"] for m in res["models"]]
+    assert all(e["episodes"] == len(e["returns"]) == 4 and e["seed"] == eval_seed(c) for e in evs)
+    assert res["eval_s"] == max(e["seconds"] for e in evs)
+    for w in (0, 1):  # deterministic: the saved model, evaluated in this process, gives the same returns
+        assert evaluate_model(c, load(tmp_path / "i" / f"model_w{w}.pt"), 4, eval_seed(c)) == evs[w]["returns"]
+
+
+@pytest.mark.parametrize("method", ["a3c", "individual"])
+def test_no_evaluation_with_eval_episodes_0(tmp_path, method):
+    res = train(cfg(method=method, workers=2, steps=800, eval_episodes=0), tmp_path / method)
+    assert res["status"] == "ok" and res["eval_s"] == 0
+    assert [m["eval"] for m in res["models"]] == [None] * (1 if method == "a3c" else 2)
+    assert all(m["status"] == "ok" for m in res["models"])

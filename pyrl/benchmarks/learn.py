@@ -254,7 +254,9 @@ def pyrl_config(method: str, env_id: str, num_envs: int, workers: int, seed: int
     from pyrl.train.config import TrainConfig
 
     cfg = TrainConfig(method=method, env=env_id, workers=1 if method == "individual" else workers,
-                      envs_per_worker=num_envs, steps=max_steps, seed=seed, rnn=rnn, norm="layernorm" if rnn else "none")
+                      envs_per_worker=num_envs, steps=max_steps, seed=seed, rnn=rnn,
+                      norm="layernorm" if rnn else "none",
+                      eval_episodes=0)  # timed to the threshold: no evaluation after training
     for k, v in overrides.items():
         setattr(cfg, k, v)
     cfg.check()

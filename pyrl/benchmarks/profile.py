@@ -47,7 +47,7 @@ def _profile(model: str, method: str, env_id: str, workers: int, num_envs: int, 
     from pyrl.train.run import train
 
     cfg = TrainConfig(method=method, env=env_id, workers=workers, envs_per_worker=num_envs, steps=steps,
-                      seed=seed, separate_critic=separate_critic, **MODELS[model])
+                      seed=seed, separate_critic=separate_critic, eval_episodes=0, **MODELS[model])
     result = train(cfg, None, profile=True)
     if result["status"] != "ok":
         raise RuntimeError(f"{model}: run ended {result['status']}: {result['error']}")

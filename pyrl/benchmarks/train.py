@@ -70,7 +70,8 @@ def _pyrl_sps(method: str, env_id: str, workers: int, num_envs: int, steps: int,
     from pyrl.train.run import train
 
     cfg = TrainConfig(method=method, env=env_id, workers=workers, envs_per_worker=num_envs, steps=steps,
-                      seed=seed, hidden=64, device=device, separate_critic=separate_critic, **MODELS[model])
+                      seed=seed, hidden=64, device=device, separate_critic=separate_critic, eval_episodes=0,
+                      **MODELS[model])
     result = train(cfg, None)
     if result["status"] != "ok":
         raise RuntimeError(f"pyrl {method} {model} W={workers} on {device}: run ended {result['status']}: "

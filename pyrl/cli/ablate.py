@@ -32,7 +32,7 @@ def _csv_list(known):
 # The training options a sweep passes to every run; None: the preset's (env, seeds, steps,
 # workers, envs-per-worker), else the trainer's default. sweep.json records them resolved.
 TRAIN_OPTIONS = ("env", "seeds", "steps", "workers", "envs_per_worker", "rollout", "hidden", "lr", "optimizer",
-                 "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "score_episodes")
+                 "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "score_episodes", "eval_episodes")
 
 
 def sweep_options(f):
@@ -59,6 +59,9 @@ def sweep_options(f):
                      help=f"Gradient clipping (global norm) [{D.max_grad_norm:g}]."),
         click.option("--score-episodes", type=click.IntRange(min=1), default=None,
                      help=f"A worker's score: mean return of its last this-many episodes [{D.score_episodes}]."),
+        click.option("--eval-episodes", type=click.IntRange(min=0), default=None,
+                     help=f"Episodes of the evaluation of every trained model after training, 0: none "
+                          f"[{D.eval_episodes}]."),
         click.option("--device", default=D.device, show_default=True,
                      help="Where the models learn: cpu, cuda or cuda:K (a Ray run takes one GPU)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
@@ -176,13 +179,14 @@ def _report(out, quiet):
     from pyrl.stats import ScoresError, analyze
 
     try:
-        samples, factors, skipped, runs = results.samples_from_dir(out)
-        doc = analyze(samples, factors, curves=results.curves_from_runs(runs, factors))
+        got = results.inputs_from_dir(out)
+        doc = analyze(got.samples, got.factors, curves=got.curves, models=got.models, floor=got.floor,
+                      floor_source=got.floor_source)
     except (ScoresError, ResultsError) as exc:
         if not quiet:
             console.print(f"[yellow]no report:[/] {exc}")
         return None
-    doc["skipped"] = list(doc.get("skipped", [])) + skipped
+    doc["skipped"] = list(doc.get("skipped", [])) + got.notes
     if not quiet:
         rep.render(doc, console)
     return doc

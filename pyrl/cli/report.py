@@ -1,6 +1,7 @@
 """``pyrl report``: the ablation study's tables from a results directory or a scores CSV."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -23,8 +24,9 @@ def _score_range(ctx, param, value):
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--scores", type=click.Path(dir_okay=False, path_type=Path),
-              help="A long-format CSV (method, seed, worker, score, optional status, one column per "
-                   "factor) instead of a results directory; seed identifies the run.")
+              help="A long-format CSV (method, seed, worker, score; optional status, model and floor; one "
+                   "column per factor) instead of a results directory; seed identifies the run, model the "
+                   "trained model its workers share.")
 @click.option("--treatment", default="a3c", show_default=True, help="Method treated as the treatment.")
 @click.option("--control", default="individual", show_default=True, help="Method treated as the control.")
 @click.option("--score-range", callback=_score_range, metavar="LO,HI",
@@ -36,32 +38,46 @@ def _score_range(ctx, param, value):
               help="Also write PNG figures into this directory.")
 @click.option("--diverged", "diverged", type=click.Choice(["floor", "last", "exclude"]), default="floor",
               show_default=True,
-              help="How a diverged learner is scored: floor (the lowest score in the analysis, so diverging "
-                   "never helps), last (its mean return before divergence), exclude (left out, and said so).")
+              help="How a diverged learner is scored: floor (the environment's floor, or its own last score "
+                   "where lower, so diverging never helps), last (its mean return before divergence), exclude "
+                   "(left out, and said so).")
+@click.option("--floor", "floor", type=float, default=None, metavar="SCORE",
+              help="The environment's divergence floor in score units, fixed before the analysis (e.g. a "
+                   "uniformly random policy's mean return). Default: sweep.json's random-policy score, or the "
+                   "scores CSV's floor column; without one, diverged learners keep their last scores.")
 @click.option("--threshold", type=float, default=None,
               help="Score a run must reach for convergence speed (steps to threshold, normalised AUC); "
                    "default 0.9 x the best cell's mean final score.")
-def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, diverged, threshold):
+def report(directory, scores, treatment, control, score_range, as_json, markdown_path, plots_dir, diverged, floor,
+           threshold):
     """Render the report for DIRECTORY (a sweep or run directory) or for --scores FILE.csv."""
     from pyrl import report as rep
     from pyrl import results
     from pyrl.results import ResultsError
-    from pyrl.stats import ScoresError, analyze, load_scores_csv
+    from pyrl.stats import ScoresError, analyze
+    from pyrl.stats.samples import read_scores_csv
 
     if (directory is None) == (scores is None):
         raise click.UsageError("give either a results DIRECTORY or --scores FILE.csv (exactly one)")
     if treatment == control:
         raise click.BadParameter("treatment and control must be different methods", param_hint="--treatment")
-    curves = None
+    if floor is not None and not math.isfinite(floor):
+        raise click.BadParameter(f"must be a finite number, got {floor}", param_hint="--floor")
+    curves, models, given = None, None, floor
     try:
         if scores is not None:
-            samples, components = load_scores_csv(scores, treatment=treatment, control=control)
-            skipped = []
+            got = read_scores_csv(scores, treatment=treatment, control=control)
+            samples, components, skipped = got.samples, got.factors, []
+            floor = given if given is not None else got.floor
+            source = "--floor" if given is not None else "the scores' floor column" if floor is not None else None
         else:
-            samples, components, skipped, runs = results.samples_from_dir(directory)
-            curves = results.curves_from_runs(runs, components, skipped)
+            inp = results.inputs_from_dir(directory)
+            samples, components, skipped, curves, models = inp.samples, inp.factors, inp.notes, inp.curves, inp.models
+            floor = given if given is not None else inp.floor
+            source = "--floor" if given is not None else inp.floor_source
         doc = analyze(samples, components, treatment=treatment, control=control, score_range=score_range,
-                      diverged=diverged, curves=curves, threshold=threshold)
+                      diverged=diverged, curves=curves, threshold=threshold, models=models, floor=floor,
+                      floor_source=source)
     except (ScoresError, ResultsError) as exc:
         abort(str(exc), code=2)
     doc["skipped"] = list(doc.get("skipped", [])) + skipped

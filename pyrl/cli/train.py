@@ -38,14 +38,16 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=D.max_grad_norm,
               show_default=True)
 @click.option("--score-episodes", type=click.IntRange(min=1), default=D.score_episodes, show_default=True)
+@click.option("--eval-episodes", type=click.IntRange(min=0), default=D.eval_episodes, show_default=True,
+              help="Episodes of the evaluation of every trained model after training (0: none).")
 @click.option("--device", default=D.device, show_default=True, callback=device_option,
               help="Where the models learn: cpu, cuda or cuda:K (the envs step on the CPU).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run directory.")
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm, layernorm, hidden, separate_critic,
-          lr, optimizer, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, device, out, tensorboard,
-          as_json):
+          lr, optimizer, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, eval_episodes, device,
+          out, tensorboard, as_json):
     """Train one run and write result.json, curve.csv and the model(s) to --out."""
     norm = resolve_norm(norm, layernorm)
     if not lr > 0:
@@ -68,7 +70,8 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm
                       rollout=rollout, seed=seed, rnn=rnn, norm=norm, hidden=hidden,
                       separate_critic=separate_critic, lr=lr,
                       optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
-                      max_grad_norm=max_grad_norm, score_episodes=score_episodes, device=device)
+                      max_grad_norm=max_grad_norm, score_episodes=score_episodes, eval_episodes=eval_episodes,
+                      device=device)
     run_train = partial(run_train, tensorboard=tensorboard)
     try:
         if as_json:
@@ -79,7 +82,7 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm
         abort(str(exc), code=2)
     if as_json:
         print_json({k: result[k] for k in ("status", "error", "method", "env", "config", "seed", "steps", "wall_s",
-                                           "sps", "workers", "score_mean")})
+                                           "sps", "workers", "score_mean", "models", "eval_s", "floor")})
     else:
         _summary(result, out)
     if result["status"] != "ok":
@@ -122,6 +125,13 @@ def _with_display(cfg, out, run_train):
 
 
 def _summary(result, out):
+    evals = [m for m in result["models"] if m["eval"]]
+    if evals:  # above the summary, which stays the last line
+        means = ", ".join(f"{m['eval']['mean']:.1f}" for m in evals)
+        console.print(f"evaluation ({evals[0]['eval']['episodes']} episodes of the sampled policy, "
+                      f"{result['eval_s']:.1f} s): mean return {means} (model{'s' if len(evals) > 1 else ''} "
+                      f"{', '.join(str(m['model']) for m in evals)}); a random policy's "
+                      f"{result['floor']['score']:.1f}")
     style = "green" if result["status"] == "ok" else "red"
     score = result["score_mean"]
     console.print(f"[{style}]{result['status']}[/]: score_mean "

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+
+import numpy as np
 from typing import Any, Iterable, Mapping, Sequence
 
 from pyrl.stats import answers, speed
@@ -11,9 +13,10 @@ from pyrl.stats import claims as cl
 from pyrl.stats import findings as fnd
 from pyrl.stats import tables as tb
 from pyrl.stats.convergence import RunCurve
-from pyrl.stats.cells import POLICIES, Cell, Settings, floor_score
-from pyrl.stats.estimators import Estimate, welch_mde, welch_seeds_needed
-from pyrl.stats.samples import Sample, ScoresError, as_sample, config_label, normalize_factors
+from pyrl.stats.cells import POLICIES, Cell, Settings
+from pyrl.stats.estimators import Estimate, intra_run_correlation, welch_mde, welch_seeds_needed
+from pyrl.stats.samples import (Sample, ScoresError, TrainedModel, as_sample, config_label, models_from_samples,
+                                normalize_factors)
 
 
 def analyze(
@@ -30,6 +33,9 @@ def analyze(
     shared: Sequence[str] = ("a3c",),
     curves: Sequence[RunCurve] | None = None,
     threshold: float | None = None,
+    models: Iterable[TrainedModel] | None = None,
+    floor: float | None = None,
+    floor_source: str | None = None,
 ) -> dict[str, Any]:
     """Analyse an ablation; returns one JSON-ready document (see the ``pyrl.stats`` docstring
     for every definition) with keys ``cells, comparisons, removals, cv_suffers_more,
@@ -45,13 +51,23 @@ def analyze(
     exclude; ``pyrl.stats.cells``). ``shared``: methods whose workers share one model (a
     run is one learner). ``curves``: the runs' learning curves (``pyrl.stats.convergence``)
     for convergence speed, with ``threshold`` (score units; default 0.9 x the best cell's
-    mean); without them ``meta.convergence`` says it is not available. Missing cells are
-    skipped and listed in ``skipped``. ``answer.claims`` holds every claim the report weighs
-    (``pyrl.stats.claims``): the Answer and every verdict in the tables come from it."""
-    st = _settings(factors, treatment, control, score_range, alpha, power, min_n, unit, diverged, shared)
+    mean); without them ``meta.convergence`` says it is not available. ``models``: the trained
+    models (``TrainedModel``, each scored by its fixed-policy evaluation) that stability,
+    dispersion and risk compare; without them each run's samples with one ``model`` are one
+    model, and a sample without one is assumed to be its own (``meta.models`` says so).
+    ``floor``: the environment's divergence floor in score units (fixed before the analysis,
+    e.g. a random policy's score; ``floor_source`` says where it came from); without one, the
+    floor policy falls back to ``last`` and says so. Missing cells are skipped and listed in
+    ``skipped``. ``answer.claims`` holds every claim the report weighs (``pyrl.stats.claims``):
+    the Answer and every verdict in the tables come from it."""
+    samples = [as_sample(s) for s in samples]
+    assumed = False
+    if models is None:
+        models, assumed = models_from_samples(samples)
+    st = _settings(factors, treatment, control, score_range, alpha, power, min_n, unit, diverged, shared, floor)
     groups, n_out, n_samples = _collect(samples, st)
-    floor = floor_score(groups, st.score_range)
-    cells = {k: Cell(k[0], k[1], runs, st, floor) for k, runs in groups.items()}
+    model_groups = _collect_models(models, st)
+    cells = {k: Cell(k[0], k[1], runs, st, model_groups.get(k, {})) for k, runs in groups.items()}
     a = Ablation(st, cells)
     a.comparisons = {cfg: cp for cfg in a.present if (cp := tb.comparison(a, cfg)) is not None}
     removals, suffers = tb.changes(a)
@@ -64,13 +80,14 @@ def analyze(
         "interactions": [tb.interaction(a, *pair) for pair in st.pairs()],
         "skipped": a.skipped,
     }
-    convergence = speed.attach(a, doc, curves, threshold, floor)
+    convergence = speed.attach(a, doc, curves, threshold, st.floor)
     built = cl.build(a)
     claim_docs, fam = cl.family(built, st.alpha)
     _verdicts(a, doc, {c.key: d for c, d in zip(built, claim_docs)}, fam)
     doc["interaction"] = tb.the_interaction(st, doc["interactions"])
-    doc["meta"] = {**_meta(st, a, n_samples, floor), "convergence": convergence}
-    doc["findings"] = fnd.findings(a, doc, n_out, floor)
+    doc["meta"] = {**_meta(st, a, n_samples, floor, floor_source), "convergence": convergence}
+    doc["models"] = _models_doc(a, assumed)
+    doc["findings"] = fnd.findings(a, doc, n_out)
     doc["answer"] = {"claims": claim_docs, "family": fam, "lines": answers.lines(doc, claim_docs, fam)}
     return doc
 
@@ -78,7 +95,8 @@ def analyze(
 # --------------------------------------------------------------------------- input
 
 
-def _settings(factors, treatment, control, score_range, alpha, power, min_n, unit, diverged, shared) -> Settings:
+def _settings(factors, treatment, control, score_range, alpha, power, min_n, unit, diverged, shared,
+              floor) -> Settings:
     levels = normalize_factors(factors)
     if treatment == control:
         raise ScoresError("treatment and control must differ")
@@ -94,8 +112,17 @@ def _settings(factors, treatment, control, score_range, alpha, power, min_n, uni
         if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
             raise ScoresError(f"score_range must be (lo, hi) with lo < hi, got {score_range!r}")
         rng = (lo, hi)
+    if floor is not None:
+        floor = float(floor)
+        if not math.isfinite(floor):
+            raise ScoresError(f"floor must be a finite number, got {floor!r}")
+        if rng is not None:
+            floor = (floor - rng[0]) / (rng[1] - rng[0])
+    asked = None
+    if diverged == "floor" and floor is None:  # no floor fixed before the analysis: each learner's own score
+        diverged, asked = "last", "floor"
     return Settings(levels, str(treatment), str(control), float(alpha), float(power), int(min_n), unit, diverged,
-                    frozenset(shared), rng)
+                    frozenset(shared), rng, floor, asked)
 
 
 def _cfg_of(s: Sample, st: Settings) -> tuple:
@@ -148,6 +175,26 @@ def _collect(samples, st: Settings) -> tuple[dict, int, int]:
     return groups, n_out, len(seen)
 
 
+def _collect_models(models: Iterable[TrainedModel], st: Settings) -> dict:
+    """{(cfg, method): {seed: [trained models]}}, scores (and rollouts) mapped by score_range."""
+    groups: dict = {}
+    seen: set = set()
+    for m in models:
+        cfg = _cfg_of(Sample(m.config, m.method, m.seed, m.model, None, "failed"), st)
+        key = (m.config, m.method, m.seed, m.model)
+        if key in seen:
+            raise ScoresError(f"duplicate model: {config_label(m.config_dict)}, method {m.method}, seed {m.seed}, "
+                              f"model {m.model}")
+        seen.add(key)
+        if st.score_range is not None:
+            lo, hi = st.score_range
+            m = dataclasses.replace(
+                m, score=None if m.score is None else (m.score - lo) / (hi - lo),
+                rollouts=None if m.rollouts is None else tuple((v - lo) / (hi - lo) for v in m.rollouts))
+        groups.setdefault((cfg, m.method), {}).setdefault(m.seed, []).append(m)
+    return groups
+
+
 # --------------------------------------------------------------------------- the ablation
 
 
@@ -194,24 +241,25 @@ class Ablation:
 
 def _verdicts(a: Ablation, doc: dict, by_key: dict, fam: dict) -> None:
     """Every verdict in the tables, from the claims: intervals of the interactions, the
-    stability winner, whose CV suffers more, the design figures of each gap."""
+    stability winner and whose CV suffers more (across trained models), the design figures
+    of each gap."""
     for inter in doc["interactions"]:
         fa, fb = inter["components"]
         la, lb = inter["levels"]
         if inter["gap"] is not None:
             _interaction_verdict(inter["gap"], by_key.get(("interaction", fa, la, fb, lb)))
-        for m, v in inter["cv"].items():
+        for m, v in inter["cv_models"].items():
             if v is not None:
                 _interaction_verdict(v, by_key.get(("cv_interaction", fa, la, fb, lb, m)))
     for cfg, cp in a.comparisons.items():
         claim = by_key.get(("stability", cfg))
-        cp["stability_claim_shown"] = bool(claim and claim["shown"])
-        cp["stability_winner"] = claim["favours"] if claim and claim["shown"] else None
+        cp["models"]["stability_claim_shown"] = bool(claim and claim["shown"])
+        cp["models"]["stability_winner"] = claim["favours"] if claim and claim["shown"] else None
         cp["gap_claim_shown"] = bool((g := by_key.get(("gap", cfg))) and g["shown"])
         cp["design"] = _design(a, cfg, cp, fam)
     for s in doc["cv_suffers_more"]:
         claim = by_key.get(("suffers", s["component"], s["level"]))
-        s["shown"] = bool(claim and claim["shown"])
+        s["models"]["shown"] = bool(claim and claim["shown"])
     for ct in doc["contributions"]:
         claim = by_key.get(("contribution", ct["component"], ct["level"]))
         ct["shown"] = bool(claim and claim["shown"])
@@ -266,7 +314,37 @@ def _design(a: Ablation, cfg: tuple, cp: dict, fam: dict) -> dict[str, Any] | No
 # --------------------------------------------------------------------------- meta
 
 
-def _meta(st: Settings, a: Ablation, n_samples: int, floor: float | None) -> dict[str, Any]:
+def _models_doc(a: Ablation, assumed: bool) -> dict[str, Any]:
+    """What the trained models are, and the intra-run correlation of worker scores per method
+    (ok workers of every cell; the line beside the study's worker-level tables)."""
+    st = a.st
+    icc = {}
+    for m in a.methods:
+        groups = [[np.array([s.score for s in ss if s.status == "ok"]) for ss in c.runs_in.values()
+                   if all(s.status != "failed" for s in ss)]
+                  for (cfg, mm), c in a.cells.items() if mm == m]
+        value, runs = intra_run_correlation(groups)
+        icc[m] = {"icc": value, "runs": runs}
+    sources = sorted({c.doc["models"]["source"] for c in a.cells.values() if c.doc["models"]["source"]})
+    source = sources[0] if len(sources) == 1 else "mixed" if sources else None
+    parts = [f"{m} " + ("n/a" if v["icc"] is None else f"{v['icc']:.2f}") for m, v in icc.items()]
+    line = (f"Worker-level spread (the study's tables): the intra-run correlation of worker scores is "
+            f"{', '.join(parts)}. " + " ".join(
+                f"{m}'s runs each act with one shared model, so their workers' spread is mostly episode noise;"
+                for m in a.methods if m in st.shared) +
+            " stability, dispersion and risk verdicts compare trained models instead.")
+    how = {"evaluation": "each scored by the same fixed-policy evaluation",
+           "training scores": "each scored by the mean training-time score of the workers that acted with it",
+           "mixed": "some scored by their fixed-policy evaluation, others by training-time scores"}.get(source, "")
+    note = None
+    if assumed:
+        note = ("trained models assumed: the scores give no model column, so every row is taken as its own "
+                "trained model (an A3C run's workers share one: give a model column)")
+    return {"intra_run_correlation": icc, "line": line, "source": source, "scored": how, "assumed": assumed,
+            "note": note}
+
+
+def _meta(st: Settings, a: Ablation, n_samples: int, floor: float | None, floor_source: str | None) -> dict[str, Any]:
     return {
         "components": st.names,
         "factors": {k: list(v) for k, v in st.factors.items()},
@@ -284,7 +362,9 @@ def _meta(st: Settings, a: Ablation, n_samples: int, floor: float | None) -> dic
                       "(Holm)"),
         "n_counts": fnd.n_counts_line(a),
         "diverged_policy": st.diverged,
-        "floor_score": floor,
+        "diverged_policy_asked": st.diverged_asked or st.diverged,
+        "floor_score": st.floor,
+        "floor": None if floor is None else {"score": float(floor), "source": floor_source or "given"},
         "shared_methods": sorted(st.shared),
         "score_range": None if st.score_range is None else list(st.score_range),
         "n_samples": n_samples,

@@ -7,17 +7,19 @@ with a Wilson interval (runs are independent; so are the separate learners of on
 
 Divergence policies (how a diverged learner's workers are scored):
 
-floor    (default) the lowest score of any learner in the whole analysis (ok learners and
-         diverged learners' last scores alike, after score_range). A diverged learner is a
-         failure of the method, so it scores at or below every observed outcome, the same
-         floor for both methods. Replacing a learner's score with a value no higher than any
-         other can only lower its cell's mean, median, IQM, worst and CVaR, so a method can
-         never look better for diverging more (under ``last`` it can: a learner that
-         diverged after learning keeps its good score; under ``exclude`` the survivors of a
-         method that diverges often are a selected, flattering subset).
-last     its own score: the mean return of its last episodes before it diverged; a diverged
-         learner without a finished episode gets the floor (and is counted as such).
+floor    (default) the environment's floor, fixed before any analysis (a uniformly random
+         policy's mean return, measured once with fixed seeds and stored in sweep.json; for a
+         scores CSV, --floor or a ``floor`` column), or the learner's own last score where
+         that is lower. A diverged learner is a failure of the method; its score never rises
+         by diverging, so a method's mean, worst and CVaR can never look better for diverging
+         more, and no cell's numbers depend on which other cells are analysed. Without a
+         floor the analysis falls back to ``last`` and says so.
+last     its own score: the mean return of its last episodes before it diverged (a method
+         that diverges late keeps its good scores); without one it is left out, counted.
 exclude  left out, only when asked; the cell says how many learners were left out.
+
+Dispersion across trained models (CV, IQR) is over the models that did not diverge, beside
+the divergence rate; risk (CVaR, worst) carries the divergences (``pyrl.stats.models``).
 
 Failed runs (crashes, kills) are not learning outcomes: counted and listed, not analysed.
 """
@@ -30,7 +32,8 @@ import numpy as np
 
 from pyrl.stats.estimators import (MIN_RUNS_JACKKNIFE, cv_jackknife, cv_refusal, cvar, iqm, iqm_ci, mean_estimate,
                                    median_ci, wilson_ci)
-from pyrl.stats.samples import Sample
+from pyrl.stats.models import ModelCell, diverged_value
+from pyrl.stats.samples import Sample, TrainedModel
 
 POLICIES = ("floor", "last", "exclude")
 
@@ -49,6 +52,8 @@ class Settings:
     diverged: str
     shared: frozenset
     score_range: tuple[float, float] | None
+    floor: float | None = None          # the fixed floor, in analysed units (after score_range)
+    diverged_asked: str | None = None   # the policy asked for, when ``diverged`` fell back from it
 
     @property
     def names(self) -> list[str]:
@@ -92,32 +97,35 @@ class Settings:
         return {"base": self.baseline, "a": self.changed(fa, la), "b": self.changed(fb, lb), "ab": both}
 
 
-def floor_score(groups: dict, score_range) -> float | None:
-    """The lowest score (ok and diverged samples) in the analysis, or None without one."""
-    scores = [s.score for runs in groups.values() for ss in runs.values() for s in ss
-              if s.status != "failed" and s.score is not None]
-    return min(scores) if scores else None
-
-
 class Cell:
     """One (configuration, method) cell. ``runs`` maps seed -> that run's samples (sorted by
     worker). Attributes: ``run_scores`` (one array per analysed run, seed order), ``x`` (the
     pooled worker scores), ``run_means``, summary statistics, the estimates the claims use
     (``mean_est``: t on run means; ``logcv_est``, ``cv_est``: the cluster jackknife of the
-    CV over runs, log and plain scale; None where they cannot be made), and ``doc``, the
-    cell's JSON."""
+    CV over runs, log and plain scale; None where they cannot be made), ``models`` (its
+    trained models: ``pyrl.stats.models.ModelCell``), and ``doc``, the cell's JSON."""
 
     def __init__(self, cfg: tuple, method: str, runs: dict[int, list[Sample]], st: Settings,
-                 floor: float | None):
+                 models: dict[int, list[TrainedModel]]):
         self.cfg, self.method, self.runs_in = cfg, method, runs
         self.failed = sorted(seed for seed, ss in runs.items() if any(s.status == "failed" for s in ss))
         live = {seed: ss for seed, ss in runs.items() if seed not in self.failed}
         self._count_learners(live, method in st.shared)
-        self._score(live, method in st.shared, st.diverged, floor)
+        self._score(live, method in st.shared, st)
         if st.unit == "seed":
             self.run_scores = [np.array([r.mean()]) for r in self.run_scores]
         self._summarise(st)
+        self.models = ModelCell(models, st.diverged, st.floor, st.alpha)
         self.doc = self._doc(st)
+        self.doc["models"] = self.models.doc(st.alpha)
+
+    @property
+    def model_logcv_est(self):
+        return self.models.logcv_est
+
+    @property
+    def model_cv_est(self):
+        return self.models.cv_est
 
     # ---- learners and their scores
 
@@ -130,24 +138,24 @@ class Cell:
             self.n_learners = sum(len(ss) for ss in live.values())
             self.n_diverged = sum(s.status == "diverged" for ss in live.values() for s in ss)
 
-    def _score(self, live: dict[int, list[Sample]], shared: bool, policy: str, floor: float | None) -> None:
+    def _score(self, live: dict[int, list[Sample]], shared: bool, st: Settings) -> None:
         self.n_excluded = self.n_floored = self.n_unscored = 0
         self.seeds, self.run_scores = [], []
         for seed, ss in sorted(live.items()):
             run_diverged = shared and any(s.status == "diverged" for s in ss)
-            xs = [v for v in (self._one(s, run_diverged, policy, floor) for s in ss) if v is not None]
+            xs = [v for v in (self._one(s, run_diverged, st) for s in ss) if v is not None]
             if xs:
                 self.seeds.append(seed)
                 self.run_scores.append(np.array(xs, dtype=float))
 
-    def _one(self, s: Sample, run_diverged: bool, policy: str, floor: float | None) -> float | None:
+    def _one(self, s: Sample, run_diverged: bool, st: Settings) -> float | None:
         if s.status == "ok" and not run_diverged:
             return s.score
-        if policy == "exclude":
+        if st.diverged == "exclude":
             self.n_excluded += 1
             return None
-        value = s.score if policy == "last" and s.score is not None else floor
-        self.n_floored += policy == "last" and s.score is None and floor is not None
+        value = diverged_value(s.score, st.diverged, st.floor)
+        self.n_floored += st.diverged == "floor" and value is not None and value == st.floor
         self.n_unscored += value is None
         return value
 

@@ -20,9 +20,13 @@ change        a change, per method (the study's "removing a component")
 contribution  gap(baseline) - gap(changed): what the baseline level adds to T's lead; > 0 means
               it helps T more than C (the study's contribution, in score units)
 interaction   two changes on the gap: (base - only B) - (only A - both)
-stability     the CV, on the log scale: T / C per configuration; per method changed / baseline;
-              the two methods' ratios divided (whose CV rises more: the one definition of
-              "suffers more"); and the CV interaction per method (plain scale, as the study's)
+stability     the CV across trained models (one per A3C run, one per independent learner, each
+              scored by the same fixed-policy evaluation; over the models that did not
+              diverge), on the log scale: T / C per configuration; per method changed /
+              baseline; the two methods' ratios divided (whose CV rises more: the one
+              definition of "suffers more"); and the CV interaction per method (plain scale).
+              Not the study's CV over workers: an A3C run's workers act with one model, so
+              their spread is mostly episode noise and would favour A3C by construction
 convergence   normalised AUC: T - C per configuration; per method changed - baseline
 
 ``favours``: the method (or level) the estimate puts in the better light: the higher score,
@@ -38,6 +42,7 @@ from typing import Any
 from pyrl.stats.estimators import Estimate, combine, holm
 
 KINDS = ("gap", "effect", "change", "contribution", "interaction", "stability", "convergence")
+MODEL_CV = "CV of models"  # the measure of the stability claims: the CV across trained models
 
 
 @dataclass
@@ -136,7 +141,7 @@ def _doc(c: Claim) -> dict[str, Any]:
 
 def _terms(a, parts: list[tuple[float, tuple, str]], attr: str) -> tuple[Estimate | None, str | None, int | None]:
     """sum coef x cell.<attr> over (coef, cfg, method) parts: (estimate, why untested, min runs).
-    ``attr``: mean_est, logcv_est or cv_est of a ``Cell``, or auc (a dict key -> Estimate)."""
+    ``attr``: mean_est, model_logcv_est or model_cv_est of a ``Cell``, or auc (a dict key -> Estimate)."""
     st, ests, why = a.st, [], None
     runs = []
     for coef, cfg, m in parts:
@@ -147,10 +152,10 @@ def _terms(a, parts: list[tuple[float, tuple, str]], attr: str) -> tuple[Estimat
             name = f"{st.label(cfg)} / {m}"
             if attr == "mean_est" or attr == "auc":
                 why = f"not tested: {name} has {cell.n_runs} run(s); a t interval needs at least 2 in every cell"
-            elif cell.cv is None:
-                why = f"not tested: the CV is undefined in {name} ({cell.cv_note})"
+            elif cell.models.cv is None:
+                why = f"not tested: the CV across trained models is undefined in {name} ({cell.models.cv_note})"
             else:
-                why = f"not tested: {cell.cv_ci_note()} ({name} has {cell.n_runs})"
+                why = f"not tested: {cell.models.cv_ci_note()} ({name} has {cell.models.n_runs} runs)"
         ests.append((coef, e))
     return (combine(ests) if why is None else None), why, min(runs)
 
@@ -161,10 +166,10 @@ def _have(a, cfgs: list[tuple], methods: list[str]) -> bool:
 
 def _claim(a, kind, measure, parts, attr, **kw) -> Claim:
     est, why, n = _terms(a, parts, attr)
-    scale = "ratio" if attr == "logcv_est" else "difference"
+    scale = "ratio" if attr == "model_logcv_est" else "difference"
     test = {"mean_est": "Welch t on run means", "auc": "Welch t on the runs' normalised AUC",
-            "logcv_est": "t on log CV, cluster jackknife over runs (bias-corrected)",
-            "cv_est": "t on CV, cluster jackknife over runs (bias-corrected)"}[attr]
+            "model_logcv_est": "t on log CV of trained models, cluster jackknife over runs (bias-corrected)",
+            "model_cv_est": "t on CV of trained models, cluster jackknife over runs (bias-corrected)"}[attr]
     return Claim(kind=kind, measure=measure, est=est, untested=why, n_runs=n, scale=scale, test=test, **kw)
 
 
@@ -246,8 +251,8 @@ def _effects(a) -> list[Claim]:
 
 def _changes(a, attr: str = "mean_est", measure: str = "score", kind: str = "change") -> list[Claim]:
     st, out = a.st, []
-    noun = {"mean_est": "score", "logcv_est": "CV", "auc": "normalised AUC"}[attr]
-    up, down = {"mean_est": ("raises", "lowers"), "logcv_est": ("raises", "lowers"),
+    noun = {"mean_est": "score", "model_logcv_est": "CV across trained models", "auc": "normalised AUC"}[attr]
+    up, down = {"mean_est": ("raises", "lowers"), "model_logcv_est": ("raises", "lowers"),
                 "auc": ("speeds up", "slows")}[attr]
     for name, level in st.level_changes():
         cfg, base = st.changed(name, level), st.baseline
@@ -256,7 +261,7 @@ def _changes(a, attr: str = "mean_est", measure: str = "score", kind: str = "cha
         for m in (st.treatment, st.control):
             if not _have(a, [cfg, base], [m]) or (attr == "auc" and ((cfg, m) not in a.auc or (base, m) not in a.auc)):
                 continue
-            if attr == "logcv_est":  # a lower CV is the better side
+            if attr == "model_logcv_est":  # a lower CV is the better side
                 fav = (bl, lv)
             else:
                 fav = (lv, bl)
@@ -266,7 +271,7 @@ def _changes(a, attr: str = "mean_est", measure: str = "score", kind: str = "cha
                               statements=(f"{_cap(what)} {up} {m}'s {tail}",
                                           f"{_cap(what)} {down} {m}'s {tail}"),
                               favours=fav, configs=[st.label(cfg), st.label(base)], methods=[m],
-                              contrast=f"{st.label(cfg)} - {st.label(base)}" if attr != "logcv_est"
+                              contrast=f"{st.label(cfg)} - {st.label(base)}" if attr != "model_logcv_est"
                               else f"{st.label(cfg)} / {st.label(base)}", key=(f"change:{attr}", name, level, m)))
     return out
 
@@ -292,10 +297,10 @@ def _contributions(a, attr: str = "mean_est") -> list[Claim]:
         else:  # whose CV suffers more from the change: the one definition, a ratio of CV ratios
             what = _what(st, name, level)
             parts = [(1.0, cfg, T), (-1.0, base, T), (-1.0, cfg, C), (1.0, base, C)]
-            out.append(_claim(a, "stability", "CV", parts, attr, component=name, level=level,
-                              question=f"Whose stability suffers more from {what}?",
-                              statements=(f"{_cap(what)} raises {T}'s CV relative to {C}'s",
-                                          f"{_cap(what)} raises {C}'s CV relative to {T}'s"),
+            out.append(_claim(a, "stability", MODEL_CV, parts, attr, component=name, level=level,
+                              question=f"Whose stability (CV across trained models) suffers more from {what}?",
+                              statements=(f"{_cap(what)} raises {T}'s CV across trained models relative to {C}'s",
+                                          f"{_cap(what)} raises {C}'s CV across trained models relative to {T}'s"),
                               favours=(C, T), configs=[st.label(cfg), st.label(base)], methods=[T, C],
                               contrast=f"({T}'s CV ratio {st.label(cfg)} / {st.label(base)}) / ({C}'s)",
                               key=("suffers", name, level)))
@@ -326,11 +331,12 @@ def _interactions(a, attr: str = "mean_est") -> list[Claim]:
                 if not _have(a, list(corners.values()), [m]):
                     continue
                 parts = [(coef[k], corners[k], m) for k in coef]
-                out.append(_claim(a, "stability", "CV", parts, attr, component=fa, level=la,
-                                  question=f"Do {pair} interact on {m}'s CV?",
-                                  statements=(f"{_cap(pair)} interact on {m}'s CV: antagonistic (less stable "
-                                              f"together)", f"{_cap(pair)} interact on {m}'s CV: synergistic "
-                                              f"(more stable together)"),
+                out.append(_claim(a, "stability", MODEL_CV, parts, attr, component=fa, level=la,
+                                  question=f"Do {pair} interact on {m}'s CV across trained models?",
+                                  statements=(f"{_cap(pair)} interact on {m}'s CV across trained models: "
+                                              f"antagonistic (less stable together)",
+                                              f"{_cap(pair)} interact on {m}'s CV across trained models: "
+                                              f"synergistic (more stable together)"),
                                   favours=(None, None), verdicts=("antagonistic", "synergistic"), configs=labels,
                                   methods=[m], contrast="(base - only B) - (only A - both), on the CV",
                                   key=("cv_interaction", fa, la, fb, lb, m)))
@@ -344,15 +350,15 @@ def _stability(a) -> list[Claim]:
         if not _have(a, [cfg], [T, C]):
             continue
         lab = st.label(cfg)
-        out.append(_claim(a, "stability", "CV", [(1.0, cfg, T), (-1.0, cfg, C)], "logcv_est",
-                          question=f"Is {T} more stable (lower CV) than {C} in {lab}?",
-                          statements=(f"{C}'s CV is lower than {T}'s in {lab} ({C} steadier)",
-                                      f"{T}'s CV is lower than {C}'s in {lab} ({T} steadier)"),
+        out.append(_claim(a, "stability", MODEL_CV, [(1.0, cfg, T), (-1.0, cfg, C)], "model_logcv_est",
+                          question=f"Is {T} more stable (lower CV across trained models) than {C} in {lab}?",
+                          statements=(f"{C}'s trained models vary less than {T}'s in {lab} (CV; {C} steadier)",
+                                      f"{T}'s trained models vary less than {C}'s in {lab} (CV; {T} steadier)"),
                           favours=(C, T), configs=[lab], methods=[T, C], contrast=f"CV {T} / CV {C}",
                           key=("stability", cfg)))
-    out += _changes(a, "logcv_est", "CV", "stability")
-    out += _contributions(a, "logcv_est")
-    out += _interactions(a, "cv_est")
+    out += _changes(a, "model_logcv_est", MODEL_CV, "stability")
+    out += _contributions(a, "model_logcv_est")
+    out += _interactions(a, "model_cv_est")
     return out
 
 

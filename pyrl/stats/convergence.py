@@ -6,8 +6,8 @@ mean return of its last k episodes at each of its episode ends, placed at *total
 t = (that worker's env steps) x W: workers step at about the same rate, so this is the run's
 step count when the episode ended. c_w holds its first value before its first episode ends
 and its last value after its last one. A diverged learner's workers follow the divergence
-policy: under ``floor`` c_w drops to the floor score from the step it diverged at
-(``diverged_at`` x W, else its last episode); under ``last`` it keeps its last value; under
+policy: under ``floor`` c_w drops to the environment's fixed floor (or its own last value where
+that is lower) from the step it diverged at (``diverged_at`` x W, else its last episode); under ``last`` it keeps its last value; under
 ``exclude`` it is left out. The run's curve r(t) is the mean of its workers' c_w: at the end of
 the budget it is the run's mean score as the statistics see it. A worker without a finished
 episode has no curve and is left out (a diverged one under floor: the floor throughout).
@@ -76,7 +76,9 @@ def _worker_series(wc: WorkerCurve, k: int, n_workers: int, policy: str, floor: 
     if wc.diverged and policy == "floor" and floor is not None:
         at = wc.diverged_at * n_workers if wc.diverged_at is not None else times[-1]
         keep = times < at
-        times, means = np.append(times[keep], min(at, budget)), np.append(means[keep], floor)
+        # the floor, or the running mean's own last value where that is lower (as a score)
+        drop = min(floor, means[keep][-1]) if keep.any() else floor
+        times, means = np.append(times[keep], min(at, budget)), np.append(means[keep], drop)
     return times, means
 
 

@@ -147,7 +147,7 @@ def _rate(c: Cell) -> str:
     return f"{100 * c.n_diverged / c.n_learners:.0f}%{ci}" if c.n_learners else "n/a"
 
 
-def divergence_findings(a, floor: float | None) -> list[str]:
+def divergence_findings(a) -> list[str]:
     st, out = a.st, []
     for key in a.cell_order():
         c = a.cells[key]
@@ -159,12 +159,12 @@ def divergence_findings(a, floor: float | None) -> list[str]:
         if c.failed:
             out.append(f"Failed ({label}): {len(c.failed)} runs failed (seeds {', '.join(map(str, c.failed))}): "
                        f"not learning outcomes, left out of the statistics.")
-    if any(c.n_diverged for c in a.cells.values()):
-        out.append(policy_line(a, floor))
+    if any(c.n_diverged or c.models.n_diverged for c in a.cells.values()):
+        out.append(policy_line(a))
     return out
 
 
-def policy_line(a, floor: float | None) -> str:
+def policy_line(a) -> str:
     st = a.st
     cells = a.cells.values()
     if st.diverged == "exclude":
@@ -172,23 +172,29 @@ def policy_line(a, floor: float | None) -> str:
         per = ", ".join(f"{m} {sum(c.n_excluded for c in cells if c.method == m)}" for m in a.methods)
         return (f"Left out at the user's request (--diverged exclude): {n} diverged worker scores ({per}); the "
                 f"statistics describe only the learners that did not diverge, a selected subset.")
-    fl = "n/a" if floor is None else f"{floor:.2f}"
-    line = {"floor": f"Diverged learners score the floor, the lowest score in the analysis ({fl}), so "
-                     f"diverging can never make a method look better.",
-            "last": "Diverged learners score their own mean return of their last episodes before divergence "
-                    "(--diverged last): a method that diverges late keeps its good scores."}[st.diverged]
-    n_floored, n_unscored = sum(c.n_floored for c in cells), sum(c.n_unscored for c in cells)
-    if n_floored:
-        line += f" {n_floored} diverged worker scores without a finished episode took the floor ({fl})."
+    models = ("Across trained models, dispersion (CV, IQR) is over the models that did not diverge, beside "
+              "the divergence rate; risk (CVaR, worst) and the mean carry the divergences.")
+    if st.diverged == "floor":
+        line = (f"Diverged learners score the environment's floor, fixed before the analysis ({st.floor:.4g}), "
+                f"or their own last score where that is lower, so diverging never raises a score and no cell's "
+                f"numbers depend on which other cells are analysed. {models}")
+    elif st.diverged_asked == "floor":
+        line = ("No floor was given (--floor, a floor column, or sweep.json's random-policy score), so diverged "
+                "learners keep their own last scores (policy 'last'): a method that diverges late keeps its good "
+                f"scores. Give the environment's floor to score them as failures. {models}")
+    else:
+        line = ("Diverged learners score their own mean return of their last episodes before divergence "
+                f"(--diverged last): a method that diverges late keeps its good scores. {models}")
+    n_unscored = sum(c.n_unscored for c in cells)
     if n_unscored:
-        line += f" {n_unscored} diverged worker scores could not be scored (no score anywhere) and are left out."
+        line += f" {n_unscored} diverged worker scores could not be scored (no score of their own) and are left out."
     return line
 
 
 # --------------------------------------------------------------------------- the findings
 
 
-def findings(a, doc: dict, n_out: int, floor: float | None) -> list[str]:
+def findings(a, doc: dict, n_out: int) -> list[str]:
     """What the Answer and the tables do not say: notes on the input, divergence and failures,
     the warnings of each comparison, change, contribution and interaction, skipped cells."""
     st = a.st
@@ -196,7 +202,9 @@ def findings(a, doc: dict, n_out: int, floor: float | None) -> list[str]:
     if n_out:
         out.append(f"Note: {n_out} scores fall outside score_range {list(st.score_range)}; "
                    f"they were mapped, not clipped.")
-    out += divergence_findings(a, floor)
+    if doc["models"]["note"]:
+        out.append(f"Note: {doc['models']['note']}.")
+    out += divergence_findings(a)
     for cp in doc["comparisons"]:
         if cp["warning"]:
             out.append(f"Warning ({cp['label']}): {cp['warning']}.")

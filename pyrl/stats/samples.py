@@ -5,12 +5,13 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 STATUSES = ("ok", "diverged", "failed")
 _REQUIRED = ("method", "seed", "worker", "score")
+_OPTIONAL = ("status", "model", "floor")
 _TRUE = {"1", "true"}
 _FALSE = {"0", "false"}
 
@@ -28,6 +29,29 @@ def level_of(name: str, value: Any) -> bool | str:
     raise ScoresError(f"level of {name!r} must be on/off (bool or 0/1) or a non-empty string, got {value!r}")
 
 
+def _config_pairs(config) -> tuple[tuple[str, bool | str], ...]:
+    """A configuration (a mapping or (name, level) pairs) as a sorted tuple of pairs, so it hashes."""
+    items = config.items() if isinstance(config, Mapping) else config
+    pairs = [(str(name), level_of(str(name), v)) for name, v in items]
+    names = [n for n, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ScoresError(f"factor named twice in config {names}")
+    return tuple(sorted(pairs))
+
+
+def _outcome(status: str, score: float | None, what: str) -> float | None:
+    """The score of an outcome with this status: ok needs one; a diverged or failed outcome's
+    non-finite score is no score."""
+    if status not in STATUSES:
+        raise ScoresError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    score = None if score is None else float(score)
+    if status != "ok" and score is not None and not math.isfinite(score):
+        score = None
+    if status == "ok" and score is None:
+        raise ScoresError(f"{what} is ok but has no score")
+    return score
+
+
 @dataclass(frozen=True)
 class Sample:
     """One worker of one run (``seed`` identifies the run within its configuration and method).
@@ -36,7 +60,9 @@ class Sample:
     an on/off component, else a string; stored as a sorted tuple of pairs so samples hash).
     ``status``: "ok" (``score`` is its final score), "diverged" (a learning outcome; ``score``
     is the mean return of its last episodes before divergence, or None without one) or
-    "failed" (its run crashed or was killed: not a learning outcome; ``score`` is ignored)."""
+    "failed" (its run crashed or was killed: not a learning outcome; ``score`` is ignored).
+    ``model``: which trained model of its run the worker acted with (the A3C workers of a run
+    share one), or None when not known."""
 
     config: tuple[tuple[str, bool | str], ...]
     method: str
@@ -44,37 +70,85 @@ class Sample:
     worker: int
     score: float | None
     status: str = "ok"
+    model: int | None = None
 
     def __post_init__(self) -> None:
-        items = self.config.items() if isinstance(self.config, Mapping) else self.config
-        pairs = [(str(name), level_of(str(name), v)) for name, v in items]
-        names = [n for n, _ in pairs]
-        if len(set(names)) != len(names):
-            raise ScoresError(f"factor named twice in config {names}")
-        if self.status not in STATUSES:
-            raise ScoresError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}")
-        score = None if self.score is None else float(self.score)
-        if self.status != "ok" and score is not None and not math.isfinite(score):
-            score = None
-        if self.status == "ok" and score is None:
-            raise ScoresError(f"sample (method {self.method}, seed {self.seed}, worker {self.worker}) "
-                              f"is ok but has no score")
-        object.__setattr__(self, "config", tuple(sorted(pairs)))
+        score = _outcome(self.status, self.score,
+                         f"sample (method {self.method}, seed {self.seed}, worker {self.worker})")
+        object.__setattr__(self, "config", _config_pairs(self.config))
         object.__setattr__(self, "method", str(self.method))
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "worker", int(self.worker))
         object.__setattr__(self, "score", score)
+        object.__setattr__(self, "model", None if self.model is None else int(self.model))
 
     @property
     def config_dict(self) -> dict[str, bool | str]:
         return dict(self.config)
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """One trained model of one run: the training outcome the stability measures compare (one
+    per A3C run, one per independent learner). ``score``: the mean return of its fixed-policy
+    evaluation (``source`` "evaluation", with the episode returns in ``rollouts``), or, without
+    one, the mean of the training-time scores of the workers that acted with it (``source``
+    "training scores"). ``status`` as a Sample's: a diverged model's score is its workers'
+    last scores before divergence (or None), a failed one is not a learning outcome."""
+
+    config: tuple[tuple[str, bool | str], ...]
+    method: str
+    seed: int
+    model: int
+    score: float | None
+    status: str = "ok"
+    source: str = "evaluation"
+    rollouts: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        score = _outcome(self.status, self.score, f"model (method {self.method}, seed {self.seed}, "
+                                                  f"model {self.model})")
+        object.__setattr__(self, "config", _config_pairs(self.config))
+        object.__setattr__(self, "method", str(self.method))
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(self, "model", int(self.model))
+        object.__setattr__(self, "score", score)
+        if self.rollouts is not None:
+            object.__setattr__(self, "rollouts", tuple(float(v) for v in self.rollouts))
+
+    @property
+    def config_dict(self) -> dict[str, bool | str]:
+        return dict(self.config)
+
+
+def models_from_samples(samples: Iterable[Sample]) -> tuple[list[TrainedModel], bool]:
+    """The trained models behind worker samples, and whether any was assumed: the samples of
+    one run with the same ``model`` are one model, scored by the mean of their scores (source
+    "training scores"); a sample without a model is assumed to be its own model. A model is
+    failed if any of its workers failed, else diverged if any diverged (its score the mean of
+    its workers' last scores, None without one)."""
+    groups: dict[tuple, list[Sample]] = {}
+    assumed = False
+    for s in samples:
+        assumed |= s.model is None
+        key = (s.config, s.method, s.seed, ("worker", s.worker) if s.model is None else ("model", s.model))
+        groups.setdefault(key, []).append(s)
+    out = []
+    for (config, method, seed, (kind, ident)), ss in groups.items():
+        statuses = {s.status for s in ss}
+        status = "failed" if "failed" in statuses else "diverged" if "diverged" in statuses else "ok"
+        scores = [s.score for s in ss if s.score is not None]
+        score = None if status == "failed" or not scores else float(np.mean(scores))
+        out.append(TrainedModel(config, method, seed, ident, score, status, "training scores"))
+    return out, assumed
+
+
 def as_sample(s: Sample | Mapping[str, Any]) -> Sample:
     if isinstance(s, Sample):
         return s
     try:
-        return Sample(s["config"], s["method"], s["seed"], s["worker"], s["score"], s.get("status", "ok"))
+        return Sample(s["config"], s["method"], s["seed"], s["worker"], s["score"], s.get("status", "ok"),
+                      s.get("model"))
     except KeyError as e:
         raise ScoresError(f"sample {dict(s)!r} lacks key {e.args[0]!r}") from None
 
@@ -153,7 +227,7 @@ def _columns(p: Path, header: list[str], hline: int) -> tuple[dict[str, int], li
     for req in _REQUIRED:
         if req not in lower:
             raise ScoresError(f"{p}: missing required column '{req}' (columns found: {', '.join(header)})")
-    col = {name: lower.index(name) for name in (*_REQUIRED, "status") if name in lower}
+    col = {name: lower.index(name) for name in (*_REQUIRED, *_OPTIONAL) if name in lower}
     factors = [(i, h) for i, h in enumerate(header) if h.lower() not in col]
     return col, factors
 
@@ -199,20 +273,36 @@ def _level(v: str, levels: list) -> bool | str:
 def load_scores_csv(
     path: str | Path, treatment: str = "a3c", control: str = "individual"
 ) -> tuple[list[Sample], list[str] | dict[str, list]]:
+    """(samples, factors) of a scores CSV (``read_scores_csv``, without its floor)."""
+    got = read_scores_csv(path, treatment, control)
+    return got.samples, got.factors
+
+
+@dataclass
+class ScoresFile:
+    samples: list[Sample]
+    factors: list[str] | dict[str, list]
+    floor: float | None  # the file's ``floor`` column (one value for every row), else None
+
+
+def read_scores_csv(path: str | Path, treatment: str = "a3c", control: str = "individual") -> ScoresFile:
     """Read long-format scores: columns ``method, seed, worker, score`` (any order, names
-    case-insensitive), an optional ``status`` (ok, diverged, failed; default ok) and one
-    column per factor (every other column). ``seed`` identifies the run (within its
-    configuration and method), ``worker`` the worker within it. A factor column whose values
-    are all 0/1/true/false (case-insensitive) is an on/off component; any other column holds
-    string levels, the first level seen being its baseline. A diverged or failed row may
+    case-insensitive), optional ``status`` (ok, diverged, failed; default ok), ``model`` (an
+    integer: the rows of one run with the same model acted with one trained model, as an A3C
+    run's workers do; without the column every row is its own model) and ``floor`` (the
+    environment's divergence floor, fixed before the analysis: one number, the same on every
+    row), and one column per factor (every other column). ``seed`` identifies the run (within
+    its configuration and method), ``worker`` the worker within it. A factor column whose
+    values are all 0/1/true/false (case-insensitive) is an on/off component; any other column
+    holds string levels, the first level seen being its baseline. A diverged or failed row may
     leave ``score`` empty. Blank lines are skipped.
 
-    Returns (samples, factors): factors is the list of component names, in column order,
-    when every factor is on/off (today's call of ``analyze``), else an ordered mapping
-    factor -> levels. Raises ScoresError (one line, with the line number where one applies)
-    for a missing or empty file, a missing column, a bad score or status, a non-integer
-    seed/worker, a factor without a value, a row of the wrong width, a duplicate
-    (config, method, seed, worker), or when treatment or control is absent."""
+    ``factors`` is the list of component names, in column order, when every factor is on/off,
+    else an ordered mapping factor -> levels. Raises ScoresError (one line, with the line
+    number where one applies) for a missing or empty file, a missing column, a bad score,
+    status, model or floor, a non-integer seed/worker, a factor without a value, a row of the
+    wrong width, a duplicate (config, method, seed, worker), or when treatment or control is
+    absent."""
     p = Path(path)
     header, hline, body = _read_rows(p)
     col, factor_cols = _columns(p, header, hline)
@@ -231,9 +321,27 @@ def load_scores_csv(
     if not samples:
         raise ScoresError(f"{p}: no data rows after the header")
     _check_methods(p, samples, treatment, control)
-    if all(lv == [True, False] for lv in levels.values()):
-        return samples, list(levels)
-    return samples, levels
+    factors = list(levels) if all(lv == [True, False] for lv in levels.values()) else levels
+    return ScoresFile(samples, factors, _floor_column(p, body, col))
+
+
+def _floor_column(p: Path, body, col: dict[str, int]) -> float | None:
+    if "floor" not in col:
+        return None
+    values = {}
+    for line, f in body:
+        try:
+            v = float(f[col["floor"]])
+        except ValueError:
+            raise ScoresError(f"{p}: line {line}: floor {f[col['floor']]!r} is not a number") from None
+        if not math.isfinite(v):
+            raise ScoresError(f"{p}: line {line}: floor {f[col['floor']]!r} is not a finite number")
+        values.setdefault(v, line)
+    if len(values) > 1:
+        (a, la), (b, lb) = list(values.items())[:2]
+        raise ScoresError(f"{p}: the floor must be one value for the whole file (the environment's); "
+                          f"line {la} has {a:g}, line {lb} has {b:g}")
+    return next(iter(values))
 
 
 def _sample_of_row(p, line, f, col, factor_cols, levels) -> Sample:
@@ -242,13 +350,16 @@ def _sample_of_row(p, line, f, col, factor_cols, levels) -> Sample:
         raise ScoresError(f"{p}: line {line}: empty method")
     status, score = _status_and_score(p, line, f, col)
     ints = {}
-    for name in ("seed", "worker"):
+    for name in ("seed", "worker", "model"):
+        if name == "model" and ("model" not in col or f[col["model"]] == ""):
+            ints[name] = None
+            continue
         try:
             ints[name] = int(f[col[name]])
         except ValueError:
             raise ScoresError(f"{p}: line {line}: {name} {f[col[name]]!r} is not an integer") from None
     config = {name: _level(f[i], levels[name]) for i, name in factor_cols}
-    return Sample(config, method, ints["seed"], ints["worker"], score, status)
+    return Sample(config, method, ints["seed"], ints["worker"], score, status, ints["model"])
 
 
 def _check_methods(p: Path, samples: list[Sample], treatment: str, control: str) -> None:

@@ -1,6 +1,8 @@
 """The study's tables, each figure with its interval or labelled descriptive: T vs C per
 configuration, each factor change per method, whose CV suffers more, contributions to the gap,
-interactions (definitions in ``pyrl.stats``; their verdicts come from the claims)."""
+interactions (definitions in ``pyrl.stats``; their verdicts come from the claims). The
+study's figures of spread are over workers, as it defines them; every stability verdict is
+across trained models (``models`` entries)."""
 from __future__ import annotations
 
 import math
@@ -28,7 +30,7 @@ def comparison(a, cfg: tuple) -> dict[str, Any] | None:
         "gap": gap, "gap_of_runs": float(t.run_means.mean() - c.run_means.mean()),
         "gap_ci95": None if e is None else e.ci(1 - st.alpha), "welch_p": None if e is None else e.p(),
         "gap_pct": pct(gap, c.mean), "gap_pct_ci95": gp_ci, "gap_pct_note": gp_note,
-        **_stability(t, c, st), **_robustness_doc(t, c),
+        **_stability(t, c, st), **_robustness_doc(t, c), "models": _models(t, c, st),
         "prob_improvement": pi, "prob_improvement_ci95": prob_improvement_ci(pi, t.n_runs, c.n_runs, st.alpha),
         **_divergence_doc(t, c),
     }
@@ -61,6 +63,22 @@ def _stability(t: Cell, c: Cell, st: Settings) -> dict[str, Any]:
         "stability_advantage_pct": adv,
         "more_stable": None if adv is None or adv == 0 else (st.treatment if adv > 0 else st.control),
     }
+
+
+def _models(t: Cell, c: Cell, st: Settings) -> dict[str, Any]:
+    """T vs C across trained models: the CV ratio with its interval (the stability claim's
+    figure; its verdict, ``stability_winner``, is set from the claim), and each side's
+    dispersion and risk (``pyrl.stats.models``)."""
+    mt, mc = t.models, c.models
+    e = combine([(1.0, mt.logcv_est), (-1.0, mc.logcv_est)])
+    out = {"cv_ratio": None if mt.cv is None or not mc.cv else mt.cv / mc.cv,
+           "cv_ratio_ci95": None if e is None else [math.exp(v) for v in e.ci(1 - st.alpha)]}
+    for side, m in (("treatment", t), ("control", c)):
+        d = m.doc["models"]
+        for k in ("cv", "cv_ci95", "iqr", "iqr_ci95", "cvar10", "worst", "n_models", "n_diverged",
+                  "rollout_sd"):
+            out[f"{k}_{side}"] = d[k]
+    return out
 
 
 def _robustness_doc(t: Cell, c: Cell) -> dict[str, Any]:
@@ -158,6 +176,13 @@ def _suffers(a, name: str, level: Any, cfg: tuple, rt: dict, rc: dict) -> dict[s
     out.update(baseline_level=st.factors[name][0], relative=rel,
                relative_ci95=None if e is None else [math.exp(v) for v in e.ci(1 - st.alpha)],
                method_that_suffers_more=None if rel is None or rel == 1 else (T if rel > 1 else C))
+    # the verdict's figure: across trained models (its ``shown`` set from the claim)
+    ms = [c.models for c in cs]
+    e = combine([(1.0, ms[0].logcv_est), (-1.0, ms[1].logcv_est), (-1.0, ms[2].logcv_est), (1.0, ms[3].logcv_est)])
+    rel = None if any(m.cv is None for m in ms) or not ms[1].cv or not ms[3].cv else \
+        (ms[0].cv / ms[1].cv) / (ms[2].cv / ms[3].cv)
+    out["models"] = {"relative": rel, "relative_ci95": None if e is None else [math.exp(v) for v in e.ci(1 - st.alpha)],
+                     "method_that_suffers_more": None if rel is None or rel == 1 else (T if rel > 1 else C)}
     return out
 
 
@@ -250,7 +275,8 @@ def interaction(a, fa, la, fb, lb) -> dict[str, Any]:
     corners = st.corners(fa, la, fb, lb)
     out: dict[str, Any] = {"components": [fa, fb], "levels": [la, lb],
                            "baseline_levels": [st.factors[fa][0], st.factors[fb][0]],
-                           **fnd.interaction_text(st, fa, la, fb, lb), "gap": None, "cv": {}, "notes": []}
+                           **fnd.interaction_text(st, fa, la, fb, lb), "gap": None, "cv": {}, "cv_models": {},
+                           "notes": []}
     cps = {k: a.comparisons.get(v) for k, v in corners.items()}
     if all(cps.values()):
         cells = [a.cells[(cfg, m)] for cfg in corners.values() for m in (st.treatment, st.control)]
@@ -273,4 +299,10 @@ def interaction(a, fa, la, fb, lb) -> dict[str, Any]:
             cvs = {k: c.cv for k, c in cs.items()}
             out["cv"][m] = {"value": dod(cvs), "margin": main_effects_margin(cvs),
                             "warning": fnd.small_cells(cs.values(), st)}
+        # the verdict: on the CV across trained models (set from its claim)
+        if all(cs.values()) and all(c.models.cv is not None for c in cs.values()):
+            cvs = {k: c.models.cv for k, c in cs.items()}
+            out["cv_models"][m] = {"value": dod(cvs), "margin": main_effects_margin(cvs)}
+        else:
+            out["cv_models"][m] = None
     return out

@@ -53,6 +53,8 @@ class TrainConfig:
     """A worker's score: mean return of its last this-many training episodes."""
     device: str = "cpu"
     """Where the models live and learn: cpu, cuda or cuda:K. The envs always step on the CPU."""
+    eval_episodes: int = 20
+    """Episodes of the fixed-policy evaluation of every trained model after training (0: none)."""
     extra: dict = field(default_factory=dict)
     """Free-form metadata carried into result.json."""
 
@@ -68,6 +70,8 @@ class TrainConfig:
         for name in ("workers", "envs_per_worker", "rollout", "hidden", "score_episodes", "steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.eval_episodes < 0:
+            raise ValueError(f"eval_episodes must be at least 0, got {self.eval_episodes}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
@@ -94,7 +98,8 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         """A configuration as result.json or model_meta.json holds it, also from older pyrl
         (``layernorm: bool`` before ``norm``; no ``separate_critic`` before it existed, when
-        the heads shared one trunk); an unknown key is a ValueError."""
+        the heads shared one trunk; no ``eval_episodes``: the default); an unknown key is a
+        ValueError."""
         d = dict(d)
         if "layernorm" in d:
             d.setdefault("norm", "layernorm" if d.pop("layernorm") else "none")

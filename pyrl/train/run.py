@@ -10,6 +10,28 @@ the others finish their budget. The run is then ``diverged`` and its workers say
 shared tensors are file-descriptor backed and die with their processes, and the workers
 report over pipes, not over named-semaphore queues.
 
+``result.json``: ``status``, ``error``, ``method``, ``env``, ``config`` (every TrainConfig
+field), ``seed``, ``steps``, ``wall_s`` (the whole run, its evaluation included), ``sps`` (env
+steps per second of training: ``steps / (wall_s - eval_s)``), ``score_mean``, ``losses``,
+``stopped_early``, and:
+
+- ``workers``: per worker ``worker``, ``model`` (the model it trained), ``status`` (ok |
+  diverged | stopped), ``score`` (mean of its last ``score_episodes`` training returns),
+  ``episodes``, ``steps``, ``diverged_at``;
+- ``models``: per trained model (a3c: one, model 0, every worker's; individual: one per
+  worker, model = worker id) ``model``, ``workers``, ``status`` (ok | diverged | stopped) and
+  ``eval``: the fixed-policy evaluation after training, ``{"episodes", "returns", "mean",
+  "seed", "action": "sampled", "seconds"}`` (``cfg.eval_episodes`` episodes of the sampled
+  policy, the one that was trained, on the env seeds of ``worker.eval_seed``: disjoint from
+  training's, the same for both methods of a seed), or null where the model was not evaluated
+  (diverged: its parameters are non-finite; stopped; ``eval_episodes`` 0; an a3c run that did
+  not end ok). An individual worker evaluates its own model after its budget, in parallel
+  with the others; the parent evaluates an a3c run's shared model once every worker is done;
+- ``eval_s``: seconds spent evaluating (a3c: in the parent; individual: the longest worker's);
+- ``floor``: ``evaluate.random_policy_score(env)``, the mean return of a uniformly random
+  policy (100 episodes, seed 0), a divergence floor fixed before any analysis;
+- ``profile`` with ``profile=True``.
+
 Reproducibility: ``individual`` runs are deterministic for a seed. A3C with one worker equals
 ``individual``; with several, the interleaving of lock-free updates is up to the scheduler,
 so runs with the same seed agree in distribution, not bit for bit (that is Hogwild).
@@ -30,6 +52,7 @@ import torch.multiprocessing as mp
 
 from pyrl.results import write_bytes_atomic, write_json_atomic
 from pyrl.train.config import TrainConfig
+from pyrl.train.evaluate import fixed_evaluation, random_policy_score
 from pyrl.train.worker import build_model, cpu_state_dict, make_optimizer, model_seed, run_worker
 
 POLL_S = 0.25
@@ -81,7 +104,8 @@ def _worker_context():
     from multiprocessing import forkserver
 
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "envpool", "pyrl.envs", "pyrl.nn", "pyrl.rollout", "pyrl.train.worker"])
+    ctx.set_forkserver_preload(["torch", "envpool", "pyrl.envs", "pyrl.nn", "pyrl.rollout", "pyrl.train.worker",
+                                "pyrl.train.evaluate"])
     if threading.current_thread() is threading.main_thread():
         # Start the server with Ctrl-C ignored (inherited through exec): a Ctrl-C during its
         # imports would print its traceback; this process handles Ctrl-C for the run.
@@ -104,6 +128,7 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     ``stopped_early``) once it is true."""
     cfg.check()
     obs_space, act_space = _spaces(cfg)  # an unknown env id fails here, before any process starts
+    floor = random_policy_score(cfg.env)  # ~100 short episodes, before the workers take the cores
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -133,6 +158,7 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     losses: dict[str, float] = {}
     done: set[int] = set()
     spent: dict[int, dict[str, float]] = {}  # worker -> seconds per phase (profile)
+    evals: dict[int, dict] = {}       # individual: worker -> its model's evaluation after training
     diverged_at: dict[int, int] = {}  # worker -> its env steps when its learner diverged
     errors: list[str] = []            # what each diverged learner said
     status, error = "ok", None
@@ -162,6 +188,8 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
             done.add(wid)
             if msg[3] is not None:
                 spent[wid] = msg[3]
+            if msg[4] is not None:
+                evals[wid] = msg[4]
         elif kind == "diverged":
             diverged_at[wid] = msg[2]
             errors.append(msg[3])
@@ -234,7 +262,6 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         inbox.close()
         if writer is not None:
             writer.close()
-    wall = time.time() - t0
     if status == "ok" and diverged_at:  # individual learners that diverged, the others finished
         status, error = "diverged", "; ".join(errors)
     if status == "diverged" and cfg.method == "a3c":  # one shared learner: every worker's diverged
@@ -244,14 +271,34 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
         last = returns[w][-cfg.score_episodes:]  # a diverged learner's: its last before diverging
         # stopped: the run ended (failed, interrupted) before this worker's budget did
         w_status = "diverged" if w in diverged_at else "ok" if w in done else "stopped"
-        workers.append({"worker": w, "status": w_status, "score": sum(last) / len(last) if last else None,
+        workers.append({"worker": w, "model": 0 if cfg.method == "a3c" else w, "status": w_status,
+                        "score": sum(last) / len(last) if last else None,
                         "episodes": len(returns[w]), "steps": steps[w], "diverged_at": diverged_at.get(w)})
+    if cfg.method == "a3c":
+        m_status = ("diverged" if status == "diverged" else
+                    "ok" if all(w["status"] == "ok" for w in workers) else "stopped")
+        models = [{"model": 0, "workers": list(range(cfg.workers)), "status": m_status, "eval": None}]
+        if m_status == "ok" and status == "ok" and cfg.eval_episodes > 0:
+            # the one shared model, once every worker is done (its parameters are final)
+            try:
+                models[0]["eval"] = fixed_evaluation(cfg, cpu_state_dict(shared_model))
+            except KeyboardInterrupt:
+                status, error = "interrupted", "interrupted by the user (Ctrl-C) while evaluating the model"
+        eval_s = models[0]["eval"]["seconds"] if models[0]["eval"] else 0.0  # in this process, after training
+    else:
+        models = [{"model": w["worker"], "workers": [w["worker"]], "status": w["status"],
+                   "eval": evals.get(w["worker"]) if w["status"] == "ok" else None} for w in workers]
+        # each worker evaluated its own model, in parallel with the others
+        eval_s = max((m["eval"]["seconds"] for m in models if m["eval"]), default=0.0)
+    wall = time.time() - t0
+    train_s = wall - eval_s
     scores = [w["score"] for w in workers if w["score"] is not None]
     result = {
         "status": status, "error": error, "method": cfg.method, "env": cfg.env, "config": cfg.to_dict(),
-        "seed": cfg.seed, "steps": sum(steps), "wall_s": wall, "sps": sum(steps) / wall if wall > 0 else 0.0,
+        "seed": cfg.seed, "steps": sum(steps), "wall_s": wall, "sps": sum(steps) / train_s if train_s > 0 else 0.0,
         "workers": workers, "score_mean": sum(scores) / len(scores) if scores else None,
         "losses": losses, "stopped_early": stopped_early,
+        "models": models, "eval_s": eval_s, "floor": floor,
     }
     if profile:
         result["profile"] = {str(w): spent[w] for w in sorted(spent)}

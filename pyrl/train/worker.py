@@ -68,8 +68,16 @@ def model_seed(cfg: TrainConfig, worker: int) -> int:
 
 
 def worker_seed(cfg: TrainConfig, worker: int) -> int:
-    """Env and action-sampling seed of a worker."""
+    """Env and action-sampling seed of a worker (its N envs: this seed + i)."""
     return (cfg.seed * 1_000_003 + worker * 10_007) % 2**31
+
+
+def eval_seed(cfg: TrainConfig) -> int:
+    """Env and action-sampling seed of the fixed-policy evaluation after training (its up to 8
+    envs: this seed + i): half the seed range away from the training envs' seeds, so clear of
+    them for any realistic W and N, and the same for both methods of a seed (the A3C and the
+    individual models of a seed meet the same evaluation episodes)."""
+    return (worker_seed(cfg, 0) + 2**30) % 2**31
 
 
 def build_model(cfg: TrainConfig, obs_shape, action_space, seed: int):
@@ -196,6 +204,7 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
         conn.send(("progress", wid, steps, unreported, losses))
         last_report, unreported = time.monotonic(), []
 
+    finished = False  # the worker's whole budget (not a stop)
     try:
         for update in range(cfg.updates_per_worker):
             if stop.item():
@@ -262,6 +271,8 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
             if time.monotonic() - last_report >= REPORT_S:
                 report()
             clock.lap("report")
+        else:
+            finished = True
         report()  # the rest, also after a stop: what was finished is kept
         if cfg.method == "individual" and out_dir is not None:
             import io
@@ -271,6 +282,13 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
             buf = io.BytesIO()
             torch.save(cpu_state_dict(target), buf)
             write_bytes_atomic(Path(out_dir) / f"model_w{wid}.pt", buf.getvalue())
-        conn.send(("done", wid, steps, clock.spent if clock.on else None))
+        evaluation = None
+        if cfg.method == "individual" and finished and cfg.eval_episodes > 0 and not stop.item():
+            # this worker's own model, evaluated here, in parallel with the other workers
+            # (an a3c run's one model is evaluated by the parent once every worker is done)
+            from pyrl.train.evaluate import fixed_evaluation
+
+            evaluation = fixed_evaluation(cfg, cpu_state_dict(target))
+        conn.send(("done", wid, steps, clock.spent if clock.on else None, evaluation))
     finally:
         env.close()
