@@ -136,11 +136,13 @@ def _check_against(run: dict, manifest: dict, factors: dict[str, list]) -> None:
     if levels is None or set(levels) != set(factors) or any(levels[f] not in factors[f] for f in factors):
         raise ResultsError(f"{name}: its factor levels {levels} are not a cell of this sweep "
                            f"({factors}); the directory mixes sweeps")
-    from pyrl.train.config import factor_options
+    from pyrl.train.config import at_default, factor_options
 
     want = dict(manifest["config"], **factor_options(levels), method=run.get("method"), seed=run.get("seed"))
     have = run.get("config") or {}
-    diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+    # a run of an older pyrl lacks the options added since: it ran at their defaults
+    diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k)
+                  and not (k not in have and at_default(k, want[k])))
     if diff:
         shown = ", ".join(f"{k}: {json.dumps(have.get(k, 'unset'))} vs sweep {json.dumps(want.get(k, 'unset'))}"
                           for k in diff[:4])

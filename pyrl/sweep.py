@@ -193,7 +193,9 @@ def prepare(out: Path, settings: dict[str, Any]) -> None:
     """Create ``out`` with its manifest, or check that an existing one holds the same sweep
     (SweepError naming what differs). Call it holding the lock. The manifest's ``floor`` (the
     random-policy score, ``floor(...)``) is measured once, when the sweep is made; a manifest
-    without one gets it added on resume. It is a measurement, not part of the definition."""
+    without one gets it added on resume. It is a measurement, not part of the definition. A
+    training option a newer pyrl added is no difference when the new value is its default
+    (the older sweep meant that); the manifest records it on resume."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / MANIFEST
     want = resolve(settings)
@@ -202,15 +204,19 @@ def prepare(out: Path, settings: dict[str, Any]) -> None:
         if have.get("format") != FORMAT:
             raise SweepError(f"{out} holds a sweep made by an older pyrl, which did not record its "
                              "full configuration: it cannot be resumed safely; use another --out")
+        from pyrl.train.config import at_default
+
         diff = [k for k in ("factors", "methods", "seeds") if have.get(k) != want[k]]
         old, new = have.get("config", {}), want["config"]
-        diff += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        # options a newer pyrl added, at their defaults: what the older sweep meant (resumable)
+        added = {k: v for k, v in new.items() if k not in old and at_default(k, v)}
+        diff += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in added)
         if diff:
             shown = ", ".join(f"{k} ({_show(have, k)} -> {_show(want, k)})" for k in diff)
             raise SweepError(f"{out} holds a sweep with other settings (differ: {shown}); "
                              "use another --out, or the same settings to resume it")
-        if "floor" not in have:
-            write_json_atomic(manifest, {**have, "floor": floor(want)})
+        if added or "floor" not in have:
+            write_json_atomic(manifest, {**have, "config": {**old, **added}, "floor": have.get("floor") or floor(want)})
         return
     write_json_atomic(manifest, {"format": FORMAT, "pyrl": _version(), **want, "floor": floor(want),
                                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})

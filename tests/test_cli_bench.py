@@ -357,3 +357,18 @@ def test_bench_stats_old_needs_a_checkout(runner, tmp_path):
     result = runner.invoke(cli, ["bench", "stats", "--old", str(tmp_path), "--sims", "1"])
     assert result.exit_code == 2 and "--old" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_bench_stats_stability_json(runner):
+    # issue 22's simulation (tiny here: the measured figures are in bench/README.md)
+    result = runner.invoke(cli, ["bench", "stats", "--json", "--part", "stability", "--sims", "2"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["bench"] == "stability" and doc["engine"] == "model" and doc["sims"] == 2
+    rows = {(r["scenario"], r["runs"], r["workers"]): r for r in doc["scenarios"]}
+    assert ("null", 10, 4) in rows and ("individual 2x sd", 10, 4) in rows and ("a3c 2x sd", 5, 4) in rows
+    assert rows[("null", 10, 4)]["target"]["measure"] == "any_shown"
+    for r in rows.values():
+        assert 0 <= r["shown"] <= r["any_shown"] <= 1 and r["shown"] == r["shown_a3c"] + r["shown_individual"]
+        assert 0 <= r["averaged_found"] <= r["averaged_shown"] <= r["any_shown"]
+        assert {"cv (a3c)", "iqr (individual)", "cvar10 (a3c)"} <= set(r["coverage"])

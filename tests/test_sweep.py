@@ -118,6 +118,30 @@ def test_sweep_json_holds_the_whole_configuration_and_a_changed_default_is_refus
     assert "other settings (differ: lr (0.001 -> 0.0007))" in " ".join(result.output.split())
 
 
+def test_a_sweep_made_before_an_option_existed_resumes_at_its_default(tmp_path):
+    # eval_episodes and the floor came with issue 22: a sweep.json without them is the same sweep at the
+    # option's default; a run of that sweep is still one of its cells. A changed value is still refused.
+    from pyrl import results
+
+    sw.prepare(tmp_path, settings(seeds=1))
+    manifest = json.loads((tmp_path / "sweep.json").read_text())
+    del manifest["config"]["eval_episodes"], manifest["floor"]
+    (tmp_path / "sweep.json").write_text(json.dumps(manifest))
+    sw.prepare(tmp_path, settings(seeds=1))
+    again = json.loads((tmp_path / "sweep.json").read_text())
+    assert again["config"]["eval_episodes"] == 20 and again["floor"]["policy"] == "uniform random"
+    assert {k: v for k, v in again.items() if k not in ("config", "floor")} == \
+        {k: v for k, v in manifest.items() if k != "config"}
+    run = {"_dir": str(tmp_path / "a3c__seed0"), "method": "a3c", "seed": 0, "factors": {"rnn": True, "layernorm": True},
+           "config": dict(manifest["config"], method="a3c", seed=0, rnn=True, norm="layernorm")}
+    results._check_against(run, again, again["factors"])  # an older run: no eval_episodes in its config
+    run["config"]["eval_episodes"] = 3
+    with pytest.raises(results.ResultsError, match="eval_episodes"):
+        results._check_against(run, again, again["factors"])
+    with pytest.raises(sw.SweepError, match="eval_episodes"):
+        sw.prepare(tmp_path, settings(seeds=1, eval_episodes=3))
+
+
 def test_an_old_sweep_without_its_configuration_is_not_resumed(runner, tmp_path):
     (tmp_path / "sweep.json").write_text(json.dumps({"components": ["rnn"], "settings": {"seeds": 1}}))
     result = runner.invoke(cli, ["ablate", *TINY, "--seeds", "1", "--out", str(tmp_path)])

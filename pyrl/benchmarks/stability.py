@@ -18,13 +18,18 @@ methods' trained models have one distribution). Power: one method's models score
 the standard deviation (sd = 2 SD_MODEL) in every cell.
 
 Measured, through ``analyze`` as ``pyrl report`` calls it: the share of studies whose report
-shows the baseline's stability claim (a3c vs individual CV), shows any configuration's, and
-whose baseline claim favours a3c by its estimate; and the coverage of each cell's 95%
-intervals of the CV, IQR and CVaR 10% across trained models. ``--engine worker`` reads the
-same claim of a report that measures stability over workers (the code before issue 22: run
-this file with PYTHONPATH pointing at that checkout; it never passes ``models``).
+shows the baseline's stability claim (a3c vs individual CV), shows any a3c-vs-individual
+stability claim (per configuration, or averaged over them: the target, at most 7% on the
+null), shows the averaged one (and, with a real difference, the right way), and whose baseline
+claim favours a3c by its estimate (the target: 35-65% on the null); and the coverage of each cell's 95%
+intervals of the CV, IQR and CVaR 10% across trained models. Engines: ``model`` (the
+models' evaluations, as ``pyrl report DIR`` has them), ``scores`` (no evaluation: each model
+scored by the mean training-time score of its workers, as ``pyrl report --scores`` with a
+model column: an A3C model is then averaged over W workers, an individual one is not) and
+``worker`` (the same call, for the code before issue 22, which measures stability over
+workers: run this file with PYTHONPATH pointing at that checkout).
 
-    python -m pyrl.benchmarks.stability [--sims 400] [--seed 0] [--jobs 2] [--engine model|worker]
+    python -m pyrl.benchmarks.stability [--sims 400] [--seed 0] [--jobs 2] [--engine model|scores|worker]
                                         [--json | --markdown]
 """
 from __future__ import annotations
@@ -52,7 +57,7 @@ SD_EPISODE = SD_NOISE * math.sqrt(10)
 SCENARIOS = [
     ("null", 3, 2, 1.0, 1.0, None),
     ("null", 5, 2, 1.0, 1.0, None),
-    ("null", 10, 4, 1.0, 1.0, ("shown", "<=", 0.07)),
+    ("null", 10, 4, 1.0, 1.0, ("any_shown", "<=", 0.07)),
     ("individual 2x sd", 5, 4, 1.0, 2.0, None),
     ("individual 2x sd", 10, 4, 1.0, 2.0, None),
     ("a3c 2x sd", 5, 4, 2.0, 1.0, None),
@@ -62,9 +67,8 @@ SCENARIOS = [
 
 def simulate(rng: np.random.Generator, runs: int, workers: int, k_t: float = 1.0, k_c: float = 1.0
              ) -> tuple[list[dict], list]:
-    """(worker samples, trained models) of one simulated study (see the module docstring)."""
-    from pyrl.stats.samples import TrainedModel
-
+    """(worker samples, trained models) of one simulated study (see the module docstring), as
+    dicts (``TrainedModel`` fields), so that the code before issue 22 can read the samples."""
     samples, models = [], []
     for rnn in (True, False):
         for ln in (True, False):
@@ -75,7 +79,7 @@ def simulate(rng: np.random.Generator, runs: int, workers: int, k_t: float = 1.0
                     samples.append({"config": cfg, "method": "a3c", "seed": r, "worker": w, "model": 0,
                                     "score": float(q + SD_NOISE * rng.standard_normal())})
                 rollouts = q + SD_EPISODE * rng.standard_normal(EVAL_EPISODES)
-                models.append(TrainedModel(cfg, "a3c", r, 0, float(rollouts.mean()), "ok", "evaluation", rollouts))
+                models.append(_model(cfg, "a3c", r, 0, rollouts))
                 u = rng.standard_normal()
                 for w in range(workers):
                     q = MEAN + k_c * SD_MODEL * (math.sqrt(RHO_MODELS_C) * u
@@ -83,9 +87,13 @@ def simulate(rng: np.random.Generator, runs: int, workers: int, k_t: float = 1.0
                     samples.append({"config": cfg, "method": "individual", "seed": r, "worker": w, "model": w,
                                     "score": float(q + SD_NOISE * rng.standard_normal())})
                     rollouts = q + SD_EPISODE * rng.standard_normal(EVAL_EPISODES)
-                    models.append(TrainedModel(cfg, "individual", r, w, float(rollouts.mean()), "ok", "evaluation",
-                                               rollouts))
+                    models.append(_model(cfg, "individual", r, w, rollouts))
     return samples, models
+
+
+def _model(cfg: dict, method: str, seed: int, model: int, rollouts: np.ndarray) -> dict:
+    return {"config": cfg, "method": method, "seed": seed, "model": model, "score": float(rollouts.mean()),
+            "status": "ok", "source": "evaluation", "rollouts": tuple(rollouts)}
 
 
 def truth(k: float) -> dict[str, float]:
@@ -108,11 +116,22 @@ def _study(task: tuple) -> dict[str, Any]:
     engine, seed, name, runs, workers, k_t, k_c, i = task
     rng = np.random.default_rng([seed, zlib.crc32(f"{name} {runs}x{workers}".encode()), i])
     samples, models = simulate(rng, runs, workers, k_t, k_c)
-    doc = analyze(samples, FACTORS) if engine == "worker" else analyze(samples, FACTORS, models=models)
+    if engine == "model":  # every model's fixed-policy evaluation
+        from pyrl.stats.samples import TrainedModel
+
+        doc = analyze(samples, FACTORS, models=[TrainedModel(**m) for m in models])
+    else:  # "scores": models from the samples' model column; "worker": the code before issue 22 (no models)
+        doc = analyze(samples, FACTORS)
     claim = _baseline_claim(doc)
     per_cfg = [c for c in doc["answer"]["claims"] if c["kind"] == "stability" and c["contrast"] ==
-               "CV a3c / CV individual"]
-    out = {"shown": bool(claim and claim["shown"]), "any_shown": any(c["shown"] for c in per_cfg),
+               "CV a3c / CV individual"]  # one per configuration (the code before issue 22 had only these)
+    averaged = next((c for c in doc["answer"]["claims"] if c["kind"] == "stability" and
+                     c["configs"] == ["all configurations"]), None)
+    steadier = None if k_t == k_c else ("a3c" if k_t < k_c else "individual")
+    out = {"shown": bool(claim and claim["shown"]),
+           "any_shown": any(c["shown"] for c in per_cfg) or bool(averaged and averaged["shown"]),
+           "averaged_shown": None if averaged is None else averaged["shown"],
+           "averaged_found": None if averaged is None else averaged["shown"] and averaged["favours"] == steadier,
            "favours_a3c": bool(claim and claim["favours"] == "a3c"),
            "shown_a3c": bool(claim and claim["shown"] and claim["favours"] == "a3c"),
            "shown_individual": bool(claim and claim["shown"] and claim["favours"] == "individual"),
@@ -122,7 +141,8 @@ def _study(task: tuple) -> dict[str, Any]:
 
         by_cell: dict = {}
         for m in models:
-            by_cell.setdefault((m.config, m.method), {}).setdefault(m.seed, []).append(m.score)
+            key = (tuple(sorted(m["config"].items())), m["method"])
+            by_cell.setdefault(key, {}).setdefault(m["seed"], []).append(m["score"])
         for cell in doc["cells"]:
             m, t = cell["models"], truth(k_t if cell["method"] == "a3c" else k_c)
             runs_ = [np.array(v) for _, v in sorted(by_cell[(tuple(sorted(cell["config"].items())),
@@ -148,8 +168,9 @@ def run(sims: int = 400, seed: int = 0, jobs: int = 1, engine: str = "model", pr
         res = _map(_study, [(engine, seed, name, runs, workers, k_t, k_c, i) for i in range(sims)], jobs)
         n = len(res)
         row = {"scenario": name, "runs": runs, "workers": workers, "sd_a3c": k_t, "sd_individual": k_c, "sims": n}
-        for k in ("shown", "any_shown", "favours_a3c", "shown_a3c", "shown_individual"):
-            row[k] = sum(r[k] for r in res) / n
+        for k in ("shown", "any_shown", "favours_a3c", "shown_a3c", "shown_individual", "averaged_shown",
+                  "averaged_found"):
+            row[k] = None if any(r[k] is None for r in res) else sum(r[k] for r in res) / n
         cov: dict[str, list[int]] = {}
         for r in res:
             for k, v in r["coverage"].items():
@@ -161,7 +182,7 @@ def run(sims: int = 400, seed: int = 0, jobs: int = 1, engine: str = "model", pr
         if target is not None:
             key, op, bound = target
             row["target"] = {"measure": key, "op": op, "bound": bound,
-                             "met": bool(row[key] <= bound) and 0.35 <= row["favours_a3c"] <= 0.65}
+                             "met": bool(row[key] <= bound and 0.35 <= row["favours_a3c"] <= 0.65)}
         rows.append(row)
     return {"bench": "stability", "engine": engine, "seed": seed, "sims": sims, "rho_t": RHO_T, "rho_c": RHO_C,
             "eval_episodes": EVAL_EPISODES, "scenarios": rows, "machine": machine(),
@@ -174,10 +195,13 @@ def _pct(v: float | None) -> str:
 
 def table(result: dict[str, Any]) -> list[list[str]]:
     out = [["scenario", "runs x workers", "baseline claim shown", "favours a3c (estimate)", "shown for a3c",
-            "shown for individual", "any configuration's shown"]]
+            "shown for individual", "any a3c-vs-individual stability claim shown",
+            "averaged claim shown (the right way)"]]
     for r in result["scenarios"]:
+        avg = "-" if r["averaged_shown"] is None else (
+            _pct(r["averaged_shown"]) + ("" if r["sd_a3c"] == r["sd_individual"] else f" ({_pct(r['averaged_found'])})"))
         out.append([r["scenario"], f"{r['runs']} x {r['workers']}", _pct(r["shown"]), _pct(r["favours_a3c"]),
-                    _pct(r["shown_a3c"]), _pct(r["shown_individual"]), _pct(r["any_shown"])])
+                    _pct(r["shown_a3c"]), _pct(r["shown_individual"]), _pct(r["any_shown"]), avg])
     return out
 
 
@@ -225,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sims", type=int, default=400)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)
-    ap.add_argument("--engine", choices=("model", "worker"), default="model")
+    ap.add_argument("--engine", choices=("model", "scores", "worker"), default="model")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)

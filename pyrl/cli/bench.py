@@ -259,9 +259,11 @@ def learn(as_json, env_id, threshold, seeds, seed_start, max_steps, methods, num
               help="Simulated studies per scenario of the family checks.")
 @click.option("--coverage-sims", type=click.IntRange(min=1), default=None,
               help="Simulated studies per column of the coverage check [default: --sims].")
-@click.option("--part", type=click.Choice(["all", "family", "coverage"]), default="all", show_default=True,
+@click.option("--part", type=click.Choice(["all", "family", "coverage", "stability"]), default="all",
+              show_default=True,
               help="family: how often reports show claims (null, and one real effect); coverage: how often "
-                   "the 95% intervals cover the truth.")
+                   "the 95% intervals cover the truth; stability: the stability claim across trained models "
+                   "on a null where A3C's workers correlate 0.95, and its power (issue 22; not in all).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes (the figures do not depend on it).")
@@ -275,6 +277,18 @@ def stats_(as_json, sims, coverage_sims, part, seed, jobs, old, n_boot):
     studies and under one real effect, and the coverage of its 95% intervals."""
     from pyrl.benchmarks import claims as cb
 
+    if part == "stability":
+        from pyrl.benchmarks import stability
+
+        if old is not None:
+            raise click.BadParameter("the stability part runs this checkout's code only; for the code before "
+                                     "issue 22 run PYTHONPATH=OLD python pyrl/benchmarks/stability.py --engine "
+                                     "worker", param_hint="--old")
+        with console.status("simulating studies...", spinner="dots") if not as_json else nullcontext() as st:
+            result = stability.run(sims=sims, seed=seed, jobs=jobs,
+                                   progress=(lambda msg: st.update(f"simulating {msg}")) if st is not None else None)
+        print_json(result) if as_json else stability.render(result, console)
+        return
     if old is not None:
         try:
             with console.status("simulating studies with the old code...", spinner="dots") \

@@ -63,7 +63,10 @@ per configuration, T vs C
     cv_ratio, cv_ratio_ci95  cv_T / cv_C and its interval (jackknife, log scale: symmetric, so
                              "1.5x lower" and "1.5x higher" are equally far from 1)
     stability_advantage_pct  100 (1 - cv_T / cv_C), the study's figure (descriptive: capped at
-                             100% one way, unbounded the other); ``more_stable`` its winner;
+                             100% one way, unbounded the other); ``more_stable`` its winner
+                             (the study's figures of spread are over workers: no verdict)
+    models                   T vs C across trained models: cv_ratio and its interval, each side's
+                             CV, IQR, CVaR, worst, models, divergences and SD across rollouts;
                              ``stability_winner`` the winner of the stability claim when shown
     robustness_ratio         worst_T / worst_C (descriptive), defined for non-negative worst
                              scores only: inf when worst_C = 0 < worst_T; None when both are 0 or
@@ -87,8 +90,9 @@ l = off: its removal)
     cv_ratio, cv_ratio_ci95, cv_change_pct_ci95   the CV ratio level / baseline (jackknife)
     cv_suffers_more  (top-level list) one definition of "whose CV suffers more": ``relative``
                      = the ratio of the two methods' CV ratios (> 1: T's CV rises relatively
-                     more), with ``relative_ci95``; ``factor`` keeps the study's ratio of
-                     percentage changes as a descriptive figure
+                     more), with ``relative_ci95``; over workers as the study's, and in
+                     ``models`` across trained models, the verdict's (``shown``); ``factor``
+                     keeps the study's ratio of percentage changes as a descriptive figure
 
 per factor level l, contribution to the gap
     gap_change, gap_change_ci95   gap(level l) - gap(baseline), Welch t on the four cells
@@ -100,7 +104,8 @@ per factor level l, contribution to the gap
 interaction of two factors A, B at non-baseline levels a, b (the others at baseline)
     value = (baseline - only B at b) - (only A at a - both changed)
           = joint effect of the two changes - the sum of their separate effects,
-    of the gap (Welch t) and of each method's CV (jackknife), with its claim's intervals
+    of the gap (Welch t) and of each method's CV across trained models (``cv_models``,
+    jackknife; ``cv`` keeps the study's over workers, no verdict), with its claim's intervals
     (``ci95``; ``ci`` at the claim's Holm level). Verdict, from the claim: "synergistic" /
     "antagonistic" when shown (gap: value > 0 is better than additive; CV: value < 0 is);
     otherwise "additive" only if the Holm-level interval lies inside +-margin, margin = half
@@ -110,7 +115,23 @@ interaction of two factors A, B at non-baseline levels a, b (the others at basel
 No interval depends on resampling: the same data always give the same report, and a cell's
 intervals do not depend on which other cells are present.
 
-Diverged learners enter by a policy (``cells``: floor by default, last, exclude).
+per cell, across trained models (``models``; ``pyrl.stats.models``): one model per A3C run, one
+per independent learner, each scored by its fixed-policy evaluation (else by the mean
+training-time score of its workers; a scores CSV's ``model`` column says which rows share one)
+    n_models, n_diverged, source   models, diverged ones, and what scored them
+    cv, cv_ci95        over the models that did not diverge; cluster jackknife over runs (a run's
+                       models left out together), log scale; the stability claims' measure
+    iqr, iqr_ci95      over the models that did not diverge; percentile bootstrap over runs (none
+                       below 10 runs: measured coverage 86-89% at 5)
+    cvar10, worst      with the divergences (descriptive: no interval covers a tail this short)
+    rollout_sd         median over models of the SD across their evaluation episodes: dispersion
+                       across rollouts, kept apart from dispersion across models
+and ``models.intra_run_correlation`` per method: ICC(1) of worker scores within runs (an A3C
+run's workers act with one model: near 1, their spread mostly episode noise).
+
+Diverged learners enter by a policy (``cells``: floor by default, last, exclude). The floor is
+the environment's, fixed before any analysis (``analyze(..., floor=)``); a diverged learner
+scores it, or its own last score where that is lower.
 
 Convergence speed (``convergence``; with learning curves only): per cell the median over runs
 of the steps to a threshold (a run that never reaches it counts as +inf; ``never_reached``
@@ -139,7 +160,8 @@ from pyrl.stats.estimators import (
     welch_seeds_needed,
     wilson_ci,
 )
-from pyrl.stats.samples import Sample, ScoresError, config_label, load_scores_csv, normalize_factors
+from pyrl.stats.samples import (Sample, ScoresError, TrainedModel, config_label, load_scores_csv, normalize_factors,
+                                read_scores_csv)
 
 __all__ = [
     "CV_EPS",
@@ -147,6 +169,7 @@ __all__ = [
     "RunCurve",
     "Sample",
     "ScoresError",
+    "TrainedModel",
     "analyze",
     "config_label",
     "cvar",
@@ -155,6 +178,7 @@ __all__ = [
     "load_scores_csv",
     "normalize_factors",
     "prob_improvement",
+    "read_scores_csv",
     "welch_mde",
     "welch_p",
     "welch_power",

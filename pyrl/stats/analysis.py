@@ -4,9 +4,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from typing import Any, Iterable, Mapping, Sequence
 
 from pyrl.stats import answers, speed
 from pyrl.stats import claims as cl
@@ -340,8 +340,18 @@ def _models_doc(a: Ablation, assumed: bool) -> dict[str, Any]:
     if assumed:
         note = ("trained models assumed: the scores give no model column, so every row is taken as its own "
                 "trained model (an A3C run's workers share one: give a model column)")
+    elif source == "training scores" and len({_workers_per_model(c) for c in a.cells.values()} - {None}) > 1:
+        note = ("unequal evaluation: with no evaluation after training, a model is scored by the mean of its "
+                "workers' training scores, so a model shared by more workers is measured with less episode noise; "
+                "pyrl's runs evaluate every model alike")
     return {"intra_run_correlation": icc, "line": line, "source": source, "scored": how, "assumed": assumed,
             "note": note}
+
+
+def _workers_per_model(c: Cell) -> float | None:
+    """The mean number of workers per trained model in a cell (None without models)."""
+    n = c.models.n_models
+    return round(sum(len(ss) for ss in c.runs_in.values()) / n, 6) if n else None
 
 
 def _meta(st: Settings, a: Ablation, n_samples: int, floor: float | None, floor_source: str | None) -> dict[str, Any]:

@@ -22,7 +22,8 @@ contribution  gap(baseline) - gap(changed): what the baseline level adds to T's 
 interaction   two changes on the gap: (base - only B) - (only A - both)
 stability     the CV across trained models (one per A3C run, one per independent learner, each
               scored by the same fixed-policy evaluation; over the models that did not
-              diverge), on the log scale: T / C per configuration; per method changed /
+              diverge), on the log scale: T / C per configuration, and its geometric mean over
+              the configurations (the headline, the most powerful); per method changed /
               baseline; the two methods' ratios divided (whose CV rises more: the one
               definition of "suffers more"); and the CV interaction per method (plain scale).
               Not the study's CV over workers: an A3C run's workers act with one model, so
@@ -356,6 +357,19 @@ def _stability(a) -> list[Claim]:
                                       f"{T}'s trained models vary less than {C}'s in {lab} (CV; {T} steadier)"),
                           favours=(C, T), configs=[lab], methods=[T, C], contrast=f"CV {T} / CV {C}",
                           key=("stability", cfg)))
+    cfgs = [cfg for cfg in a.present if _have(a, [cfg], [T, C])]
+    if len(a.all_cfgs) > 1 and len(cfgs) == len(a.all_cfgs):  # the headline question, with every cell's models
+        k = len(cfgs)
+        parts = [p for cfg in cfgs for p in ((1.0 / k, cfg, T), (-1.0 / k, cfg, C))]
+        out.append(_claim(a, "stability", MODEL_CV, parts, "model_logcv_est",
+                          question=f"Is {T} more stable (lower CV across trained models) than {C}, averaged over "
+                                   f"the {k} configurations?",
+                          statements=(f"{C}'s trained models vary less than {T}'s (CV, geometric mean over the {k} "
+                                      f"configurations; {C} steadier)",
+                                      f"{T}'s trained models vary less than {C}'s (CV, geometric mean over the {k} "
+                                      f"configurations; {T} steadier)"),
+                          favours=(C, T), configs=["all configurations"], methods=[T, C],
+                          contrast=f"geometric mean over configurations of CV {T} / CV {C}", key=("stability", "all")))
     out += _changes(a, "model_logcv_est", MODEL_CV, "stability")
     out += _contributions(a, "model_logcv_est")
     out += _interactions(a, "model_cv_est")

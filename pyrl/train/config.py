@@ -1,7 +1,7 @@
 """The configuration of one training run."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 
 METHODS = ("a3c", "individual")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -108,6 +108,13 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training option(s) {', '.join(unknown)} (a newer pyrl's run?)")
         return cls(**d)
+
+
+def at_default(key: str, value) -> bool:
+    """Whether ``key`` is a TrainConfig field whose default is ``value``: a configuration written
+    before the field existed (an older pyrl's sweep.json or result.json) meant that value."""
+    f = TrainConfig.__dataclass_fields__.get(key)
+    return f is not None and f.default is not MISSING and f.default == value
 
 
 def check_device(device: str, here: bool = True) -> str:
