@@ -181,7 +181,8 @@ def test_markdown_and_plots_are_written(runner, tmp_path):
     assert result.exit_code == 0, result.output
     text = md.read_text()
     assert "## 1. Performance per configuration" in text and "## Summary paragraph" in text
-    assert "## Claims: all 26 weighed" in text  # every claim, shown or not, with why
+    # every claim, shown or not, with why (26, and the stability claim averaged over the configurations)
+    assert "## Claims: all 27 weighed" in text
     for name in ("claims.png", "performance_profile.png", "cv_per_configuration.png", "score_distributions.png"):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

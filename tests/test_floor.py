@@ -125,9 +125,7 @@ def test_without_a_model_column_every_row_is_its_own_model_and_the_report_says_s
     assert any(f.startswith("Note: trained models assumed") for f in doc["findings"])
 
 
-def test_scores_csv_model_and_floor_columns(tmp_path, runner=None):
-    from click.testing import CliRunner
-
+def test_scores_csv_model_and_floor_columns(tmp_path, runner):
     p = tmp_path / "s.csv"
     rows = ["method,seed,worker,model,score,status,floor"]
     for seed in range(5):
@@ -137,13 +135,13 @@ def test_scores_csv_model_and_floor_columns(tmp_path, runner=None):
     p.write_text("\n".join(rows) + "\n")
     got = read_scores_csv(p)
     assert got.floor == 20.0 and got.factors == [] and {s.model for s in got.samples if s.method == T} == {0}
-    res = CliRunner().invoke(cli, ["report", "--scores", str(p), "--json"])
+    res = runner.invoke(cli, ["report", "--scores", str(p), "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
     a3c = doc["cells"][0]
     assert a3c["models"]["n_models"] == 6 and a3c["worst"] == 20.0 and not doc["models"]["assumed"]
     assert doc["meta"]["floor"] == {"score": 20.0, "source": "the scores' floor column"}
-    doc = json.loads(CliRunner().invoke(cli, ["report", "--scores", str(p), "--json", "--floor", "5"]).output)
+    doc = json.loads(runner.invoke(cli, ["report", "--scores", str(p), "--json", "--floor", "5"]).output)
     assert doc["cells"][0]["worst"] == 5.0 and doc["meta"]["floor"]["source"] == "--floor"
     # one floor per file, a number; a model is an integer
     p.write_text("method,seed,worker,score,floor\na3c,0,0,1,2\nindividual,0,0,1,3\n")
@@ -155,5 +153,5 @@ def test_scores_csv_model_and_floor_columns(tmp_path, runner=None):
     p.write_text("method,seed,worker,score,model\na3c,0,0,1,one\nindividual,0,0,1,0\n")
     with pytest.raises(ScoresError, match="line 2: model 'one' is not an integer"):
         read_scores_csv(p)
-    res = CliRunner().invoke(cli, ["report", "--scores", str(p), "--floor", "nan"])
+    res = runner.invoke(cli, ["report", "--scores", str(p), "--floor", "nan"])
     assert res.exit_code == 2 and "--floor" in res.output

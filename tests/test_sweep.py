@@ -132,7 +132,8 @@ def test_a_sweep_made_before_an_option_existed_resumes_at_its_default(tmp_path):
     assert again["config"]["eval_episodes"] == 20 and again["floor"]["policy"] == "uniform random"
     assert {k: v for k, v in again.items() if k not in ("config", "floor")} == \
         {k: v for k, v in manifest.items() if k != "config"}
-    run = {"_dir": str(tmp_path / "a3c__seed0"), "method": "a3c", "seed": 0, "factors": {"rnn": True, "layernorm": True},
+    run = {"_dir": str(tmp_path / "a3c__seed0"), "method": "a3c", "seed": 0,
+           "factors": {"rnn": True, "layernorm": True},
            "config": dict(manifest["config"], method="a3c", seed=0, rnn=True, norm="layernorm")}
     results._check_against(run, again, again["factors"])  # an older run: no eval_episodes in its config
     run["config"]["eval_episodes"] = 3

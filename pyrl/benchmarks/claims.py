@@ -622,16 +622,22 @@ def main(argv: list[str] | None = None) -> int:
                          progress=progress)
     else:
         result = run(args.sims, args.coverage_sims, args.seed, args.part, args.jobs, progress=progress)
-    if args.json:
+    emit(result, args.json, args.markdown, markdown, render)
+    return 0
+
+
+def emit(result: dict[str, Any], as_json: bool, as_markdown: bool, to_markdown: Callable, to_console: Callable
+         ) -> None:
+    """A simulation's result on stdout: one JSON object, Markdown tables, or rich tables."""
+    if as_json:
         json.dump(result, sys.stdout, allow_nan=False)
         print()
-    elif args.markdown:
-        print(markdown(result))
+    elif as_markdown:
+        print(to_markdown(result))
     else:
         from rich.console import Console
 
-        render(result, Console())
-    return 0
+        to_console(result, Console())
 
 
 if __name__ == "__main__":

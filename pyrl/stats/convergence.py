@@ -2,15 +2,16 @@
 the learning curve, one value per run (the unit of inference).
 
 A run's learning curve (W workers, k = its ``score_episodes``). Worker w's curve c_w is the
-mean return of its last k episodes at each of its episode ends, placed at *total* env steps
-t = (that worker's env steps) x W: workers step at about the same rate, so this is the run's
-step count when the episode ended. c_w holds its first value before its first episode ends
-and its last value after its last one. A diverged learner's workers follow the divergence
-policy: under ``floor`` c_w drops to the environment's fixed floor (or its own last value where
-that is lower) from the step it diverged at (``diverged_at`` x W, else its last episode); under ``last`` it keeps its last value; under
-``exclude`` it is left out. The run's curve r(t) is the mean of its workers' c_w: at the end of
-the budget it is the run's mean score as the statistics see it. A worker without a finished
-episode has no curve and is left out (a diverged one under floor: the floor throughout).
+mean return of its last k episodes at each of its episode ends, placed at *total* env steps t =
+(that worker's env steps) x W: workers step at about the same rate, so this is the run's step
+count when the episode ended. c_w holds its first value before its first episode ends and its
+last value after its last one. A diverged learner's workers follow the divergence policy: under
+``floor`` c_w drops to the environment's fixed floor (or its own last value where that is
+lower) from the step it diverged at (``diverged_at`` x W, else its last episode); under
+``last`` it keeps its last value; under ``exclude`` it is left out. The run's curve r(t) is the
+mean of its workers' c_w: at the end of the budget it is the run's mean score as the statistics
+see it. A worker without a finished episode has no curve and is left out (a diverged one under
+floor: the floor throughout).
 
 steps to threshold  the first episode end t (total env steps) at which r(t) >= threshold. A
                     run that never gets there within its budget is censored: counted as
