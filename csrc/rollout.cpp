@@ -182,6 +182,7 @@ std::vector<at::Tensor> rollout_masks(const at::Tensor& terminated,
   const bool* prs = prev_reset_step.data_ptr<bool>();
   bool* rs = reset_step.data_ptr<bool>();
   bool* rz = reset.data_ptr<bool>();
+  if (T == 0) return {reset_step, reset};  // an empty chunk: nothing to write (the rows below are step 0's)
   for (int64_t n = 0; n < N; ++n) {
     rs[n] = pd[n];
     rz[n] = prs[n];

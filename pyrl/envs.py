@@ -22,6 +22,13 @@ environment (``--env CartPoleNoVel-v1``), on either backend:
 
 - ``CartPoleNoVel-v1``: CartPole-v1 observing only cart position and pole angle (the two
   velocities are hidden, so a policy has to remember to infer them).
+- ``PendulumNoVel-v1``: Pendulum-v1 without its angular velocity (cos and sin of the angle).
+- ``LunarLanderNoVel-v3``: LunarLander-v3 without its linear and angular velocities (indices
+  2, 3 and 5).
+- ``MountainCarContinuousNoVel-v0``: MountainCarContinuous-v0 observing its position only.
+
+The masks are RL Zoo's (``rl_zoo3.wrappers.MaskVelocityWrapper``), so scores compare with its
+RecurrentPPO tables.
 """
 from __future__ import annotations
 
@@ -50,6 +57,11 @@ class _Pomdp:
 POMDP_ENVS: dict[str, _Pomdp] = {
     "CartPoleNoVel-v1": _Pomdp("CartPole-v1", (0, 2),
                                "CartPole-v1 with cart velocity and pole angular velocity hidden"),
+    "PendulumNoVel-v1": _Pomdp("Pendulum-v1", (0, 1), "Pendulum-v1 with its angular velocity hidden"),
+    "LunarLanderNoVel-v3": _Pomdp("LunarLander-v3", (0, 1, 4, 6, 7),
+                                  "LunarLander-v3 with its linear and angular velocities hidden"),
+    "MountainCarContinuousNoVel-v0": _Pomdp("MountainCarContinuous-v0", (0,),
+                                            "MountainCarContinuous-v0 with its velocity hidden"),
 }
 
 BACKENDS = ("auto", "envpool", "gymnasium")

@@ -314,9 +314,10 @@ def rollout_masks(terminated: Tensor, truncated: Tensor, prev_done: Tensor,
 
 def rollout_masks_reference(terminated, truncated, prev_done, prev_reset_step):
     """Pure-PyTorch ``rollout_masks``."""
-    done = _as_mask(terminated, "terminated") | _as_mask(truncated, "truncated")
-    reset_step = torch.cat([_as_mask(prev_done, "prev_done")[None], done[:-1]])
-    reset = torch.cat([_as_mask(prev_reset_step, "prev_reset_step")[None], reset_step[:-1]])
+    done = _as_mask(terminated, "terminated") | _as_mask(truncated, "truncated")  # [T,N]
+    T = done.shape[0]
+    reset_step = torch.cat([_as_mask(prev_done, "prev_done")[None], done[:-1]])[:T]  # [:T]: T = 0 stays empty
+    reset = torch.cat([_as_mask(prev_reset_step, "prev_reset_step")[None], reset_step[:-1]])[:T]
     return reset_step, reset
 
 

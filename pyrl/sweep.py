@@ -50,20 +50,18 @@ from pyrl.results import FINISHED, LOCK, MANIFEST, RESULT, write_bytes_atomic, w
 COMPONENTS = ("rnn", "layernorm")
 METHODS = ("a3c", "individual")
 FORMAT = 2  # of sweep.json; 1 (no "format"): settings given on the command line only
-_SWEEP_KEYS = ("components", "factors", "methods", "seeds")
+_SWEEP_KEYS = ("components", "factors", "methods", "seeds", "task_defaults")
 _NOT_FACTORS = ("method", "seed", "extra")
 
-# --preset: sizes that suit a question; explicit options override them.
+# --preset: sizes that suit a question; explicit options override them. The training options
+# of the env come from its row of tuned settings (pyrl.train.tasks), under the preset's sizes.
 PRESETS: dict[str, dict[str, Any]] = {
-    # the velocity-hidden CartPole, where memory matters, with the settings that let the
-    # recurrent A3C solve it (bench/README.md, issue 13: rollout 16, gamma 0.98, GAE lambda 0.8)
+    # the velocity-hidden CartPole, where memory matters
     # quick: under 5 minutes on 2 cores, and 5 runs per cell: the fewest at which every interval
     # of the report holds its coverage (bench/README.md, "Claims that hold")
-    "quick": dict(env="CartPoleNoVel-v1", seeds=5, steps=80_000, workers=2, envs_per_worker=8,
-                  rollout=16, gamma=0.98, gae_lambda=0.8),
+    "quick": dict(env="CartPoleNoVel-v1", seeds=5, steps=80_000, workers=2, envs_per_worker=8),
     # a study-sized sweep for a workstation or a cluster
-    "full": dict(env="CartPoleNoVel-v1", seeds=10, steps=300_000, workers=4, envs_per_worker=8,
-                 rollout=16, gamma=0.98, gae_lambda=0.8),
+    "full": dict(env="CartPoleNoVel-v1", seeds=10, steps=300_000, workers=4, envs_per_worker=8),
 }
 
 
@@ -219,6 +217,7 @@ def prepare(out: Path, settings: dict[str, Any]) -> None:
             write_json_atomic(manifest, {**have, "config": {**old, **added}, "floor": have.get("floor") or floor(want)})
         return
     write_json_atomic(manifest, {"format": FORMAT, "pyrl": _version(), **want, "floor": floor(want),
+                                 "task_defaults": settings.get("task_defaults") or {},
                                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 

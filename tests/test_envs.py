@@ -121,6 +121,30 @@ def test_pomdp_cartpole_hides_velocities(backend):
             assert np.array_equal(trf, trp)
 
 
+# the memory tasks beside CartPole's: RL Zoo's masks (the velocities hidden), both backends where
+# gymnasium has the env (its LunarLander needs Box2D, not installed here: envpool only)
+MEMORY_TASKS = [("PendulumNoVel-v1", "Pendulum-v1", [0, 1], BACKENDS),
+                ("LunarLanderNoVel-v3", "LunarLander-v3", [0, 1, 4, 6, 7], ["envpool"]),
+                ("MountainCarContinuousNoVel-v0", "MountainCarContinuous-v0", [0], BACKENDS)]
+
+
+@pytest.mark.parametrize("backend,pomdp,base,keep",
+                         [(b, p, base, keep) for p, base, keep, bs in MEMORY_TASKS for b in bs])
+def test_memory_tasks_hide_the_velocities(backend, pomdp, base, keep):
+    with envs.make(base, N, seed=5, backend=backend) as full, envs.make(pomdp, N, seed=5, backend=backend) as part:
+        assert part.observation_space.shape == (len(keep),) and part.action_space == full.action_space
+        np.testing.assert_array_equal(part.observation_space.low, full.observation_space.low[keep])
+        of, _ = full.reset()
+        op, _ = part.reset()
+        full.action_space.seed(2)
+        for _ in range(40):
+            np.testing.assert_array_equal(op, of[:, keep])
+            a = np.stack([full.action_space.sample() for _ in range(N)])
+            of, rf, tef, trf, _ = full.step(a)
+            op, rp, tep, trp, _ = part.step(a)
+            assert np.array_equal(rf, rp) and np.array_equal(tef, tep) and np.array_equal(trf, trp)
+
+
 def test_auto_backend_prefers_envpool_and_falls_back():
     with envs.make("CartPole-v1", 2) as env:
         assert env.backend == "envpool"

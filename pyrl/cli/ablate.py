@@ -84,8 +84,14 @@ def _settings(factors, methods, options: dict, fixed: dict):
     this command fixes (compare's configuration)."""
     from pyrl.sweep import PRESETS
 
+    from pyrl.train import tasks
+
     settings = dict(PRESETS[options["preset"] or "quick"], factors=factors, methods=list(methods))
     settings.update({k: options[k] for k in TRAIN_OPTIONS if options[k] is not None})
+    # the env's tuned settings under the preset's sizes and the options given (and not for what the
+    # factors or this command set)
+    taken = tasks.defaults(settings["env"], set(settings) | set(factors) | set(fixed))
+    settings.update(taken, task_defaults=taken)
     backend = options["backend"]
     try:  # the driver of a Ray sweep need not have the GPU its cluster has
         device = check_device(options["device"], here=backend == "local")
@@ -123,6 +129,10 @@ def _sweep_then_report(settings, out, backend, ray_address, jobs, as_json, show_
         specs = sw.grid(settings)
     except (EnvError, sw.SweepError) as exc:
         abort(str(exc), code=2)
+    if settings.get("task_defaults") and not as_json:
+        from pyrl.train.tasks import describe
+
+        console.print(describe(settings["env"], settings["task_defaults"]))
     running: dict[str, float] = {}
     counts = {"ok": 0, "failed": 0, "diverged": 0, "interrupted": 0, "skipped": 0, "retried": 0}
     t0 = time.time()

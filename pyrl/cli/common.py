@@ -49,3 +49,12 @@ def resolve_norm(norm, layernorm) -> str:
     if norm is not None and norm != spelled:
         raise click.UsageError(f"--norm {norm} and --{'' if layernorm else 'no-'}layernorm disagree: give one")
     return spelled
+
+
+def given_options(ctx: click.Context, names) -> set[str]:
+    """Which of ``names`` (parameter names) the user set, on the command line or through the
+    environment, rather than leaving them at their defaults."""
+    from click.core import ParameterSource
+
+    return {n for n in names if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
+                                                                 ParameterSource.ENVIRONMENT)}

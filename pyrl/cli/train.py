@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from pyrl.cli.common import abort, console, device_option, print_json, resolve_norm
+from pyrl.cli.common import abort, console, device_option, given_options, print_json, resolve_norm
 from pyrl.train.config import NORMS, TrainConfig
 
 D = TrainConfig()  # the defaults live in one place
@@ -14,7 +14,8 @@ D = TrainConfig()  # the defaults live in one place
 @click.command()
 @click.option("--method", type=click.Choice(["a3c", "individual"]), default=D.method, show_default=True,
               help="a3c: one shared model, lock-free; individual: each worker learns alone.")
-@click.option("--env", "env", default=D.env, show_default=True, help="Environment id.")
+@click.option("--env", "env", default=D.env, show_default=True,
+              help="Environment id; one with tuned settings (pyrl.train.tasks) starts from them.")
 @click.option("--workers", type=click.IntRange(min=1), default=D.workers, show_default=True, help="Worker processes W.")
 @click.option("--envs-per-worker", type=click.IntRange(min=1), default=D.envs_per_worker, show_default=True,
               help="Envs per worker N.")
@@ -48,8 +49,18 @@ D = TrainConfig()  # the defaults live in one place
 def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm, layernorm, hidden, separate_critic,
           lr, optimizer, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, eval_episodes, device,
           out, tensorboard, as_json):
-    """Train one run and write result.json, curve.csv and the model(s) to --out."""
+    """Train one run and write result.json, curve.csv and the model(s) to --out. An environment
+    with a row of tuned settings (pyrl.train.tasks) starts from it; a flag overrides it."""
+    from pyrl.train import tasks
+
     norm = resolve_norm(norm, layernorm)
+    opts = dict(rollout=rollout, gamma=gamma, gae_lambda=gae_lambda, lr=lr, ent_coef=ent_coef, hidden=hidden,
+                envs_per_worker=envs_per_worker, steps=steps, score_episodes=score_episodes)
+    taken = tasks.defaults(env, given_options(click.get_current_context(), tasks.OPTIONS))
+    opts.update(taken)
+    rollout, gamma, gae_lambda, lr, ent_coef, hidden, envs_per_worker, steps, score_episodes = (
+        opts[k] for k in ("rollout", "gamma", "gae_lambda", "lr", "ent_coef", "hidden", "envs_per_worker", "steps",
+                          "score_episodes"))
     if not lr > 0:
         raise click.BadParameter(f"must be positive, got {lr}", param_hint="--lr")
     if steps < rollout * envs_per_worker * workers:
@@ -71,7 +82,9 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm
                       separate_critic=separate_critic, lr=lr,
                       optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
                       max_grad_norm=max_grad_norm, score_episodes=score_episodes, eval_episodes=eval_episodes,
-                      device=device)
+                      device=device, extra={"task_defaults": taken} if taken else {})
+    if taken and not as_json:
+        console.print(tasks.describe(env, taken))
     run_train = partial(run_train, tensorboard=tensorboard)
     try:
         if as_json:

@@ -44,7 +44,7 @@ class ModelCell:
     run's models. Attributes: ``all_runs`` (per analysed run, the scores of its models,
     diverged ones scored by the policy), ``live_runs`` (per run with one, the scores of its
     models that did not diverge), the summary figures and ``logcv_est``/``cv_est`` (the CV's
-    cluster jackknife over runs, over live models), and ``doc``."""
+    cluster jackknife over runs, over live models), and ``doc(alpha)``, its JSON."""
 
     def __init__(self, runs: dict[int, list[TrainedModel]], policy: str, floor: float | None, alpha: float):
         live = {seed: ms for seed, ms in runs.items() if not any(m.status == "failed" for m in ms)}
