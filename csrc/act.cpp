@@ -413,6 +413,8 @@ std::vector<at::Tensor> act_step(
   check_tensor(noise, discrete ? "noise (uniforms u [N,1])" : "noise (normals eps [N,A])",
                {N, discrete ? 1 : A}, obs);
 
+  if (rnn) check_blas_choice();  // the GRU's products go through gemm.h
+
   std::vector<at::Tensor> out;
   AT_DISPATCH_FLOATING_TYPES(obs.scalar_type(), "act_step", [&] {
     using T = scalar_t;

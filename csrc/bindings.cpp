@@ -136,6 +136,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "how the CPU op multiplies: direct (torch's sgemm_/dgemm_) or aten (at::mm)");
   m.def("set_lngru_cpu_blas", &pyrl::set_lngru_cpu_blas,
         "direct or aten from now on, process-wide (tests)", py::arg("name"));
+  m.def("_cpu_blas_self_test", &pyrl::cpu_blas_self_test,
+        "whether the direct path's 32-bit-integer self-test passes against torch's BLAS or a "
+        "stand-in (lp64, ilp64, no-transpose)", py::arg("against"));
 
   // ---- the fused acting step of ActorCritic (csrc/act.cpp; pyrl/ops.py act_step wraps it)
   m.def("act_step", &pyrl::act_step, "one acting step: (action, value, logp, new state)",

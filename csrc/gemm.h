@@ -12,6 +12,10 @@ template <typename scalar_t>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const scalar_t* A,
           int64_t lda, const scalar_t* B, int64_t ldb, scalar_t beta, scalar_t* C, int64_t ldc);
 
+// Fails (one line, why) where PYRL_CPU_BLAS is invalid or asks for a path that cannot be
+// taken; every op that calls gemm checks it first, outside any parallel region.
+void check_blas_choice();
+
 extern template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t,
                                  const float*, int64_t, float, float*, int64_t);
 extern template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t,

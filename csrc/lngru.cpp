@@ -33,7 +33,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -101,14 +104,105 @@ TorchBlas find_torch_blas() {
   return blas;
 }
 
+// ---- the self-test the direct path must pass before it is used ----
+// The BLAS is found by name, so its integer width is assumed, not known: an ILP64 BLAS (MKL
+// ILP64, OpenBLAS with INTERFACE64) exporting the unsuffixed names reads 8 bytes per integer
+// argument. So before the first product, one small product with known integer results runs
+// through the found function with each integer argument followed in memory by a sentinel
+// of -1: an LP64 BLAS reads the 4-byte value alone; an ILP64 one reads a negative size
+// (little-endian), refuses the call (xerbla) and leaves C alone. The product uses both
+// transposes, leading dimensions larger than the rows, alpha 2 and beta 1, and C's padding
+// must come back untouched: a mismatch anywhere and the direct path is not used.
+struct LP64Int {  // an integer argument followed by its sentinel
+  int value;
+  int sentinel = -1;
+};
+
+template <typename scalar_t, typename fn_t>
+bool lp64_gemm_passes(fn_t gemm) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  // Column-major C[m,n] = 2 * A^T B^T + C with A stored [k,m] (lda k+1), B stored [n,k]
+  // (ldb n+2), C [m,n] (ldc m+1): m 3, n 2, k 4.
+  constexpr int m = 3, n = 2, k = 4, lda = k + 1, ldb = n + 2, ldc = m + 1;
+  scalar_t a[lda * m], b[ldb * k], c[ldc * n], want[ldc * n];
+  for (int i = 0; i < lda * m; ++i) a[i] = scalar_t(i % lda < k ? (i * 7) % 5 - 2 : 99);
+  for (int i = 0; i < ldb * k; ++i) b[i] = scalar_t(i % ldb < n ? (i * 3) % 7 - 3 : 99);
+  for (int i = 0; i < ldc * n; ++i) c[i] = want[i] = scalar_t(i % ldc < m ? i - 4 : -77);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i) {
+      scalar_t acc = 0;
+      for (int l = 0; l < k; ++l) acc += a[i * lda + l] * b[l * ldb + j];  // A^T[i,l] B^T[l,j]
+      want[j * ldc + i] += scalar_t(2) * acc;
+    }
+  const char ta = 'T', tb = 'T';
+  const LP64Int M{m}, N{n}, K{k}, LDA{lda}, LDB{ldb}, LDC{ldc};
+  const scalar_t alpha = 2, beta = 1;
+  gemm(&ta, &tb, &M.value, &N.value, &K.value, &alpha, a, &LDA.value, b, &LDB.value, &beta, c,
+       &LDC.value);
+  return std::memcmp(c, want, sizeof(c)) == 0;  // small integers: exact in any order
+#else
+  (void)gemm;
+  return false;  // the sentinel reads as a negative size only on little-endian machines
+#endif
+}
+
 const TorchBlas& torch_blas() {
   static const TorchBlas blas = find_torch_blas();
   return blas;
 }
 
+// PYRL_CPU_BLAS=aten|direct|auto (unset: auto), read once: auto takes the direct path where
+// torch's BLAS was found and passes the self-test, aten never does, direct insists (an op
+// call fails, saying why, where it cannot).
+struct BlasChoice {
+  bool direct = false;
+  std::string error;  // set where PYRL_CPU_BLAS is invalid or cannot be honoured
+};
+
+BlasChoice choose_blas() {
+  BlasChoice choice;
+  const char* env = std::getenv("PYRL_CPU_BLAS");
+  const std::string asked = env == nullptr || *env == '\0' ? "auto" : env;
+  if (asked != "auto" && asked != "aten" && asked != "direct") {
+    choice.error = "PYRL_CPU_BLAS must be aten, direct or auto, got \"" + asked + "\"";
+    return choice;
+  }
+  if (asked == "aten") return choice;
+  std::string why;
+  if (!torch_blas().found()) {
+    why = "torch's BLAS (sgemm_/dgemm_) was not found in its CPU library";
+  } else if (!lp64_gemm_passes<float>(torch_blas().sgemm) ||
+             !lp64_gemm_passes<double>(torch_blas().dgemm)) {
+    why = "torch's sgemm_/dgemm_ failed pyrl's 32-bit-integer self-test (an ILP64 or different BLAS?)";
+  } else {
+    choice.direct = true;
+    return choice;
+  }
+  if (asked == "direct") {
+    choice.error = "PYRL_CPU_BLAS=direct, but " + why;
+  } else if (torch_blas().found()) {  // auto: say once why the products go through at::mm
+    std::fprintf(stderr, "pyrl: %s; the CPU ops multiply through at::mm instead\n", why.c_str());
+  }
+  return choice;
+}
+
+const BlasChoice& blas_choice() {
+  static const BlasChoice choice = choose_blas();
+  return choice;
+}
+
 std::atomic<bool>& use_direct_blas() {
-  static std::atomic<bool> use{torch_blas().found()};
+  static std::atomic<bool> use{blas_choice().direct};
   return use;
+}
+
+// torch's float32 matmul setting for the CPU (oneDNN's, which at::mm honours): bf16 or tf32
+// allowed means float32 products go through at::mm, which applies it; the direct call
+// would compute them in full precision.
+bool float32_reduced_precision() {
+  const at::Float32Precision p =
+      at::globalContext().float32Precision(at::Float32Backend::MKLDNN, at::Float32Op::MATMUL);
+  return p == at::Float32Precision::BF16 || p == at::Float32Precision::TF32;
 }
 
 inline void blas_gemm(char ta, char tb, int m, int n, int k, float alpha, const float* a, int lda,
@@ -137,7 +231,8 @@ at::Tensor view_of(const scalar_t* p, int64_t rows, int64_t cols, int64_t ld) {
 template <typename scalar_t>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const scalar_t* A,
           int64_t lda, const scalar_t* B, int64_t ldb, scalar_t beta, scalar_t* C, int64_t ldc) {
-  if (use_direct_blas().load(std::memory_order_relaxed)) {
+  if (use_direct_blas().load(std::memory_order_relaxed) &&
+      (!std::is_same_v<scalar_t, float> || !float32_reduced_precision())) {
     blas_gemm(trans_b ? 'T' : 'N', trans_a ? 'T' : 'N', static_cast<int>(N), static_cast<int>(M),
               static_cast<int>(K), scalar_t(1), B, static_cast<int>(ldb), A,
               static_cast<int>(lda), beta, C, static_cast<int>(ldc));
@@ -206,6 +301,11 @@ void set_lngru_cpu_capability(const std::string& name) {
   use_avx2().store(name == "avx2");
 }
 
+void check_blas_choice() {
+  const BlasChoice& choice = blas_choice();
+  TORCH_CHECK(choice.error.empty(), choice.error);
+}
+
 std::string lngru_cpu_blas() { return use_direct_blas().load() ? "direct" : "aten"; }
 
 void set_lngru_cpu_blas(const std::string& name) {
@@ -213,7 +313,45 @@ void set_lngru_cpu_blas(const std::string& name) {
               "lngru: cpu blas must be \"direct\" or \"aten\", got \"", name, "\"");
   TORCH_CHECK(name == "aten" || torch_blas().found(),
               "lngru: torch's BLAS (sgemm_/dgemm_) was not found in its CPU library");
+  TORCH_CHECK(name == "aten" || (lp64_gemm_passes<float>(torch_blas().sgemm) &&
+                                 lp64_gemm_passes<double>(torch_blas().dgemm)),
+              "lngru: torch's sgemm_/dgemm_ failed pyrl's 32-bit-integer self-test");
   use_direct_blas().store(name == "direct");
+}
+
+namespace {
+// Naive column-major gemms with the BLAS signature, for testing the self-test itself: one
+// reading 32-bit integers (passes), one reading 64-bit integers as an ILP64 BLAS would
+// (refuses negative sizes like xerbla, so it must fail), one that ignores transposes.
+template <typename I, bool honour_trans>
+void naive_sgemm(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+                 const float* alpha, const float* a, const int* lda, const float* b,
+                 const int* ldb, const float* beta, float* c, const int* ldc) {
+  const I M = *reinterpret_cast<const I*>(m), N = *reinterpret_cast<const I*>(n),
+          K = *reinterpret_cast<const I*>(k), LDA = *reinterpret_cast<const I*>(lda),
+          LDB = *reinterpret_cast<const I*>(ldb), LDC = *reinterpret_cast<const I*>(ldc);
+  if (M < 0 || N < 0 || K < 0 || LDA < 1 || LDB < 1 || LDC < 1) return;  // as xerbla would
+  const bool tra = honour_trans && (*ta == 'T' || *ta == 't');
+  const bool trb = honour_trans && (*tb == 'T' || *tb == 't');
+  for (I j = 0; j < N; ++j)
+    for (I i = 0; i < M; ++i) {
+      float acc = 0;
+      for (I l = 0; l < K; ++l)
+        acc += (tra ? a[i * LDA + l] : a[l * LDA + i]) * (trb ? b[l * LDB + j] : b[j * LDB + l]);
+      c[j * LDC + i] = *alpha * acc + (*beta == 0 ? 0.f : *beta * c[j * LDC + i]);
+    }
+}
+}  // namespace
+
+bool cpu_blas_self_test(const std::string& against) {
+  if (against == "torch") {
+    TORCH_CHECK(torch_blas().found(), "torch's BLAS (sgemm_/dgemm_) was not found");
+    return lp64_gemm_passes<float>(torch_blas().sgemm) && lp64_gemm_passes<double>(torch_blas().dgemm);
+  }
+  if (against == "lp64") return lp64_gemm_passes<float>(&naive_sgemm<int, true>);
+  if (against == "ilp64") return lp64_gemm_passes<float>(&naive_sgemm<int64_t, true>);
+  if (against == "no-transpose") return lp64_gemm_passes<float>(&naive_sgemm<int, false>);
+  TORCH_CHECK(false, "cpu_blas_self_test: against must be torch, lp64, ilp64 or no-transpose");
 }
 
 std::vector<at::Tensor> lngru_forward(
@@ -223,6 +361,7 @@ std::vector<at::Tensor> lngru_forward(
     const std::optional<at::Tensor>& gamma_hh, double eps, const std::string& norm_name) {
   const Norm norm = lngru_checks::parse_norm(norm_name);
   const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, &bias_ih, norm);
+  check_blas_choice();
   TORCH_CHECK(x.device().is_cpu(), "lngru: the CPU op got tensors on ", x.device());
   TORCH_CHECK(eps > 0, "lngru: eps must be positive, got ", eps);
   check_blas_sizes(d);
@@ -270,6 +409,7 @@ std::vector<at::Tensor> lngru_backward(
     const at::Tensor& rstd, const at::Tensor& gates, const std::string& norm_name) {
   const Norm norm = lngru_checks::parse_norm(norm_name);
   const Dims d = check_inputs(x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh, nullptr, norm);
+  check_blas_choice();
   TORCH_CHECK(x.device().is_cpu(), "lngru: the CPU op got tensors on ", x.device());
   check_blas_sizes(d);
   const int64_t T = d.T, B = d.B, H = d.H, G = 3 * d.H;

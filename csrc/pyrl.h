@@ -58,8 +58,13 @@ std::string lngru_cpu_capability();
 void set_lngru_cpu_capability(const std::string& name);
 // How the CPU op does its matrix products: "direct" (torch's own sgemm_/dgemm_, found at
 // run time; the default where found) or "aten" (at::mm). Process-wide switch, for tests.
+// PYRL_CPU_BLAS=aten|direct|auto (unset: auto) chooses at the first product; the direct path
+// is taken only after a self-test shows the BLAS reads 32-bit integers.
 std::string lngru_cpu_blas();
 void set_lngru_cpu_blas(const std::string& name);
+// The self-test run against torch's BLAS or a naive stand-in ("lp64", "ilp64",
+// "no-transpose"): whether it passes (tests of the test).
+bool cpu_blas_self_test(const std::string& against);
 
 #ifdef PYRL_WITH_CUDA
 // ---- csrc/cuda/lngru_cuda.cpp: the same two ops on CUDA tensors.

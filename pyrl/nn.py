@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from typing import Optional
 
 import torch
@@ -145,6 +146,65 @@ class RunningBatchNorm(nn.Module):
         return f"{self.weight.numel()}, momentum={self.momentum}, eps={self.eps}"
 
 
+# A count of parameter, buffer and submodule registrations in this process (a rebinding such as
+# ``model.value_head = nn.Linear(...)`` is one): the fused act step's gathered arguments hold
+# while it has not moved. Process-wide because torch offers these hooks only globally; any
+# module built anywhere moves it too, which costs one re-gathering, never a wrong result.
+_REGISTRATIONS = [0]
+
+
+def _count_registration(module, name, value):
+    _REGISTRATIONS[0] += 1
+
+
+for _register in (nn.modules.module.register_module_parameter_registration_hook,
+                  nn.modules.module.register_module_buffer_registration_hook,
+                  nn.modules.module.register_module_module_registration_hook):
+    _register(_count_registration)
+
+
+def _global_forward_hooks() -> bool:
+    """Whether forward hooks for every module are registered (torch keeps them module-level)."""
+    m = nn.modules.module
+    return bool(m._global_forward_hooks or m._global_forward_pre_hooks)
+
+
+def _hooked(modules) -> bool:
+    """Whether a forward hook would run on any of ``modules`` (their own, or global ones)."""
+    if _global_forward_hooks():
+        return True
+    for m in modules:
+        if m._forward_hooks or m._forward_pre_hooks:
+            return True
+    return False
+
+
+class _FusedCache:
+    """The fused act step's arguments for one model (None: refused), with what they assume:
+    ``holds`` is False once any of it changed, and the model is looked at again."""
+
+    __slots__ = ("args", "registrations", "modules", "hooked", "settings")
+
+    def __init__(self, model: "ActorCritic", refusal: Optional[str]):
+        self.args = None if refusal is not None else model._act_params()
+        self.registrations = _REGISTRATIONS[0]
+        self.modules = tuple(model._fused_modules())
+        self.hooked = _hooked(self.modules)
+        # plain attributes the arguments were read from: (holder's __dict__, name, value)
+        holders = [model] + [m for m in self.modules if isinstance(m, (LNGRU, nn.LayerNorm, nn.RMSNorm,
+                                                                       RunningBatchNorm))]
+        self.settings = tuple((m.__dict__, k, m.__dict__[k]) for m in holders
+                              for k in ("eps", "norm", "norm_kind", "rnn", "discrete") if k in m.__dict__)
+
+    def holds(self) -> bool:
+        if self.registrations != _REGISTRATIONS[0] or _hooked(self.modules) != self.hooked:
+            return False
+        for d, k, v in self.settings:
+            if d.get(k) is not v:
+                return False
+        return True
+
+
 def _feature_norm(norm: str, hidden: int) -> nn.Module:
     """The normalisation after the encoder."""
     return {"none": nn.Identity, "layernorm": nn.LayerNorm, "rmsnorm": lambda h: nn.RMSNorm(h, eps=1e-5),
@@ -198,7 +258,7 @@ class ActorCritic(nn.Module):
         nn.init.zeros_(self.policy.bias)
         nn.init.orthogonal_(self.value_head.weight, 1.0)
         nn.init.zeros_(self.value_head.bias)
-        self._act_cache = None  # the fused act step's parameters, gathered once (_act_params)
+        self._act_cache = None  # the fused act step's arguments, gathered once (_fused_args)
 
     def _make_trunk(self):
         """(encoder, norm, core or None) of one head."""
@@ -287,10 +347,13 @@ class ActorCritic(nn.Module):
 
         Without autograd (under ``torch.no_grad``/``inference_mode``, as the rollout collects),
         vector observations on the CPU in float32 take the fused step (``pyrl.ops.act_step``,
-        one call into pyrl._C); everything else the eager one. Both draw the same random
-        numbers from ``generator`` in the same order, so they pick the same actions."""
+        one call into pyrl._C) when the model is exactly the one that step computes
+        (``_fused_refusal``); everything else the eager one. Both draw the same random numbers
+        from ``generator`` in the same order, so they pick the same actions."""
         if self._fused_applies(obs) and (generator is None or generator.device.type == "cpu"):
-            return self._act_fused(obs, state, reset, generator)
+            args = self._fused_args()
+            if args is not None:
+                return self._act_fused(args, obs, state, reset, generator)
         return self._act_eager(obs, state, reset, generator)
 
     def _fused_applies(self, obs: Tensor) -> bool:
@@ -300,11 +363,12 @@ class ActorCritic(nn.Module):
         return (FUSED_ACT and not torch.is_grad_enabled() and not self.image and obs.device.type == "cpu"
                 and w.device.type == "cpu" and w.dtype == torch.float32)
 
-    def _act_fused(self, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator],
+    def _act_fused(self, args, obs: Tensor, state: Tensor, reset: Tensor, generator: Optional[torch.Generator],
                    draw: bool = True):
-        """``act`` as one fused op: the same random draws as ``_act_eager``, then pyrl._C.
-        ``draw=False`` (``value``): no draws, the generator untouched, the action meaningless."""
-        trunks, heads, feature_norm, core_norm, feature_eps, core_eps = self._act_params()
+        """``act`` as one fused op on ``args`` (``_fused_args``): the same random draws as
+        ``_act_eager``, then pyrl._C. ``draw=False`` (``value``): no draws, the generator
+        untouched, the action meaningless."""
+        trunks, heads, feature_norm, core_norm, feature_eps, core_eps = args
         x = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs  # [N,I] (the encoder's Flatten)
         if x.dtype != torch.float32:
             x = x.float()
@@ -318,14 +382,31 @@ class ActorCritic(nn.Module):
         return ops.act_step(x.contiguous(), state.contiguous(), reset, noise, trunks, heads,
                             feature_norm, core_norm, feature_eps, core_eps)
 
+    def _fused_args(self):
+        """The fused step's arguments (``_act_params``), or None where it would not compute this
+        model (the reason is warned once per model). Checked on every call, cheaply: the
+        arguments are gathered once and kept while no parameter, buffer or submodule anywhere
+        has been registered or rebound since (a process-wide count, ``_REGISTRATIONS``), no
+        forward hook has been added, and no eps or norm setting has been rebound."""
+        cache = self.__dict__.get("_act_cache")  # absent in a model unpickled from before it existed
+        if cache is None or not cache.holds():
+            refusal = self._fused_refusal()
+            cache = _FusedCache(self, refusal)
+            self._act_cache = cache
+            if refusal is not None and self.__dict__.get("_act_refused") != refusal:
+                self._act_refused = refusal  # say it once per model and reason
+                warnings.warn(f"pyrl: the fused act step does not recognise this model ({refusal}); "
+                              f"it acts on the eager path", RuntimeWarning, stacklevel=3)
+        return cache.args
+
     def _act_params(self):
         """(trunks, heads, feature norm, core norm, their eps) for ``ops.act_step``: the parameter
-        and buffer tensors themselves, gathered once. Training updates them in place (optimizer
-        steps, the worker's copy_, load_state_dict, BatchNorm's absorb), so the tuple stays
-        current; ``_apply`` (.to, .float, share_memory) and ``load_state_dict`` drop it."""
-        cache = self.__dict__.get("_act_cache")  # absent in a model unpickled from before it existed
-        if cache is not None:
-            return cache
+        and buffer tensors themselves. Training updates them in place (optimizer steps, the
+        worker's copy_, load_state_dict, BatchNorm's absorb), so the tuple stays current while
+        ``_fused_args`` keeps it. Raises where the model is not one the fused step computes."""
+        refusal = self._fused_refusal()
+        if refusal is not None:
+            raise ValueError(f"act_step: the fused act step does not compute this model: {refusal}")
         trunks = []
         for encoder, norm, core, _ in self._trunks():
             lin1, lin2 = encoder[1], encoder[3]
@@ -346,8 +427,66 @@ class ActorCritic(nn.Module):
         feature_eps = float(eps) if eps is not None else torch.finfo(torch.float32).eps
         core_norm = "none" if self.core is None else self.core.norm
         core_eps = 1e-5 if self.core is None else float(self.core.eps)
-        self._act_cache = (tuple(trunks), heads, feature_norm, core_norm, feature_eps, core_eps)
-        return self._act_cache
+        return tuple(trunks), heads, feature_norm, core_norm, feature_eps, core_eps
+
+    def _fused_modules(self):
+        """The modules acting computes through: each trunk's encoder, its layers, norm and core,
+        and the two heads."""
+        for encoder, norm, core, _ in self._trunks():
+            yield encoder
+            yield from encoder
+            yield norm
+            if core is not None:
+                yield core
+        yield self.policy
+        yield self.value_head
+
+    def _fused_refusal(self) -> Optional[str]:
+        """Why the fused step would not compute what ``_act_eager`` computes on this model, or
+        None: the fused step reads the layers by position and their parameters by name, so the
+        model must be exactly ActorCritic's own layout (module types exactly, so no subclass and
+        no parametrization, which swaps a module's class), with no forward hooks and no
+        overridden acting method."""
+        cls = type(self)
+        for name in ("step", "_encode", "_heads", "_logp_entropy", "_act_eager", "_trunks", "value"):
+            if getattr(cls, name) is not getattr(ActorCritic, name):
+                return f"{cls.__name__} overrides ActorCritic.{name}"
+        want_norm = {"none": nn.Identity, "layernorm": nn.LayerNorm, "rmsnorm": nn.RMSNorm,
+                     "batchnorm": RunningBatchNorm}.get(self.norm_kind)
+        want_core = self.norm_kind if self.norm_kind in ("layernorm", "rmsnorm") else "none"
+        layers = (nn.Flatten, nn.Linear, nn.Tanh, nn.Linear, nn.Tanh)
+        H = self.hidden
+        for encoder, norm, core, _ in self._trunks():
+            got = tuple(type(m) for m in encoder) if type(encoder) is nn.Sequential else (type(encoder),)
+            if got != layers:
+                return (f"an encoder of {', '.join(t.__name__ for t in got)}; the fused step computes "
+                        f"{', '.join(t.__name__ for t in layers)}")
+            flatten, lin1, _, lin2, _ = encoder
+            if (flatten.start_dim, flatten.end_dim) != (1, -1):
+                return "an encoder whose Flatten is not over all but the first dimension"
+            if lin1.bias is None or lin2.bias is None or lin1.out_features != H or lin2.in_features != H \
+                    or lin2.out_features != H:
+                return f"an encoder that is not Linear(I, {H}), Linear({H}, {H}), both with bias"
+            if type(norm) is not want_norm:
+                return f"a feature norm of type {type(norm).__name__} where norm={self.norm_kind!r}"
+            if isinstance(norm, nn.LayerNorm) and (norm.weight is None or norm.bias is None
+                                                   or tuple(norm.normalized_shape) != (H,)):
+                return "a LayerNorm without its affine weight and bias over the hidden features"
+            if isinstance(norm, nn.RMSNorm) and (norm.weight is None or tuple(norm.normalized_shape) != (H,)):
+                return "an RMSNorm without its weight over the hidden features"
+            if (core is None) == self.rnn:
+                return f"a core that {'is missing' if self.rnn else 'is there'} where rnn={self.rnn}"
+            if core is not None and (type(core) is not LNGRU or core.norm != want_core
+                                     or core.input_size != H or core.hidden_size != H):
+                return f"a core that is not LNGRU({H}, {H}, norm={want_core!r})"
+        for head in (self.policy, self.value_head):
+            if type(head) is not nn.Linear or head.bias is None:
+                return "a head that is not an nn.Linear with bias"
+        if _global_forward_hooks():
+            return "global forward hooks"
+        if _hooked(self._fused_modules()):
+            return "a forward hook on one of its layers"
+        return None
 
     def _apply(self, fn, *args, **kwargs):
         self._act_cache = None  # .to(), .double(), share_memory() may replace the tensors
@@ -383,7 +522,9 @@ class ActorCritic(nn.Module):
         """The value [N] of obs [N,...] from state [N,S] (reset [N] applied first); the state is
         not advanced (a rollout's bootstrap). Fused where ``act`` would be."""
         if self._fused_applies(obs):
-            return self._act_fused(obs, state, reset, None, draw=False)[1]
+            args = self._fused_args()
+            if args is not None:
+                return self._act_fused(args, obs, state, reset, None, draw=False)[1]
         _, vfeats, _ = self.step(obs, state, reset)
         return self.value_head(vfeats).squeeze(-1)
 

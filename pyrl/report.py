@@ -192,7 +192,7 @@ def _models(doc, T, C, full):
         rows.append(row)
     header = ["configuration", f"{T} CV", f"{C} CV", "CV ratio", "steadier"]
     if full:
-        header += ["models", f"{T} IQR", f"{C} IQR", "CVaR10 (descr.)", "worst (descr.)", "diverged models",
+        header += ["models", f"{T} IQR (CI from 10 runs)", f"{C} IQR (CI from 10 runs)", "CVaR10 (descr.)", "worst (descr.)", "diverged models",
                    "SD across rollouts (descr.)"]
     scored = doc.get("models", {}).get("scored") or ""
     return (f"2b. Stability across trained models ({scored}): CV and IQR over the models that did not diverge "

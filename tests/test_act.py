@@ -305,3 +305,156 @@ def test_pyrl_fused_act_0_keeps_the_eager_path():
         out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYRL_FUSED_ACT": flag},
                              capture_output=True, text=True, check=True).stdout.split("\n")[0]
         assert out == expect
+
+
+# ---- one model definition: the fused step acts only for a model it computes exactly (issue 24)
+
+def _fused_and_eager(model, obs, state, reset, monkeypatch=None):
+    """(act's results, the eager results, whether act called the fused op)."""
+    calls = []
+    real = ops.act_step
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ops, "act_step", lambda *a, **k: calls.append(1) or real(*a, **k))
+        with torch.no_grad():
+            got = model.act(obs, state, reset, generator=torch.Generator().manual_seed(0))
+            want = model._act_eager(obs, state, reset, generator=torch.Generator().manual_seed(0))
+            got_value = model.value(obs, state, reset)
+    return got, want, got_value, bool(calls)
+
+
+def _assert_same(got, want, got_value):
+    for g, w in zip(got, want):
+        close(g, w, 1e-5)
+    close(got_value, want[1], 1e-5)
+
+
+def test_rebinding_a_head_after_the_first_act_is_seen():
+    # the reproduction: value_head rebound after the first act made the fused value differ by 0.85
+    model = make_model(True, True, True, "layernorm")
+    obs, state, reset = inputs(model)
+    with torch.no_grad():
+        model.act(obs, state, reset)
+        model.value_head = torch.nn.Linear(H, 1)
+        torch.nn.init.normal_(model.value_head.weight, std=2.0)
+    got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert fused
+    _assert_same(got, want, value)
+
+
+@pytest.mark.parametrize("where", ["policy.weight", "encoder.1.bias", "core.weight_hh", "norm.weight",
+                                   "critic_core.gamma_ih"])
+def test_rebinding_a_parameter_after_the_first_act_is_seen(where):
+    model = make_model(True, True, True, "layernorm")
+    obs, state, reset = inputs(model)
+    with torch.no_grad():
+        model.act(obs, state, reset)
+    owner, name = where.rsplit(".", 1)
+    module = model.get_submodule(owner)
+    old = getattr(module, name)
+    setattr(module, name, torch.nn.Parameter(old.detach() + torch.randn_like(old)))
+    got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert fused
+    _assert_same(got, want, value)
+
+
+def test_rebinding_an_eps_after_the_first_act_is_seen():
+    model = make_model(False, False, True, "layernorm")
+    obs, state, reset = inputs(model)
+    with torch.no_grad():
+        model.act(obs, state, reset)
+    model.core.eps = 10.0
+    model.norm.eps = 3.0
+    got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert fused
+    _assert_same(got, want, value)
+
+
+def test_a_forward_hook_sends_acting_to_the_eager_path_and_says_so_once():
+    # the reproduction: a forward hook on the encoder was ignored by the fused path
+    model = make_model(True, True, True, "layernorm")
+    obs, state, reset = inputs(model)
+    with torch.no_grad():
+        model.act(obs, state, reset)
+    seen = []
+    handle = model.encoder.register_forward_hook(lambda m, i, o: seen.append(1) or o * 0.5)
+    with pytest.warns(RuntimeWarning, match="forward hook"):
+        got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert not fused and seen  # the hook ran in the act that acted
+    _assert_same(got, want, value)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once: a second act does not warn again
+        with torch.no_grad():
+            model.act(obs, state, reset)
+    handle.remove()
+    got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert fused  # back on the fused path once the hook is gone
+    _assert_same(got, want, value)
+
+
+def test_a_global_forward_hook_sends_acting_to_the_eager_path():
+    model = make_model(True, False, True, "none")
+    obs, state, reset = inputs(model)
+    seen = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: seen.append(1))
+    try:
+        with pytest.warns(RuntimeWarning, match="global forward hooks"):
+            got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    finally:
+        handle.remove()
+    assert not fused and seen
+    _assert_same(got, want, value)
+
+
+def test_a_parametrization_sends_acting_to_the_eager_path():
+    model = make_model(False, True, True, "rmsnorm")
+    obs, state, reset = inputs(model)
+    with torch.no_grad():
+        model.act(obs, state, reset)
+    torch.nn.utils.parametrizations.weight_norm(model.encoder[3])
+    with torch.no_grad():
+        model.encoder[3].parametrizations.weight.original0.mul_(1.7)  # a weight the fused step would not see
+    with pytest.warns(RuntimeWarning, match="encoder of"):
+        got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert not fused
+    _assert_same(got, want, value)
+
+
+def test_a_subclass_that_overrides_acting_maths_acts_eagerly():
+    class Scaled(ActorCritic):
+        def _heads(self, feats):
+            return super()._heads(feats * 2.0)
+
+    torch.manual_seed(0)
+    model = Scaled((I,), gymnasium.spaces.Discrete(A), hidden=H, rnn=True, norm="layernorm")
+    obs, state, reset = inputs(model)
+    with pytest.warns(RuntimeWarning, match="overrides ActorCritic._heads"):
+        got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert not fused
+    _assert_same(got, want, value)
+    with pytest.raises(ValueError, match="overrides ActorCritic._heads"):
+        model._act_params()
+
+
+@pytest.mark.parametrize("change", ["relu encoder", "extra layer", "norm type", "core norm", "bias-free head"])
+def test_a_rebuilt_layer_the_fused_step_does_not_compute_acts_eagerly(change):
+    model = make_model(True, True, True, "layernorm")
+    obs, state, reset = inputs(model)
+    with torch.no_grad():
+        model.act(obs, state, reset)
+    if change == "relu encoder":
+        model.encoder[2] = torch.nn.ReLU()
+    elif change == "extra layer":
+        model.encoder.append(torch.nn.Linear(H, H))
+        model.encoder.append(torch.nn.Tanh())
+    elif change == "norm type":
+        model.norm = torch.nn.RMSNorm(H)
+    elif change == "core norm":
+        from pyrl.nn import LNGRU
+        model.core = LNGRU(H, H, norm="rmsnorm")
+    else:
+        model.policy = torch.nn.Linear(H, A, bias=False)
+    with pytest.warns(RuntimeWarning, match="does not recognise"):
+        got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert not fused
+    _assert_same(got, want, value)

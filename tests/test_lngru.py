@@ -1,5 +1,6 @@
 """The fused norm-GRU (pyrl._C) against its pure-PyTorch reference in pyrl/ops.py, for
 every norm: none (nn.GRUCell), LayerNorm and RMSNorm."""
+import os
 import shutil
 import subprocess
 import sys
@@ -426,13 +427,65 @@ def cpu_blas(name):
 
 def test_cpu_blas_is_torchs_own_where_torch_has_mkl():
     # The products call torch's sgemm_/dgemm_, found at run time in torch's CPU library;
-    # the x86-64 wheels (MKL, linked in) export them, so the direct path is the one in use.
+    # the x86-64 wheels (MKL, linked in, 32-bit integers) export them and pass the
+    # self-test, so the direct path is the one in use unless PYRL_CPU_BLAS says aten.
     ext = ops._ext()
     assert ext.lngru_cpu_blas() in ("direct", "aten")
     if torch.backends.mkl.is_available() and sys.platform.startswith("linux"):
-        assert ext.lngru_cpu_blas() == "direct"
+        assert ext._cpu_blas_self_test("torch")
+        want = "aten" if os.environ.get("PYRL_CPU_BLAS") == "aten" else "direct"
+        assert ext.lngru_cpu_blas() == want
     with pytest.raises(RuntimeError, match='cpu blas must be "direct" or "aten", got "mkl"'):
         ext.set_lngru_cpu_blas("mkl")
+
+
+def test_the_blas_self_test_refuses_a_blas_that_reads_64_bit_integers():
+    # The self-test against naive stand-ins with the BLAS signature: one reading 32-bit
+    # integers passes; one reading 64-bit integers (as MKL ILP64 or OpenBLAS INTERFACE64 would
+    # behind the same name) sees the sentinels as negative sizes, refuses like xerbla, and
+    # fails; one that ignores the transposes fails on the numbers.
+    ext = ops._ext()
+    assert ext._cpu_blas_self_test("lp64")
+    assert not ext._cpu_blas_self_test("ilp64")
+    assert not ext._cpu_blas_self_test("no-transpose")
+    with pytest.raises(RuntimeError, match="against must be"):
+        ext._cpu_blas_self_test("mkl")
+
+
+_BLAS_PROBE = (
+    "import torch\n"
+    "from pyrl import ops\n"
+    "from pyrl.nn import LNGRU\n"
+    "torch.manual_seed(0)\n"
+    "m = LNGRU(3, 5)\n"
+    "out = m(torch.randn(4, 2, 3, dtype=torch.float64).float())[0]\n"
+    "print(ops._ext().lngru_cpu_blas(), out.sum().item())\n")
+
+
+def _probe(value):
+    env = {**os.environ, "PYRL_CPU_BLAS": value}
+    return subprocess.run([sys.executable, "-c", _BLAS_PROBE], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(not (torch.backends.mkl.is_available() and sys.platform.startswith("linux")),
+                    reason="the direct path needs torch's MKL")
+def test_pyrl_cpu_blas_selects_the_path_and_both_agree():
+    got = {}
+    for value in ("aten", "direct", "auto", ""):
+        proc = _probe(value)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""  # no fallback message where the self-test passes
+        path, total = proc.stdout.split()
+        got[value] = (path, float(total))
+    assert [got[v][0] for v in ("aten", "direct", "auto", "")] == ["aten", "direct", "direct", "direct"]
+    assert got["aten"][1] == pytest.approx(got["direct"][1], rel=1e-5, abs=1e-5)
+
+
+def test_an_invalid_pyrl_cpu_blas_is_one_clear_error():
+    proc = _probe("mkl")
+    assert proc.returncode == 1
+    assert 'PYRL_CPU_BLAS must be aten, direct or auto, got "mkl"' in proc.stderr
+    assert "Segmentation" not in proc.stderr
 
 
 @pytest.mark.parametrize("norm", NORMS)
