@@ -151,6 +151,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("params"), py::arg("grads"), py::arg("exp_avg"), py::arg("sq_avg"),
         py::arg("step_count"), py::arg("kind"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
         py::arg("alpha"), py::arg("eps"), py::arg("m_bound"), py::call_guard<py::gil_scoped_release>());
+  m.def("_optim_step_held", &pyrl::optim_step_held,
+        "tests: the compiled Adam step of one float64 tensor, its shared-moment accesses held "
+        "to a turn order shared between processes", py::arg("param"), py::arg("grad"),
+        py::arg("exp_avg"), py::arg("sq_avg"), py::arg("t"), py::arg("lr"), py::arg("beta1"),
+        py::arg("beta2"), py::arg("eps"), py::arg("m_bound"), py::arg("order"), py::arg("turn"),
+        py::arg("who"), py::call_guard<py::gil_scoped_release>());
   m.def("clip_grad_norm", &pyrl::clip_grad_norm, "total 2-norm of grads, clipped in place to max_norm",
         py::arg("grads"), py::arg("max_norm"), py::call_guard<py::gil_scoped_release>());
   m.def("refresh", &pyrl::refresh, "dst <- src per entry; the first non-finite dst entry or -1",

@@ -7,14 +7,20 @@
 // of the three is one call.
 //
 // Memory order of the optimizer step (the argument is SharedOptimizer.step's): per chunk of
-// elements, all m are read, then all v; v is written back before m. Compiler fences keep
-// that order in the generated code and x86-64's TSO keeps it in what other cores see, so a
-// reader that sees a writer's m also sees that writer's v (or a newer one).
+// elements, all m are read, then all v; v is written back before m. An acquire fence sits
+// between the m and v reads and a release fence between the v and m writes: the
+// message-passing pattern, so a reader that sees a writer's m also sees that writer's v (or
+// a newer one). On x86-64 (TSO) both fences are compiler barriers only and cost nothing; on
+// aarch64 they are `dmb ishld` / `dmb ish`. The accesses themselves stay plain (vectorised)
+// loads and stores, as Hogwild's are: the fences order them on the hardware, and the C++
+// memory model, which only orders atomics, promises nothing more (README, "Hogwild").
 #include "optim.h"
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 namespace pyrl {
 namespace {
@@ -32,6 +38,15 @@ namespace {
 constexpr int64_t kChunk = 256;  // elements staged per pass; fits on the stack in float64
 
 inline void compiler_fence() { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
+// Where a step may be held, for a test that forces interleavings of two processes' steps:
+// before and after each of its four accesses to the shared moments (per chunk). Real steps
+// use NoHold, which compiles to nothing; tests use TurnHold (below).
+enum class Access { kReadM, kReadV, kWriteV, kWriteM };
+struct NoHold {
+  void before(Access) const {}
+  void after(Access) const {}
+};
 
 // A tensor these ops wrote: its version moves on, so a graph that saved it raises on
 // backward, as after any in-place op.
@@ -72,11 +87,17 @@ struct AdamConsts {
   double m_bound;   // < 0: no clamp
 };
 
+AdamConsts adam_consts(double t, double lr, double beta1, double beta2, double eps, double m_bound) {
+  const double bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
+  return AdamConsts{lr * std::sqrt(bc2) / bc1, 1 - beta1, beta2, 1 - beta2, eps * std::sqrt(bc2), m_bound};
+}
+
 // torch's lerp for a weight below 0.5 (self + w (end - self)), addcmul, sqrt, the clamp,
 // add, addcdiv: SharedOptimizer's reference step, element by element, in T.
-template <typename T>
+template <typename T, typename Hold = NoHold>
 PYRL_OPTIM_INLINE void adam_tensor(T* __restrict p, const T* __restrict g, T* __restrict m,
-                                   T* __restrict v, int64_t n, const AdamConsts& c) {
+                                   T* __restrict v, int64_t n, const AdamConsts& c,
+                                   const Hold& hold = Hold{}) {
   const T w = static_cast<T>(c.one_m_b1), b2 = static_cast<T>(c.b2),
           one_m_b2 = static_cast<T>(c.one_m_b2), eps_hat = static_cast<T>(c.eps_hat),
           bound = static_cast<T>(c.m_bound), step = static_cast<T>(-c.lr_step);
@@ -84,9 +105,13 @@ PYRL_OPTIM_INLINE void adam_tensor(T* __restrict p, const T* __restrict g, T* __
   T m_new[kChunk], v_new[kChunk];
   for (int64_t s = 0; s < n; s += kChunk) {
     const int64_t k = std::min(kChunk, n - s);
+    hold.before(Access::kReadM);
     for (int64_t i = 0; i < k; ++i) m_new[i] = m[s + i];  // m read first ...
-    compiler_fence();
+    hold.after(Access::kReadM);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    hold.before(Access::kReadV);
     for (int64_t i = 0; i < k; ++i) v_new[i] = v[s + i];  // ... then v
+    hold.after(Access::kReadV);
     compiler_fence();
     for (int64_t i = 0; i < k; ++i) {
       const T gi = g[s + i];
@@ -94,9 +119,13 @@ PYRL_OPTIM_INLINE void adam_tensor(T* __restrict p, const T* __restrict g, T* __
       v_new[i] = v_new[i] * b2 + one_m_b2 * gi * gi;
     }
     compiler_fence();
+    hold.before(Access::kWriteV);
     for (int64_t i = 0; i < k; ++i) v[s + i] = v_new[i];  // v written first ...
-    compiler_fence();
+    hold.after(Access::kWriteV);
+    std::atomic_thread_fence(std::memory_order_release);
+    hold.before(Access::kWriteM);
     for (int64_t i = 0; i < k; ++i) m[s + i] = m_new[i];  // ... then m
+    hold.after(Access::kWriteM);
     compiler_fence();
     for (int64_t i = 0; i < k; ++i) {
       T denom = std::sqrt(v_new[i]);
@@ -185,6 +214,28 @@ PYRL_OPTIM_CLONES bool copy_all_finite_double(double* d, const double* s, int64_
   return copy_all_finite(d, s, n);
 }
 
+// A test's hold: a step waits before each access until order[*turn] names it, and moves
+// *turn on after it. `turn` lives in memory shared by the processes under test.
+struct TurnHold {
+  const int8_t* order;
+  int64_t length;
+  int32_t* turn;
+  int8_t who;
+
+  void before(Access) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      const int32_t t = __atomic_load_n(turn, __ATOMIC_ACQUIRE);
+      TORCH_CHECK(t < length, "optim_step_held: the order has no turn left for worker ", int(who));
+      if (order[t] == who) return;
+      TORCH_CHECK(std::chrono::steady_clock::now() < deadline,
+                  "optim_step_held: worker ", int(who), " waited 30 s for its turn");
+      std::this_thread::yield();
+    }
+  }
+  void after(Access) const { __atomic_fetch_add(turn, 1, __ATOMIC_ACQ_REL); }
+};
+
 }  // namespace
 
 void optim_step(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
@@ -203,12 +254,7 @@ void optim_step(const std::vector<at::Tensor>& params, const std::vector<at::Ten
               "optim_step: step_count must be a CPU float64 tensor of one element");
   double* count = step_count.data_ptr<double>();
   const double t = (*count += 1.0);  // a plain read-modify-write, as SharedOptimizer's += 1
-  AdamConsts c{};
-  if (adam) {
-    const double bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
-    c = AdamConsts{lr * std::sqrt(bc2) / bc1, 1 - beta1, beta2, 1 - beta2, eps * std::sqrt(bc2),
-                   m_bound};
-  }
+  const AdamConsts c = adam ? adam_consts(t, lr, beta1, beta2, eps, m_bound) : AdamConsts{};
   for (size_t i = 0; i < params.size(); ++i) {
     const int64_t n = params[i].numel();
     const bool f32 = params[i].scalar_type() == at::kFloat;
@@ -231,6 +277,24 @@ void optim_step(const std::vector<at::Tensor>& params, const std::vector<at::Ten
     if (adam) bump_version(exp_avg[i]);
   }
   bump_version(step_count);
+}
+
+void optim_step_held(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                     const at::Tensor& sq_avg, double t, double lr, double beta1, double beta2,
+                     double eps, double m_bound, const at::Tensor& order, const at::Tensor& turn,
+                     int64_t who) {
+  check_float_list("optim_step_held", {param}, "param");
+  TORCH_CHECK(param.scalar_type() == at::kDouble, "optim_step_held: float64 only");
+  for (const at::Tensor* x : {&grad, &exp_avg, &sq_avg})
+    check_lists("optim_step_held", {param}, "param", {*x}, "moment or grad");
+  TORCH_CHECK(order.scalar_type() == at::kChar && order.dim() == 1 && order.is_contiguous() &&
+                  turn.scalar_type() == at::kInt && turn.numel() == 1 && turn.is_contiguous(),
+              "optim_step_held: order must be int8 [L], turn int32 [1]");
+  const TurnHold hold{order.data_ptr<int8_t>(), order.numel(), turn.data_ptr<int32_t>(),
+                      static_cast<int8_t>(who)};
+  adam_tensor<double, TurnHold>(param.data_ptr<double>(), grad.data_ptr<double>(),
+                                exp_avg.data_ptr<double>(), sq_avg.data_ptr<double>(),
+                                param.numel(), adam_consts(t, lr, beta1, beta2, eps, m_bound), hold);
 }
 
 double clip_grad_norm(const std::vector<at::Tensor>& grads, double max_norm) {

@@ -21,6 +21,15 @@ void optim_step(const std::vector<at::Tensor>& params, const std::vector<at::Ten
                 const at::Tensor& step_count, const std::string& kind, double lr, double beta1,
                 double beta2, double alpha, double eps, double m_bound);
 
+// Tests only: one Adam step of one float64 parameter (t the step count), held before each of
+// its accesses to the shared moments until order[*turn] == who and moving *turn on after
+// it: two processes sharing exp_avg, sq_avg and turn run the compiled step's accesses in
+// exactly the given order. The same code as optim_step's Adam (csrc/optim.cpp adam_tensor).
+void optim_step_held(const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                     const at::Tensor& sq_avg, double t, double lr, double beta1, double beta2,
+                     double eps, double m_bound, const at::Tensor& order, const at::Tensor& turn,
+                     int64_t who);
+
 // torch.nn.utils.clip_grad_norm_ (2-norm): the total norm of grads (summed in float64),
 // and grads scaled in place by max_norm / (norm + 1e-6) where that is below 1. A non-finite
 // norm leaves grads as they are (the caller stops the learner on it).

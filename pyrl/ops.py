@@ -112,10 +112,24 @@ def lngru_sequence(
         reset = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)
     else:
         reset = _as_mask(reset, "reset")
+    if x.dim() == 3 and h0.dim() == 2 and (x.shape[0] == 0 or x.shape[1] == 0):
+        return _lngru_empty(x, h0, reset, weight_ih, weight_hh)
     # a C++ autograd function: forward and backward through time in pyrl._C, no Python on the way
     out, h_T = _ext().lngru_sequence(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih,
                                      gamma_hh, float(eps), norm)
     return out, h_T
+
+
+def _lngru_empty(x, h0, reset, weight_ih, weight_hh):
+    """An empty sequence (T = 0: h_T is h0) or batch (B = 0): nothing to compute, so the kernel,
+    which takes positive sizes, is not called; shapes are checked as it would check them."""
+    T, B, I = x.shape
+    H = weight_hh.shape[-1]
+    if h0.shape != (B, H) or tuple(reset.shape) != (T, B) or weight_ih.shape != (3 * H, I) \
+            or weight_hh.shape != (3 * H, H):
+        raise ValueError(f"lngru: shapes do not match: x {tuple(x.shape)}, h0 {tuple(h0.shape)}, reset "
+                         f"{tuple(reset.shape)}, weight_ih {tuple(weight_ih.shape)}, weight_hh {tuple(weight_hh.shape)}")
+    return x.new_zeros(T, B, H), h0.clone()  # clone: h_T's gradient reaches h0
 
 
 def lngru_cell(
@@ -180,6 +194,8 @@ def lngru_sequence_reference(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_h
         h = lngru_cell_reference(x[t], h, weight_ih, weight_hh, bias_ih, bias_hh,
                                  gamma_ih, gamma_hh, eps, norm)
         outs.append(h)
+    if not outs:  # T = 0: no step, h_T is h0
+        return x.new_zeros(0, x.shape[1], h0.shape[-1]), h0.clone()
     return torch.stack(outs), h
 
 
@@ -467,6 +483,10 @@ def optim_step_reference(params, grads, exp_avg, sq_avg, step_count, kind, lr, b
     step_count += 1
     t = float(step_count.item())
     grads = list(grads)
+    if kind not in ("adam", "rmsprop"):
+        raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
+    if not params:  # the multi-tensor ops take no empty lists; the count still moves, as in optim_step
+        return
     if kind == "adam":
         b1, b2 = betas
         bc1, bc2 = 1 - b1**t, 1 - b2**t
@@ -522,7 +542,10 @@ def refresh(dst: list[Tensor], src: list[Tensor]) -> int:
 @torch.no_grad()
 def refresh_reference(dst: list[Tensor], src: list[Tensor]) -> int:
     """``refresh`` as multi-tensor ops."""
+    filled = [i for i, d in enumerate(dst) if d.numel()]  # an empty tensor has no max norm
+    if not filled:
+        return -1
     torch._foreach_copy_(dst, src)
-    max_abs = torch.stack(torch._foreach_norm(dst, math.inf))  # [P]; a 2-norm could overflow
+    max_abs = torch.stack(torch._foreach_norm([dst[i] for i in filled], math.inf))  # a 2-norm could overflow
     bad = (~torch.isfinite(max_abs)).nonzero()
-    return int(bad[0]) if len(bad) else -1
+    return filled[int(bad[0])] if len(bad) else -1

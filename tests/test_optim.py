@@ -160,6 +160,49 @@ def test_every_interleaving_of_two_steps_stays_within_an_adam_step(clamp):
             assert p.abs().max().item() <= 1.01 * lr, (order, who, p)
 
 
+def _held_steps(who, grad, lr, m_bound, m, v, orders, turns, moved):
+    """One worker process: for each order k, one compiled Adam step of its own parameter on
+    the shared (m[k], v[k]), its four accesses held to orders[k]; moved[who, k] <- max |step|."""
+    b1, b2, eps = SharedOptimizer([torch.zeros(1)]).betas + (1e-8,)
+    ext = ops._ext()
+    for k in range(orders.shape[0]):
+        p = torch.zeros(m.shape[1], dtype=torch.float64)
+        g = torch.full_like(p, grad)
+        ext._optim_step_held(p, g, m[k], v[k], 1.0, lr, b1, b2, eps, m_bound, orders[k], turns[k:k + 1], who)
+        moved[who, k] = p.abs().max()
+
+
+@pytest.mark.parametrize("clamp", [False, True])
+def test_every_interleaving_of_two_compiled_steps_from_two_processes_stays_within_an_adam_step(clamp):
+    # The test above, on the compiled step (csrc/optim.cpp adam_tensor, the code optim_step
+    # runs) in two real processes sharing the moments: each access to m or v waits for its
+    # turn in the order (shared memory), so all 70 orders of the two steps' reads and writes
+    # happen exactly. With m written before v, some order lets B step by ~1e5 lr.
+    lr, G, g = 0.1, 1e3, 1e-3
+    m_bound = SharedOptimizer([torch.zeros(1)]).m_bound if clamp else -1.0
+    orders = torch.tensor([[0 if w == "A" else 1 for w in order] for order in _interleavings()], dtype=torch.int8)
+    K = orders.shape[0]
+    m = torch.zeros(K, 3, dtype=torch.float64).share_memory_()
+    v = torch.zeros(K, 3, dtype=torch.float64).share_memory_()
+    turns = torch.zeros(K, dtype=torch.int32).share_memory_()
+    moved = torch.full((2, K), float("nan"), dtype=torch.float64).share_memory_()
+    ctx = torch.multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_held_steps, args=(who, grad, lr, m_bound, m, v, orders, turns, moved))
+             for who, grad in ((0, G), (1, g))]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    assert turns.tolist() == [8] * K  # every access of every order happened, in its turn
+    assert torch.isfinite(moved).all()
+    assert moved.max().item() <= 1.01 * lr, moved
+    # where a worker ran all four accesses first, on fresh moments, it took Adam's first step: lr
+    assert orders[0].tolist() == [0] * 4 + [1] * 4 and orders[-1].tolist() == [1] * 4 + [0] * 4
+    assert moved[0, 0].item() == pytest.approx(lr, rel=1e-4)  # eps 1e-8 against |g| 1e-3
+    assert moved[1, -1].item() == pytest.approx(lr, rel=1e-4)
+
+
 @pytest.mark.parametrize("fused", [True, False], ids=["compiled", "reference"])
 def test_the_clamp_bounds_a_step_from_an_inconsistent_shared_state(fused):
     # Two writers' write-backs can interleave so that the shared m holds a large gradient the

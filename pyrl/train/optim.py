@@ -56,11 +56,13 @@ class SharedOptimizer:
           never reaches it, so this is exactly Adam there; under any interleaving a step moves a
           parameter by at most K times what Adam's bias-corrected step size allows.
 
-        The ordering argument needs stores and loads to be seen in program order (x86-64's TSO);
-        on weakly ordered CPUs only the clamp holds. The compiled op (csrc/optim.cpp) keeps the
-        same order chunk by chunk of each tensor, the reference (``ops.optim_step_reference``)
-        stage by stage of the whole list; either way, per element, m is read before v and v
-        written before m.
+        The ordering argument needs the m-then-v reads and v-then-m writes to be seen in that
+        order by other cores: the compiled op puts acquire and release fences between them
+        (free on x86-64's TSO, `dmb` on aarch64); the reference has program order alone, which
+        x86-64 keeps and weakly ordered CPUs need not (there only the clamp holds). The compiled
+        op (csrc/optim.cpp) keeps the order chunk by chunk of each tensor, the reference
+        (``ops.optim_step_reference``) stage by stage of the whole list; either way, per
+        element, m is read before v and v written before m.
         """
         grads = list(grads)
         if self._fused is None:  # decided at the first step, when the gradients' layout is known
