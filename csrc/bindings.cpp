@@ -9,7 +9,8 @@ namespace py = pybind11;
 
 namespace {
 
-// Dispatches on device so that Python sees one op whatever the build.
+// Dispatches on device so that Python sees one op whatever the build (the registered ops of
+// csrc/registration.cpp have a kernel per device instead).
 std::vector<at::Tensor> lngru_forward_any(
     const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
     const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& bias_ih,
@@ -48,57 +49,6 @@ std::vector<at::Tensor> lngru_backward_any(
                               bias_hh, gamma_ih, gamma_hh, out, xhat, hhat, rstd, gates, norm);
 }
 
-// The sequence op as a C++ autograd function: forward and backward run without Python (a
-// Python autograd.Function cost more per call than the op's arithmetic at A3C sizes: its
-// apply, ctx and the engine's call back into Python for backward).
-struct LNGRUFunction : public torch::autograd::Function<LNGRUFunction> {
-  static torch::autograd::variable_list forward(
-      torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h0,
-      const at::Tensor& reset, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
-      const at::Tensor& bias_ih, const at::Tensor& bias_hh, const at::Tensor& gamma_ih,
-      const at::Tensor& gamma_hh, double eps, const std::string& norm) {
-    // without a norm the gains are empty placeholders (autograd's inputs must be defined)
-    const bool gain = norm != "none";
-    const std::optional<at::Tensor> g_ih = gain ? std::optional<at::Tensor>(gamma_ih) : std::nullopt;
-    const std::optional<at::Tensor> g_hh = gain ? std::optional<at::Tensor>(gamma_hh) : std::nullopt;
-    auto res = lngru_forward_any(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, g_ih, g_hh,
-                                 eps, norm);
-    const at::Tensor& out = res[0];
-    ctx->saved_data["norm"] = norm;
-    ctx->save_for_backward({x, h0, reset, weight_ih, weight_hh, bias_hh, out, res[1], res[2], res[3],
-                            res[4], gamma_ih, gamma_hh});
-    // h_T is a copy, not a view of out, so both outputs stay independent for autograd
-    return {out, out[-1].clone()};
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    // the backward is not itself differentiable (once_differentiable): refuse a graph of it
-    TORCH_CHECK(!at::GradMode::is_enabled(),
-                "lngru: double backward (create_graph=True) is not supported by the fused op");
-    const auto s = ctx->get_saved_variables();
-    const std::string norm = ctx->saved_data["norm"].toStringRef();
-    const bool gain = norm != "none";
-    const std::optional<at::Tensor> g_ih = gain ? std::optional<at::Tensor>(s[11]) : std::nullopt;
-    const std::optional<at::Tensor> g_hh = gain ? std::optional<at::Tensor>(s[12]) : std::nullopt;
-    // grads are materialised (an unused output's gradient arrives as zeros)
-    auto d = lngru_backward_any(grads[0], grads[1], s[0], s[1], s[2], s[3], s[4], s[5], g_ih, g_hh,
-                                s[6], s[7], s[8], s[9], s[10], norm);
-    return {d[0], d[1], at::Tensor(), d[2], d[3], d[4], d[5],
-            gain ? d[6] : at::Tensor(), gain ? d[7] : at::Tensor(), at::Tensor(), at::Tensor()};
-  }
-};
-
-std::vector<at::Tensor> lngru_sequence_autograd(
-    const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
-    const at::Tensor& weight_hh, const at::Tensor& bias_ih, const at::Tensor& bias_hh,
-    const std::optional<at::Tensor>& gamma_ih, const std::optional<at::Tensor>& gamma_hh, double eps,
-    const std::string& norm) {
-  const at::Tensor none = at::empty({0}, x.options());
-  return LNGRUFunction::apply(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh,
-                              gamma_ih.value_or(none), gamma_hh.value_or(none), eps, norm);
-}
-
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -122,11 +72,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("hhat"), py::arg("rstd"), py::arg("gates"), py::arg("norm"),
         py::call_guard<py::gil_scoped_release>());
 
-  m.def("lngru_sequence", &lngru_sequence_autograd,
-        "norm-GRU sequence with autograd: (out, h_T), backward through lngru_backward",
-        py::arg("x"), py::arg("h0"), py::arg("reset"), py::arg("weight_ih"), py::arg("weight_hh"),
-        py::arg("bias_ih"), py::arg("bias_hh"), py::arg("gamma_ih"), py::arg("gamma_hh"),
-        py::arg("eps"), py::arg("norm"), py::call_guard<py::gil_scoped_release>());
   m.def("lngru_cpu_capabilities", &pyrl::lngru_cpu_capabilities,
         "instruction sets of the CPU op's row passes usable here (default; avx2 with AVX2+FMA)");
   m.def("lngru_cpu_capability", &pyrl::lngru_cpu_capability, "the set in use");

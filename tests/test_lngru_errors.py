@@ -53,7 +53,7 @@ BAD = [
         ("x", torch.randn(T, B, I, dtype=torch.float16), "x must be float32 or float64"),
         ("x", torch.randn(B, T, I).transpose(0, 1), "x must be contiguous"),
         ("weight_ih", torch.randn(I, 3 * H).t(), "weight_ih must be contiguous"),
-        ("x", torch.randn(0, B, I), "sizes must be positive"),
+        ("x", torch.randn(0, B, I), "shapes do not match"),  # T = 0 is accepted (tests/test_sizes.py), but not against a [T,B] reset
         ("weight_ih", "not a tensor", "weight_ih must be a torch.Tensor"),
 ]
 # every case under every norm, except the gain cases under "none" (it takes no gains)

@@ -1,0 +1,214 @@
+// The ops of pyrl._C registered with torch's dispatcher (namespace `pyrl`, torch.ops.pyrl.*):
+// schemas, a kernel per device, and autograd registered on the op, so that torch.compile
+// and torch.library.opcheck see them as they see ATen's. Their fake (meta) kernels, which
+// give output shapes without computing, are in pyrl/ops.py (torch.library.register_fake).
+//
+// Registered: the norm-GRU's forward and backward, the sequence op with its autograd (what
+// LNGRU calls), the fused act step, and the rollout ops gae and rollout_masks: the ops a
+// model or a compiled training step may call. The worker's in-place bookkeeping
+// (episode_stats, optim_step, clip_grad_norm, refresh) stays plain pybind11 (bindings.cpp):
+// it mutates its arguments and returns host numbers, which no compiled graph would hold.
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "act.h"
+#include "pyrl.h"
+#include "rollout.h"
+
+namespace pyrl {
+namespace {
+
+using OptTensor = std::optional<at::Tensor>;
+
+// The forward through the dispatcher: under torch.compile's tracing the inputs are fake
+// tensors, and the dispatcher sends them to the fake kernel, never to one that reads memory.
+std::vector<at::Tensor> call_lngru_forward(const at::Tensor& x, const at::Tensor& h0,
+                                           const at::Tensor& reset, const at::Tensor& weight_ih,
+                                           const at::Tensor& weight_hh, const at::Tensor& bias_ih,
+                                           const at::Tensor& bias_hh, const OptTensor& gamma_ih,
+                                           const OptTensor& gamma_hh, double eps,
+                                           c10::string_view norm) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("pyrl::lngru_forward", "")
+                             .typed<std::vector<at::Tensor>(
+                                 const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                 const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                 const at::Tensor&, const OptTensor&, const OptTensor&, double,
+                                 c10::string_view)>();
+  return op.call(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps, norm);
+}
+
+std::vector<at::Tensor> call_lngru_backward(
+    const at::Tensor& grad_out, const at::Tensor& grad_hT, const at::Tensor& x,
+    const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
+    const at::Tensor& weight_hh, const at::Tensor& bias_hh, const OptTensor& gamma_ih,
+    const OptTensor& gamma_hh, const at::Tensor& out, const at::Tensor& xhat,
+    const at::Tensor& hhat, const at::Tensor& rstd, const at::Tensor& gates,
+    c10::string_view norm) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("pyrl::lngru_backward", "")
+          .typed<std::vector<at::Tensor>(
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view)>();
+  return op.call(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih,
+                 gamma_hh, out, xhat, hhat, rstd, gates, norm);
+}
+
+// The sequence op's autograd, in C++: forward and backward run without Python (a Python
+// autograd.Function cost more per call than the op's arithmetic at A3C sizes).
+struct LNGRUFunction : public torch::autograd::Function<LNGRUFunction> {
+  static torch::autograd::variable_list forward(
+      torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h0,
+      const at::Tensor& reset, const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+      const at::Tensor& bias_ih, const at::Tensor& bias_hh, const at::Tensor& gamma_ih,
+      const at::Tensor& gamma_hh, double eps, const std::string& norm) {
+    // without a norm the gains are empty placeholders (autograd's inputs must be defined)
+    const bool gain = norm != "none";
+    const OptTensor g_ih = gain ? OptTensor(gamma_ih) : std::nullopt;
+    const OptTensor g_hh = gain ? OptTensor(gamma_hh) : std::nullopt;
+    at::AutoDispatchBelowADInplaceOrView below;
+    auto res = call_lngru_forward(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, g_ih,
+                                  g_hh, eps, norm);
+    const at::Tensor& out = res[0];
+    ctx->saved_data["norm"] = norm;
+    ctx->save_for_backward({x, h0, reset, weight_ih, weight_hh, bias_hh, out, res[1], res[2],
+                            res[3], res[4], gamma_ih, gamma_hh});
+    // h_T is a copy, not a view of out, so both outputs stay independent for autograd
+    return {out, out.select(0, -1).clone()};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    // the backward is not itself differentiable (once_differentiable): refuse a graph of it
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "lngru: double backward (create_graph=True) is not supported by the fused op");
+    const auto s = ctx->get_saved_variables();
+    const std::string norm = ctx->saved_data["norm"].toStringRef();
+    const bool gain = norm != "none";
+    const OptTensor g_ih = gain ? OptTensor(s[11]) : std::nullopt;
+    const OptTensor g_hh = gain ? OptTensor(s[12]) : std::nullopt;
+    // grads are materialised (an unused output's gradient arrives as zeros)
+    auto d = call_lngru_backward(grads[0], grads[1], s[0], s[1], s[2], s[3], s[4], s[5], g_ih,
+                                 g_hh, s[6], s[7], s[8], s[9], s[10], norm);
+    return {d[0], d[1], at::Tensor(), d[2], d[3], d[4], d[5],
+            gain ? d[6] : at::Tensor(), gain ? d[7] : at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor> lngru_sequence_autograd(
+    const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
+    const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& bias_ih,
+    const at::Tensor& bias_hh, const OptTensor& gamma_ih, const OptTensor& gamma_hh, double eps,
+    c10::string_view norm) {
+  const at::Tensor none = at::empty({0}, x.options());
+  auto res = LNGRUFunction::apply(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh,
+                                  gamma_ih.value_or(none), gamma_hh.value_or(none), eps,
+                                  std::string(norm));
+  return {res[0], res[1]};
+}
+
+// Below autograd (inference, and the graphs torch.compile makes): the forward alone.
+std::tuple<at::Tensor, at::Tensor> lngru_sequence_forward_only(
+    const at::Tensor& x, const at::Tensor& h0, const at::Tensor& reset,
+    const at::Tensor& weight_ih, const at::Tensor& weight_hh, const at::Tensor& bias_ih,
+    const at::Tensor& bias_hh, const OptTensor& gamma_ih, const OptTensor& gamma_hh, double eps,
+    c10::string_view norm) {
+  auto res = call_lngru_forward(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih,
+                                gamma_hh, eps, norm);
+  return {res[0], res[0].select(0, -1).clone()};
+}
+
+// Kernels with the dispatcher's argument types (str as c10::string_view, Tensor?[] as a
+// c10::List) over the ops' own signatures.
+template <std::vector<at::Tensor> (*F)(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                       const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                       const at::Tensor&, const OptTensor&, const OptTensor&,
+                                       double, const std::string&)>
+std::vector<at::Tensor> forward_kernel(const at::Tensor& x, const at::Tensor& h0,
+                                       const at::Tensor& reset, const at::Tensor& weight_ih,
+                                       const at::Tensor& weight_hh, const at::Tensor& bias_ih,
+                                       const at::Tensor& bias_hh, const OptTensor& gamma_ih,
+                                       const OptTensor& gamma_hh, double eps,
+                                       c10::string_view norm) {
+  return F(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps,
+           std::string(norm));
+}
+
+template <std::vector<at::Tensor> (*F)(
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&,
+    const OptTensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    const at::Tensor&, const std::string&)>
+std::vector<at::Tensor> backward_kernel(
+    const at::Tensor& grad_out, const at::Tensor& grad_hT, const at::Tensor& x,
+    const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
+    const at::Tensor& weight_hh, const at::Tensor& bias_hh, const OptTensor& gamma_ih,
+    const OptTensor& gamma_hh, const at::Tensor& out, const at::Tensor& xhat,
+    const at::Tensor& hhat, const at::Tensor& rstd, const at::Tensor& gates,
+    c10::string_view norm) {
+  return F(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh,
+           out, xhat, hhat, rstd, gates, std::string(norm));
+}
+
+std::vector<at::Tensor> act_step_kernel(const at::Tensor& obs, const at::Tensor& state,
+                                        const at::Tensor& reset, const at::Tensor& noise,
+                                        const c10::List<OptTensor>& params, int64_t trunks,
+                                        c10::string_view feature_norm, c10::string_view core_norm,
+                                        double feature_eps, double core_eps) {
+  const std::vector<OptTensor> list(params.begin(), params.end());
+  auto res = act_step(obs, state, reset, noise, list, trunks, std::string(feature_norm),
+                      std::string(core_norm), feature_eps, core_eps);
+  // without a core the state passes through: a new (empty) tensor, not the input itself,
+  // since the schema promises outputs that alias no input
+  if (res[3].is_same(state)) res[3] = state.clone();
+  return res;
+}
+
+}  // namespace
+
+TORCH_LIBRARY(pyrl, m) {
+  m.def("lngru_forward(Tensor x, Tensor h0, Tensor reset, Tensor weight_ih, Tensor weight_hh, "
+        "Tensor bias_ih, Tensor bias_hh, Tensor? gamma_ih, Tensor? gamma_hh, float eps, str norm)"
+        " -> Tensor[]");
+  m.def("lngru_backward(Tensor grad_out, Tensor grad_hT, Tensor x, Tensor h0, Tensor reset, "
+        "Tensor weight_ih, Tensor weight_hh, Tensor bias_hh, Tensor? gamma_ih, Tensor? gamma_hh, "
+        "Tensor out, Tensor xhat, Tensor hhat, Tensor rstd, Tensor gates, str norm) -> Tensor[]");
+  m.def("lngru_sequence(Tensor x, Tensor h0, Tensor reset, Tensor weight_ih, Tensor weight_hh, "
+        "Tensor bias_ih, Tensor bias_hh, Tensor? gamma_ih, Tensor? gamma_hh, float eps, str norm)"
+        " -> (Tensor, Tensor)");
+  m.def("act_step(Tensor obs, Tensor state, Tensor reset, Tensor noise, Tensor?[] params, "
+        "int trunks, str feature_norm, str core_norm, float feature_eps, float core_eps) -> Tensor[]");
+  m.def("gae(Tensor rewards, Tensor values, Tensor terminated, Tensor truncated, Tensor prev_done, "
+        "float gamma, float lam) -> Tensor[]");
+  m.def("rollout_masks(Tensor terminated, Tensor truncated, Tensor prev_done, "
+        "Tensor prev_reset_step) -> Tensor[]");
+}
+
+TORCH_LIBRARY_IMPL(pyrl, CPU, m) {
+  m.impl("lngru_forward", &forward_kernel<&lngru_forward>);
+  m.impl("lngru_backward", &backward_kernel<&lngru_backward>);
+  m.impl("act_step", &act_step_kernel);
+  m.impl("gae", &gae);
+  m.impl("rollout_masks", &rollout_masks);
+}
+
+#ifdef PYRL_WITH_CUDA
+TORCH_LIBRARY_IMPL(pyrl, CUDA, m) {
+  m.impl("lngru_forward", &forward_kernel<&lngru_forward_cuda>);
+  m.impl("lngru_backward", &backward_kernel<&lngru_backward_cuda>);
+}
+#endif
+
+// The sequence op: its autograd here, and below autograd the forward through the dispatcher
+// (so on any device that has a forward kernel, and on fake tensors).
+TORCH_LIBRARY_IMPL(pyrl, Autograd, m) { m.impl("lngru_sequence", &lngru_sequence_autograd); }
+TORCH_LIBRARY_IMPL(pyrl, CompositeExplicitAutograd, m) {
+  m.impl("lngru_sequence", &lngru_sequence_forward_only);
+}
+
+}  // namespace pyrl
