@@ -17,9 +17,11 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu_isa.h"
 #include "gemm.h"
 #include "lngru_activations.h"
 #include "lngru_norm.h"
+#include "portability.h"
 
 namespace pyrl {
 namespace {
@@ -27,17 +29,10 @@ namespace {
 using act::sigmoid_fn;
 using act::tanh_fn;
 
-// The float kernel is compiled for AVX2 and AVX besides the baseline and picked at load time
-// (GCC function multiversioning): the build has no -march, and the row loops are only
-// worth fusing when they run 8 wide. Everything it calls is forced inline so that it is
-// compiled for the clone's ISA too.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define PYRL_ACT_CLONES __attribute__((target_clones("avx2", "avx", "default")))
-#else
-#define PYRL_ACT_CLONES
-#endif
-#define PYRL_ACT_INLINE inline __attribute__((always_inline))
-
+// The float kernel is compiled for AVX2 + FMA and AVX besides the baseline, and picked per
+// call by the process-wide instruction-set switch (portability.h, cpu_isa.h): the build has
+// no -march, and the row loops are only worth fusing when they run 8 wide. Everything it
+// calls is forced inline so that it is compiled for each set too.
 constexpr int kTrunkFields = 14;  // pyrl.ops.ACT_TRUNK_FIELDS
 constexpr int kHeadFields = 5;    // pyrl.ops.ACT_HEAD_FIELDS
 constexpr double kHalfLog2Pi = 0.91893853320467274178;  // 0.5 * log(2 pi)
@@ -78,7 +73,7 @@ struct Heads {
 // W [J,K] row-major; b may be null. Blocks of 4 rows x 2 outputs: each load feeds several
 // multiply-adds (the dot-product form, as W is not transposed for us).
 template <typename T>
-PYRL_ACT_INLINE void linear(const T* __restrict x, int64_t xs, int64_t M, int64_t K, const T* __restrict W,
+PYRL_ALWAYS_INLINE void linear(const T* __restrict x, int64_t xs, int64_t M, int64_t K, const T* __restrict W,
             const T* __restrict b, int64_t J, T* __restrict y, int64_t ys) {
   int64_t m = 0;
   for (; m + 4 <= M; m += 4) {
@@ -142,7 +137,7 @@ PYRL_ACT_INLINE void linear(const T* __restrict x, int64_t xs, int64_t M, int64_
 }
 
 template <typename T>
-PYRL_ACT_INLINE void tanh_inplace(T* v, int64_t n) {
+PYRL_ALWAYS_INLINE void tanh_inplace(T* v, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) v[i] = tanh_fn(v[i]);
 }
@@ -150,7 +145,7 @@ PYRL_ACT_INLINE void tanh_inplace(T* v, int64_t n) {
 // (v - mean) * rstd (LayerNorm, no shift) or v * rstd (RMSNorm) in place over n values,
 // accumulating in the op's math type; the same forms as csrc/lngru.cpp's norm_row.
 template <bool kLayer, typename T>
-PYRL_ACT_INLINE void normalize_row(T* v, int64_t n, double eps) {
+PYRL_ALWAYS_INLINE void normalize_row(T* v, int64_t n, double eps) {
   using acc_t = at::opmath_type<T>;
   acc_t mean = 0;
   if constexpr (kLayer) {
@@ -173,7 +168,7 @@ PYRL_ACT_INLINE void normalize_row(T* v, int64_t n, double eps) {
 // The feature norm over each of N rows of H features in place (nn.LayerNorm, nn.RMSNorm,
 // RunningBatchNorm in its acting form: running statistics, never the batch's).
 template <typename T>
-PYRL_ACT_INLINE void feature_norm(FeatNorm kind, T* f, int64_t N, int64_t H, const Trunk<T>& p, double eps) {
+PYRL_ALWAYS_INLINE void feature_norm(FeatNorm kind, T* f, int64_t N, int64_t H, const Trunk<T>& p, double eps) {
   if (kind == FeatNorm::kNone) return;
   for (int64_t n = 0; n < N; ++n) {
     T* v = f + n * H;
@@ -193,27 +188,16 @@ PYRL_ACT_INLINE void feature_norm(FeatNorm kind, T* f, int64_t N, int64_t H, con
   }
 }
 
-// GRU gates of one row after the norm (csrc/lngru.cpp's gates_row without the saved gates):
+// GRU gates of one row after the norm (lngru_rows.h's gates_row without the saved gates; the
+// arithmetic of both is act::gru_gates):
 // a/c [3H] normalised (or raw) products, hp [H] the state entering, o [H] = h'.
 template <typename T, bool kGain>
-PYRL_ACT_INLINE void gru_row(const T* __restrict a, const T* __restrict c, const T* __restrict hp,
+PYRL_ALWAYS_INLINE void gru_row(const T* __restrict a, const T* __restrict c, const T* __restrict hp,
              const Trunk<T>& p, T* __restrict o, int64_t H) {
   const T *bih = p.bih, *bhh = p.bhh, *gih = p.gih, *ghh = p.ghh;
 #pragma omp simd
-  for (int64_t j = 0; j < H; ++j) {
-    T a_r = a[j], a_z = a[H + j], a_n = a[2 * H + j];
-    T c_r = c[j], c_z = c[H + j], c_n = c[2 * H + j];
-    if constexpr (kGain) {
-      a_r *= gih[j]; a_z *= gih[H + j]; a_n *= gih[2 * H + j];
-      c_r *= ghh[j]; c_z *= ghh[H + j]; c_n *= ghh[2 * H + j];
-    }
-    a_r += bih[j]; a_z += bih[H + j]; a_n += bih[2 * H + j];
-    c_r += bhh[j]; c_z += bhh[H + j]; c_n += bhh[2 * H + j];
-    const T r = sigmoid_fn(a_r + c_r);
-    const T z = sigmoid_fn(a_z + c_z);
-    const T nn = tanh_fn(a_n + r * c_n);
-    o[j] = (T(1) - z) * nn + z * hp[j];
-  }
+  for (int64_t j = 0; j < H; ++j)
+    o[j] = act::gru_gates<T, kGain>(a, c, bih, bhh, gih, ghh, hp[j], H, j).h;
 }
 
 // Scratch of one call, kept per thread between calls (no allocation in the steady state).
@@ -225,7 +209,7 @@ std::vector<T>& scratch(size_t n) {
 }
 
 template <typename T>
-PYRL_ACT_INLINE void run(const T* obs, const T* state, const bool* reset, const T* noise, const Trunk<T>* trunks,
+PYRL_ALWAYS_INLINE void run(const T* obs, const T* state, const bool* reset, const T* noise, const Trunk<T>* trunks,
          int64_t n_trunks, const Heads<T>& hd, FeatNorm fnorm, Norm cnorm, double feps, double ceps,
          int64_t N, int64_t I, int64_t H, int64_t A, bool rnn, int64_t* action_i, T* action_f,
          T* value, T* logp, T* new_state) {
@@ -329,24 +313,42 @@ PYRL_ACT_INLINE void run(const T* obs, const T* state, const bool* reset, const 
   }
 }
 
-// The entry point per dtype: float gets the ISA clones, double (tests, gradcheck-style
-// references) the baseline.
+// The entry point per dtype: float gets a version per instruction set, double (tests,
+// gradcheck-style references) the baseline.
+#define PYRL_ACT_PARAMS(T)                                                                     \
+  const T *obs, const T *state, const bool *reset, const T *noise, const Trunk<T> *trunks,     \
+      int64_t n_trunks, const Heads<T> &hd, FeatNorm fnorm, Norm cnorm, double feps,          \
+      double ceps, int64_t N, int64_t I, int64_t H, int64_t A, bool rnn, int64_t *action_i,   \
+      T *action_f, T *value, T *logp, T *new_state
+#define PYRL_ACT_ARGS                                                                          \
+  obs, state, reset, noise, trunks, n_trunks, hd, fnorm, cnorm, feps, ceps, N, I, H, A, rnn,   \
+      action_i, action_f, value, logp, new_state
+
+void run_float_default(PYRL_ACT_PARAMS(float)) { run<float>(PYRL_ACT_ARGS); }
+#if PYRL_X86_SETS
+PYRL_TARGET_AVX void run_float_avx(PYRL_ACT_PARAMS(float)) { run<float>(PYRL_ACT_ARGS); }
+PYRL_TARGET_AVX2_FMA void run_float_avx2(PYRL_ACT_PARAMS(float)) { run<float>(PYRL_ACT_ARGS); }
+#endif
+
 template <typename T>
 struct Kernel {
-  template <typename... Args>
-  static void call(Args... args) { run<T>(args...); }
+  static void call(PYRL_ACT_PARAMS(T)) { run<T>(PYRL_ACT_ARGS); }
 };
 template <>
 struct Kernel<float> {
-  PYRL_ACT_CLONES static void call(
-      const float* obs, const float* state, const bool* reset, const float* noise, const Trunk<float>* trunks,
-      int64_t n_trunks, const Heads<float>& hd, FeatNorm fnorm, Norm cnorm, double feps, double ceps,
-      int64_t N, int64_t I, int64_t H, int64_t A, bool rnn, int64_t* action_i, float* action_f,
-      float* value, float* logp, float* new_state) {
-    run<float>(obs, state, reset, noise, trunks, n_trunks, hd, fnorm, cnorm, feps, ceps, N, I, H, A, rnn,
-               action_i, action_f, value, logp, new_state);
+  static void call(PYRL_ACT_PARAMS(float)) {
+#if PYRL_X86_SETS
+    switch (cpu_isa()) {
+      case CpuIsa::kAvx2: return run_float_avx2(PYRL_ACT_ARGS);
+      case CpuIsa::kAvx: return run_float_avx(PYRL_ACT_ARGS);
+      default: break;
+    }
+#endif
+    run_float_default(PYRL_ACT_ARGS);
   }
 };
+#undef PYRL_ACT_PARAMS
+#undef PYRL_ACT_ARGS
 
 // ---- input checks: each names the argument
 

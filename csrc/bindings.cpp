@@ -1,6 +1,8 @@
 // The one PYBIND11_MODULE of pyrl._C: a thin layer over the ops declared in pyrl.h and
 // rollout.h. Long calls release the GIL (users call the ops from threads too).
 #include "act.h"
+#include "cpu_isa.h"
+#include "portability.h"
 #include "optim.h"
 #include "pyrl.h"
 #include "rollout.h"
@@ -72,11 +74,29 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("hhat"), py::arg("rstd"), py::arg("gates"), py::arg("norm"),
         py::call_guard<py::gil_scoped_release>());
 
-  m.def("lngru_cpu_capabilities", &pyrl::lngru_cpu_capabilities,
-        "instruction sets of the CPU op's row passes usable here (default; avx2 with AVX2+FMA)");
-  m.def("lngru_cpu_capability", &pyrl::lngru_cpu_capability, "the set in use");
-  m.def("set_lngru_cpu_capability", &pyrl::set_lngru_cpu_capability,
-        "use this set from now on, process-wide (tests and benchmarks)", py::arg("name"));
+  // how this build was made (tests check that a clang build is the one they test)
+  py::dict build;
+#if defined(__clang__)
+  build["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  build["compiler"] = std::string("gcc ") + __VERSION__;
+#elif defined(_MSC_VER)
+  build["compiler"] = "msvc " + std::to_string(_MSC_VER);
+#else
+  build["compiler"] = "unknown";
+#endif
+#ifdef _OPENMP
+  build["openmp"] = true;
+#else
+  build["openmp"] = false;
+#endif
+  build["x86_sets"] = bool(PYRL_X86_SETS);
+  m.attr("build_info") = build;
+  m.def("cpu_capabilities", &pyrl::cpu_capabilities,
+        "instruction sets of the CPU kernels usable here: default, and avx, avx2 (AVX2+FMA) on x86-64");
+  m.def("cpu_capability", &pyrl::cpu_capability, "the set in use (the best, unless set)");
+  m.def("set_cpu_capability", &pyrl::set_cpu_capability,
+        "every CPU kernel uses this set from now on, process-wide (tests and benchmarks)", py::arg("name"));
   m.def("lngru_cpu_blas", &pyrl::lngru_cpu_blas,
         "how the CPU op multiplies: direct (torch's sgemm_/dgemm_) or aten (at::mm)");
   m.def("set_lngru_cpu_blas", &pyrl::set_lngru_cpu_blas,

@@ -42,9 +42,11 @@
 #include <utility>
 #include <vector>
 
+#include "cpu_isa.h"
 #include "gemm.h"
 #include "lngru_checks.h"
 #include "lngru_cpu.h"
+#include "portability.h"
 #include "pyrl.h"
 
 namespace pyrl {
@@ -260,45 +262,56 @@ void check_blas_sizes(const Dims& d) {
               " I=", d.I, " H=", d.H);
 }
 
-// The row passes for this CPU: AVX2 + FMA where the CPU has both (and the build could
-// compile them: GCC on x86-64), else the baseline set. Tests switch sets with
-// set_cpu_capability() to hold both to the reference.
-bool avx2_available() {
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-#else
-  return false;
+// The instruction sets (cpu_isa.h): AVX2 + FMA and AVX where the CPU has them and the build
+// could compile them (GCC or clang on x86-64). Tests switch sets to hold each to the reference.
+CpuIsa best_cpu_isa() {
+#if PYRL_X86_SETS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CpuIsa::kAvx2;
+  if (__builtin_cpu_supports("avx")) return CpuIsa::kAvx;
 #endif
+  return CpuIsa::kDefault;
 }
 
-std::atomic<bool>& use_avx2() {
-  static std::atomic<bool> use{avx2_available()};
-  return use;
+std::atomic<int>& isa_in_use() {
+  static std::atomic<int> isa{static_cast<int>(best_cpu_isa())};
+  return isa;
 }
 
+// The norm-GRU's row passes come in two sets: AVX2 + FMA, and the baseline (also under AVX).
 template <typename scalar_t>
 const lngru_cpu::Rows<scalar_t>& rows_for_this_cpu() {
   static const lngru_cpu::Rows<scalar_t> avx2 = lngru_cpu::cpu_avx2::rows<scalar_t>();
   static const lngru_cpu::Rows<scalar_t> baseline = lngru_cpu::cpu_default::rows<scalar_t>();
-  return use_avx2().load(std::memory_order_relaxed) ? avx2 : baseline;
+  return cpu_isa() == CpuIsa::kAvx2 ? avx2 : baseline;
 }
 
 }  // namespace
 
-std::vector<std::string> lngru_cpu_capabilities() {
-  if (avx2_available()) return {"default", "avx2"};
-  return {"default"};
+CpuIsa cpu_isa() { return static_cast<CpuIsa>(isa_in_use().load(std::memory_order_relaxed)); }
+
+namespace {
+constexpr const char* kIsaNames[] = {"default", "avx", "avx2"};
+}  // namespace
+
+std::vector<std::string> cpu_capabilities() {
+  std::vector<std::string> names;
+  for (int i = 0; i <= static_cast<int>(best_cpu_isa()); ++i) names.emplace_back(kIsaNames[i]);
+  return names;
 }
 
-std::string lngru_cpu_capability() { return use_avx2().load() ? "avx2" : "default"; }
+std::string cpu_capability() { return kIsaNames[static_cast<int>(cpu_isa())]; }
 
-void set_lngru_cpu_capability(const std::string& name) {
-  TORCH_CHECK(name == "default" || name == "avx2",
-              "lngru: cpu capability must be \"default\" or \"avx2\", got \"", name, "\"");
-  TORCH_CHECK(name == "default" || avx2_available(),
-              "lngru: this CPU (or this build) has no AVX2+FMA row passes");
-  use_avx2().store(name == "avx2");
+void set_cpu_capability(const std::string& name) {
+  for (int i = 0; i < 3; ++i) {
+    if (name != kIsaNames[i]) continue;
+    TORCH_CHECK(i <= static_cast<int>(best_cpu_isa()), "cpu capability \"", name,
+                "\" is not usable here (this CPU or this build); usable: ",
+                c10::Join(", ", cpu_capabilities()));
+    isa_in_use().store(i);
+    return;
+  }
+  TORCH_CHECK(false, "cpu capability must be \"default\", \"avx\" or \"avx2\", got \"", name, "\"");
 }
 
 void check_blas_choice() {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "portability.h"
+
 namespace pyrl {
 namespace act {
 
@@ -57,6 +59,35 @@ static inline float tanh_fn(float v) {
 }
 static inline double sigmoid_fn(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 static inline double tanh_fn(double v) { return std::tanh(v); }
+
+// One element j of a GRU step after the norm, from the products xr, hr [3H] (normalised or
+// raw): gains (GAIN: g_ih, g_hh [3H]), biases, the gates r, z, n and h' = (1 - z) n + z hp.
+// The one definition of the cell's arithmetic: the sequence op's row pass (lngru_rows.h)
+// and the act step (act.cpp) both inline it into their loops, so it is compiled for each
+// instruction set they are.
+template <typename T>
+struct Gates {
+  T r, z, n, h;
+};
+
+template <typename T, bool GAIN>
+static PYRL_ALWAYS_INLINE Gates<T> gru_gates(const T* __restrict xr, const T* __restrict hr,
+                                             const T* __restrict b_ih, const T* __restrict b_hh,
+                                             const T* __restrict g_ih, const T* __restrict g_hh,
+                                             T hp, int64_t H, int64_t j) {
+  T a_r = xr[j], a_z = xr[H + j], a_n = xr[2 * H + j];
+  T c_r = hr[j], c_z = hr[H + j], c_n = hr[2 * H + j];
+  if constexpr (GAIN) {
+    a_r *= g_ih[j]; a_z *= g_ih[H + j]; a_n *= g_ih[2 * H + j];
+    c_r *= g_hh[j]; c_z *= g_hh[H + j]; c_n *= g_hh[2 * H + j];
+  }
+  a_r += b_ih[j]; a_z += b_ih[H + j]; a_n += b_ih[2 * H + j];
+  c_r += b_hh[j]; c_z += b_hh[H + j]; c_n += b_hh[2 * H + j];
+  const T r = sigmoid_fn(a_r + c_r);
+  const T z = sigmoid_fn(a_z + c_z);
+  const T n = tanh_fn(a_n + r * c_n);
+  return {r, z, n, (T(1) - z) * n + z * hp};
+}
 
 }  // namespace act
 }  // namespace pyrl

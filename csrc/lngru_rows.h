@@ -75,21 +75,11 @@ inline void gates_row(const scalar_t* __restrict xr, const scalar_t* __restrict 
                       scalar_t* __restrict o, int64_t H) {
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
-    scalar_t a_r = xr[j], a_z = xr[H + j], a_n = xr[2 * H + j];
-    scalar_t c_r = hr[j], c_z = hr[H + j], c_n = hr[2 * H + j];
-    if constexpr (GAIN) {
-      a_r *= g_ih[j]; a_z *= g_ih[H + j]; a_n *= g_ih[2 * H + j];
-      c_r *= g_hh[j]; c_z *= g_hh[H + j]; c_n *= g_hh[2 * H + j];
-    }
-    a_r += b_ih[j]; a_z += b_ih[H + j]; a_n += b_ih[2 * H + j];
-    c_r += b_hh[j]; c_z += b_hh[H + j]; c_n += b_hh[2 * H + j];
-    const scalar_t r = sigmoid_fn(a_r + c_r);
-    const scalar_t z = sigmoid_fn(a_z + c_z);
-    const scalar_t n = tanh_fn(a_n + r * c_n);
-    gt[j] = r;
-    gt[H + j] = z;
-    gt[2 * H + j] = n;
-    o[j] = (scalar_t(1) - z) * n + z * hp[j];
+    const act::Gates<scalar_t> g = act::gru_gates<scalar_t, GAIN>(xr, hr, b_ih, b_hh, g_ih, g_hh, hp[j], H, j);
+    gt[j] = g.r;
+    gt[H + j] = g.z;
+    gt[2 * H + j] = g.n;
+    o[j] = g.h;
   }
 }
 

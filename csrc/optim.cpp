@@ -16,24 +16,41 @@
 // memory model, which only orders atomics, promises nothing more (README, "Hogwild").
 #include "optim.h"
 
+#include "cpu_isa.h"
+#include "portability.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <thread>
+#include <utility>
 
 namespace pyrl {
 namespace {
 
-// The element loops are compiled for AVX2 and AVX besides the baseline and picked at load
-// time, as in act.cpp (the build has no -march). Elementwise IEEE ops (no FMA, no
-// reassociation) give the same result at every width.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define PYRL_OPTIM_CLONES __attribute__((target_clones("avx2", "avx", "default")))
+// The element loops are compiled for AVX2 and AVX besides the baseline and picked per call by
+// the process-wide instruction-set switch, as in act.cpp (portability.h). The AVX2 version
+// leaves FMA out on purpose: elementwise IEEE ops (no FMA, no reassociation) give the same
+// bits at every width, so every set equals the reference exactly.
+// PYRL_OPTIM_SETS(ret, name, (params), (args), body) defines name_default, name_avx and
+// name_avx2, each `return body args;`, and name(params), which calls the one in use.
+#if PYRL_X86_SETS
+#define PYRL_OPTIM_SETS(RET, NAME, PARAMS, ARGS, BODY)       \
+  RET NAME##_default PARAMS { return BODY ARGS; }            \
+  PYRL_TARGET_AVX RET NAME##_avx PARAMS { return BODY ARGS; }   \
+  PYRL_TARGET_AVX2 RET NAME##_avx2 PARAMS { return BODY ARGS; } \
+  RET NAME PARAMS {                                          \
+    switch (cpu_isa()) {                                     \
+      case CpuIsa::kAvx2: return NAME##_avx2 ARGS;           \
+      case CpuIsa::kAvx: return NAME##_avx ARGS;             \
+      default: return NAME##_default ARGS;                   \
+    }                                                        \
+  }
 #else
-#define PYRL_OPTIM_CLONES
+#define PYRL_OPTIM_SETS(RET, NAME, PARAMS, ARGS, BODY) \
+  RET NAME PARAMS { return BODY ARGS; }
 #endif
-#define PYRL_OPTIM_INLINE inline __attribute__((always_inline))
 
 constexpr int64_t kChunk = 256;  // elements staged per pass; fits on the stack in float64
 
@@ -79,6 +96,20 @@ void check_float_list(const char* op, const std::vector<at::Tensor>& list, const
   }
 }
 
+// The element loops take their four arrays as __restrict: entry i of params, grads, exp_avg
+// and sq_avg must not share memory, or the compiled loops may read stale values.
+void check_disjoint(const char* op, size_t i, std::initializer_list<std::pair<const char*, const at::Tensor*>> ts) {
+  for (auto a = ts.begin(); a != ts.end(); ++a) {
+    for (auto b = a + 1; b != ts.end(); ++b) {
+      const auto* pa = static_cast<const char*>(a->second->data_ptr());
+      const auto* pb = static_cast<const char*>(b->second->data_ptr());
+      const size_t na = a->second->nbytes(), nb = b->second->nbytes();
+      TORCH_CHECK(na == 0 || nb == 0 || pa + na <= pb || pb + nb <= pa, op, ": ", a->first, "[", i, "] and ",
+                  b->first, "[", i, "] share memory (each must be its own tensor)");
+    }
+  }
+}
+
 struct AdamConsts {
   double lr_step;   // lr * sqrt(1 - b2^t) / (1 - b1^t)
   double one_m_b1;  // lerp weight of the new gradient
@@ -95,7 +126,7 @@ AdamConsts adam_consts(double t, double lr, double beta1, double beta2, double e
 // torch's lerp for a weight below 0.5 (self + w (end - self)), addcmul, sqrt, the clamp,
 // add, addcdiv: SharedOptimizer's reference step, element by element, in T.
 template <typename T, typename Hold = NoHold>
-PYRL_OPTIM_INLINE void adam_tensor(T* __restrict p, const T* __restrict g, T* __restrict m,
+PYRL_ALWAYS_INLINE void adam_tensor(T* __restrict p, const T* __restrict g, T* __restrict m,
                                    T* __restrict v, int64_t n, const AdamConsts& c,
                                    const Hold& hold = Hold{}) {
   const T w = static_cast<T>(c.one_m_b1), b2 = static_cast<T>(c.b2),
@@ -143,7 +174,7 @@ PYRL_OPTIM_INLINE void adam_tensor(T* __restrict p, const T* __restrict g, T* __
 // RMSProp as in the A3C paper (SharedOptimizer's reference): v' = alpha v + (1 - alpha) g^2,
 // written back, then p -= lr g / (sqrt(v') + eps) with this call's own v'.
 template <typename T>
-PYRL_OPTIM_INLINE void rmsprop_tensor(T* __restrict p, const T* __restrict g, T* __restrict v,
+PYRL_ALWAYS_INLINE void rmsprop_tensor(T* __restrict p, const T* __restrict g, T* __restrict v,
                                       int64_t n, double lr, double alpha, double eps) {
   const T a = static_cast<T>(alpha), one_m_a = static_cast<T>(1 - alpha),
           e = static_cast<T>(eps), step = static_cast<T>(-lr);
@@ -166,28 +197,23 @@ PYRL_OPTIM_INLINE void rmsprop_tensor(T* __restrict p, const T* __restrict g, T*
   }
 }
 
-// One compiled (and cloned) entry per dtype and rule.
-PYRL_OPTIM_CLONES void adam_float(float* p, const float* g, float* m, float* v, int64_t n,
-                                  const AdamConsts& c) {
-  adam_tensor<float>(p, g, m, v, n, c);
-}
-PYRL_OPTIM_CLONES void adam_double(double* p, const double* g, double* m, double* v, int64_t n,
-                                   const AdamConsts& c) {
-  adam_tensor<double>(p, g, m, v, n, c);
-}
-PYRL_OPTIM_CLONES void rmsprop_float(float* p, const float* g, float* v, int64_t n, double lr,
-                                     double alpha, double eps) {
-  rmsprop_tensor<float>(p, g, v, n, lr, alpha, eps);
-}
-PYRL_OPTIM_CLONES void rmsprop_double(double* p, const double* g, double* v, int64_t n, double lr,
-                                      double alpha, double eps) {
-  rmsprop_tensor<double>(p, g, v, n, lr, alpha, eps);
-}
+// One compiled entry per dtype and rule, in every instruction set.
+PYRL_OPTIM_SETS(void, adam_float, (float* p, const float* g, float* m, float* v, int64_t n, const AdamConsts& c),
+                (p, g, m, v, n, c), adam_tensor<float>)
+PYRL_OPTIM_SETS(void, adam_double,
+                (double* p, const double* g, double* m, double* v, int64_t n, const AdamConsts& c),
+                (p, g, m, v, n, c), adam_tensor<double>)
+PYRL_OPTIM_SETS(void, rmsprop_float,
+                (float* p, const float* g, float* v, int64_t n, double lr, double alpha, double eps),
+                (p, g, v, n, lr, alpha, eps), rmsprop_tensor<float>)
+PYRL_OPTIM_SETS(void, rmsprop_double,
+                (double* p, const double* g, double* v, int64_t n, double lr, double alpha, double eps),
+                (p, g, v, n, lr, alpha, eps), rmsprop_tensor<double>)
 
 // Sum of squares in float64 over 8 interleaved partial sums (vectorisable; a fixed order,
 // so the same result every call).
 template <typename T>
-PYRL_OPTIM_INLINE double sum_squares(const T* __restrict g, int64_t n) {
+PYRL_ALWAYS_INLINE double sum_squares(const T* __restrict g, int64_t n) {
   double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -196,23 +222,21 @@ PYRL_OPTIM_INLINE double sum_squares(const T* __restrict g, int64_t n) {
   for (; i < n; ++i) part[0] += static_cast<double>(g[i]) * static_cast<double>(g[i]);
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
-PYRL_OPTIM_CLONES double sum_squares_float(const float* g, int64_t n) { return sum_squares(g, n); }
-PYRL_OPTIM_CLONES double sum_squares_double(const double* g, int64_t n) { return sum_squares(g, n); }
+PYRL_OPTIM_SETS(double, sum_squares_float, (const float* g, int64_t n), (g, n), sum_squares<float>)
+PYRL_OPTIM_SETS(double, sum_squares_double, (const double* g, int64_t n), (g, n), sum_squares<double>)
 
 // dst <- src, then whether every element of dst is finite.
 template <typename T>
-PYRL_OPTIM_INLINE bool copy_all_finite(T* __restrict d, const T* __restrict s, int64_t n) {
+PYRL_ALWAYS_INLINE bool copy_all_finite(T* __restrict d, const T* __restrict s, int64_t n) {
   std::copy(s, s + n, d);
   int bad = 0;
   for (int64_t j = 0; j < n; ++j) bad |= !std::isfinite(d[j]);
   return bad == 0;
 }
-PYRL_OPTIM_CLONES bool copy_all_finite_float(float* d, const float* s, int64_t n) {
-  return copy_all_finite(d, s, n);
-}
-PYRL_OPTIM_CLONES bool copy_all_finite_double(double* d, const double* s, int64_t n) {
-  return copy_all_finite(d, s, n);
-}
+PYRL_OPTIM_SETS(bool, copy_all_finite_float, (float* d, const float* s, int64_t n), (d, s, n),
+                copy_all_finite<float>)
+PYRL_OPTIM_SETS(bool, copy_all_finite_double, (double* d, const double* s, int64_t n), (d, s, n),
+                copy_all_finite<double>)
 
 // A test's hold: a step waits before each access until order[*turn] names it, and moves
 // *turn on after it. `turn` lives in memory shared by the processes under test.
@@ -252,6 +276,14 @@ void optim_step(const std::vector<at::Tensor>& params, const std::vector<at::Ten
   TORCH_CHECK(step_count.device().is_cpu() && step_count.scalar_type() == at::kDouble &&
                   step_count.numel() == 1,
               "optim_step: step_count must be a CPU float64 tensor of one element");
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (adam) {
+      check_disjoint("optim_step", i, {{"params", &params[i]}, {"grads", &grads[i]}, {"exp_avg", &exp_avg[i]},
+                                       {"sq_avg", &sq_avg[i]}});
+    } else {
+      check_disjoint("optim_step", i, {{"params", &params[i]}, {"grads", &grads[i]}, {"sq_avg", &sq_avg[i]}});
+    }
+  }
   double* count = step_count.data_ptr<double>();
   const double t = (*count += 1.0);  // a plain read-modify-write, as SharedOptimizer's += 1
   const AdamConsts c = adam ? adam_consts(t, lr, beta1, beta2, eps, m_bound) : AdamConsts{};

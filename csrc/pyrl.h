@@ -50,12 +50,7 @@ std::vector<at::Tensor> lngru_backward(
     const at::Tensor& gates,     // [T,B,3H]  from forward
     const std::string& norm);    // as given to forward
 
-// The instruction sets the CPU op's row passes are built for here ("default", and "avx2"
-// where the CPU has AVX2 and FMA), the one in use (the best, unless set), and a switch for
-// tests and benchmarks. The switch is process-wide.
-std::vector<std::string> lngru_cpu_capabilities();
-std::string lngru_cpu_capability();
-void set_lngru_cpu_capability(const std::string& name);
+// The instruction set of every CPU kernel (row passes, act step, optimizer): cpu_isa.h.
 // How the CPU op does its matrix products: "direct" (torch's own sgemm_/dgemm_, found at
 // run time; the default where found) or "aten" (at::mm). Process-wide switch, for tests.
 // PYRL_CPU_BLAS=aten|direct|auto (unset: auto) chooses at the first product; the direct path

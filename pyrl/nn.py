@@ -411,17 +411,21 @@ class ActorCritic(nn.Module):
         for encoder, norm, core, _ in self._trunks():
             lin1, lin2 = encoder[1], encoder[3]
             if isinstance(norm, RunningBatchNorm):
-                feat = (norm.weight, norm.bias, norm.running_mean, norm.running_var)
+                feat = dict(norm_weight=norm.weight, norm_bias=norm.bias, running_mean=norm.running_mean,
+                            running_var=norm.running_var)
             elif isinstance(norm, nn.LayerNorm):
-                feat = (norm.weight, norm.bias, None, None)
+                feat = dict(norm_weight=norm.weight, norm_bias=norm.bias)
             elif isinstance(norm, nn.RMSNorm):
-                feat = (norm.weight, None, None, None)
+                feat = dict(norm_weight=norm.weight)
             else:
-                feat = (None, None, None, None)
-            gru = (None,) * 6 if core is None else core._params()
-            trunks.append((lin1.weight, lin1.bias, lin2.weight, lin2.bias, *feat, *gru))
-        heads = (self.policy.weight, self.policy.bias, None if self.discrete else self.log_std,
-                 self.value_head.weight, self.value_head.bias)
+                feat = {}
+            gru = {} if core is None else dict(zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "gamma_ih",
+                                                    "gamma_hh"), core._params()))
+            trunks.append(ops.ActTrunk(weight1=lin1.weight, bias1=lin1.bias, weight2=lin2.weight, bias2=lin2.bias,
+                                       **feat, **gru))
+        heads = ops.ActHeads(policy_weight=self.policy.weight, policy_bias=self.policy.bias,
+                             log_std=None if self.discrete else self.log_std,
+                             value_weight=self.value_head.weight, value_bias=self.value_head.bias)
         feature_norm = self.norm_kind
         eps = getattr(self.norm, "eps", None)  # nn.RMSNorm's None means float32's machine epsilon
         feature_eps = float(eps) if eps is not None else torch.finfo(torch.float32).eps

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -408,15 +408,37 @@ def rollout_masks_reference(terminated, truncated, prev_done, prev_reset_step):
 # head. Sampling uses noise the caller drew: categorical by inverse CDF from u [N,1],
 # Gaussian as mean + exp(log_std) * eps from eps [N,A].
 
-ACT_TRUNK_FIELDS = ("weight1", "bias1", "weight2", "bias2",             # encoder: [H,I] [H] [H,H] [H]
-                    "norm_weight", "norm_bias", "running_mean", "running_var",  # feature norm: [H] or None
-                    "weight_ih", "weight_hh", "bias_ih", "bias_hh",    # core: [3H,H] [3H,H] [3H] [3H] or None
-                    "gamma_ih", "gamma_hh")                            # core norm gains: [3H] or None
-"""One trunk's parameters for ``act_step``, in order. The feature norm takes: none, nothing;
-layernorm, weight and bias; rmsnorm, weight; batchnorm, all four (running statistics, as
-``RunningBatchNorm`` acts). No core: the four core entries and the gains are None."""
-ACT_HEAD_FIELDS = ("policy_weight", "policy_bias", "log_std", "value_weight", "value_bias")
-"""The heads for ``act_step``: [A,H], [A], [A] (None: categorical), [1,H], [1]."""
+class ActTrunk(NamedTuple):
+    """One trunk's tensors for ``act_step``, by name. The feature norm takes: none, nothing;
+    layernorm, weight and bias; rmsnorm, weight; batchnorm, all four (running statistics, as
+    ``RunningBatchNorm`` acts). No core: the four core entries and the gains are None."""
+    weight1: Tensor                          # [H,I]  encoder
+    bias1: Tensor                            # [H]
+    weight2: Tensor                          # [H,H]
+    bias2: Tensor                            # [H]
+    norm_weight: Optional[Tensor] = None     # [H]    feature norm
+    norm_bias: Optional[Tensor] = None       # [H]
+    running_mean: Optional[Tensor] = None    # [H]
+    running_var: Optional[Tensor] = None     # [H]
+    weight_ih: Optional[Tensor] = None       # [3H,H] core
+    weight_hh: Optional[Tensor] = None       # [3H,H]
+    bias_ih: Optional[Tensor] = None         # [3H]
+    bias_hh: Optional[Tensor] = None         # [3H]
+    gamma_ih: Optional[Tensor] = None        # [3H]   core norm gains
+    gamma_hh: Optional[Tensor] = None        # [3H]
+
+
+class ActHeads(NamedTuple):
+    """The heads' tensors for ``act_step``, by name."""
+    policy_weight: Tensor                    # [A,H]
+    policy_bias: Tensor                      # [A]
+    log_std: Optional[Tensor]                # [A] (None: categorical)
+    value_weight: Tensor                     # [1,H]
+    value_bias: Tensor                       # [1]
+
+
+ACT_TRUNK_FIELDS = ActTrunk._fields  # the order the compiled op takes them in
+ACT_HEAD_FIELDS = ActHeads._fields
 FEATURE_NORMS = ("none", "layernorm", "rmsnorm", "batchnorm")
 _HALF_LOG_2PI = 0.9189385332046727  # 0.5 * log(2 pi)
 
@@ -426,10 +448,10 @@ def _act_args(trunks, heads, feature_norm, core_norm):
         raise ValueError("act_step: trunks must be a sequence of 1 (shared) or 2 (actor, critic) trunks")
     for trunk in trunks:
         if not isinstance(trunk, (tuple, list)) or len(trunk) != len(ACT_TRUNK_FIELDS):
-            raise ValueError(f"act_step: each trunk must hold the {len(ACT_TRUNK_FIELDS)} entries of "
-                             f"ACT_TRUNK_FIELDS {ACT_TRUNK_FIELDS}")
+            raise ValueError(f"act_step: each trunk must be an ActTrunk (the {len(ACT_TRUNK_FIELDS)} entries "
+                             f"{ACT_TRUNK_FIELDS})")
     if not isinstance(heads, (tuple, list)) or len(heads) != len(ACT_HEAD_FIELDS):
-        raise ValueError(f"act_step: heads must hold the 5 entries of ACT_HEAD_FIELDS {ACT_HEAD_FIELDS}")
+        raise ValueError(f"act_step: heads must be an ActHeads (the 5 entries {ACT_HEAD_FIELDS})")
     if feature_norm not in FEATURE_NORMS:
         raise ValueError(f"act_step: feature_norm must be one of {', '.join(map(repr, FEATURE_NORMS))}, "
                          f"got {feature_norm!r}")
@@ -444,8 +466,8 @@ def act_step(
     state: Tensor,   # [N,S]: S = H per trunk with a core, 0 without
     reset: Tensor,   # [N] bool or 0/1: zero the state first where set
     noise: Tensor,   # [N,1] uniforms in [0,1) (categorical) | [N,A] standard normals (Gaussian)
-    trunks,          # ((ACT_TRUNK_FIELDS of the actor), [(... of the critic)])
-    heads,           # ACT_HEAD_FIELDS
+    trunks,          # (ActTrunk of the actor, [ActTrunk of the critic])
+    heads,           # ActHeads
     feature_norm: str = "none",
     core_norm: str = "none",
     feature_eps: float = 1e-5,

@@ -1,4 +1,6 @@
 """Inputs shared by the norm-GRU tests on every device (tests/test_lngru.py, test_cuda_build.py)."""
+from contextlib import contextmanager
+
 import torch
 
 NORMS = ("none", "layernorm", "rmsnorm")
@@ -37,3 +39,23 @@ def grads(outputs, inputs, seed=2):
     loss = sum((o * torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.device, o.dtype)).sum()
                for o in outputs)
     return torch.autograd.grad(loss, [t for t in inputs if t is not None])
+
+
+# The CPU kernels are built per instruction set (baseline; AVX and AVX2+FMA on x86-64): the
+# tests that hold values and gradients to the references run on each.
+def cpu_capabilities():
+    from pyrl import ops
+    return ops._ext().cpu_capabilities()
+
+
+@contextmanager
+def cpu_capability(name):
+    """Every CPU kernel on instruction set `name` inside the block (process-wide switch)."""
+    from pyrl import ops
+    ext = ops._ext()
+    before = ext.cpu_capability()
+    ext.set_cpu_capability(name)
+    try:
+        yield
+    finally:
+        ext.set_cpu_capability(before)

@@ -82,7 +82,7 @@ def test_fused_act_equals_the_eager_act(discrete, separate, rnn, norm):
 
 
 @pytest.mark.parametrize("discrete, separate, rnn, norm", CASES, ids=IDS)
-def test_fused_act_equals_the_reference(discrete, separate, rnn, norm):
+def test_fused_act_equals_the_reference(discrete, separate, rnn, norm, capability):
     model = make_model(discrete, separate, rnn, norm)
     args = model._act_params()
     for n in (1, 4, 9):  # whole blocks of four rows and the remainder
@@ -269,24 +269,23 @@ def test_bad_parameters_are_a_python_error():
     obs, state, reset = inputs(model)
     trunks, heads, *rest = model._act_params()
     noise = draw(model, 7, 0)
-    critic = list(trunks[1])
-    critic[9] = torch.zeros(3 * H, H + 1)
+    assert isinstance(trunks[1], ops.ActTrunk) and isinstance(heads, ops.ActHeads)  # by name, not position
+    critic = trunks[1]._replace(weight_hh=torch.zeros(3 * H, H + 1))
     with pytest.raises(RuntimeError, match="critic weight_hh must have shape"):
-        ops.act_step(obs, state, reset, noise, (trunks[0], tuple(critic)), heads, *rest)
+        ops.act_step(obs, state, reset, noise, (trunks[0], critic), heads, *rest)
     with pytest.raises(RuntimeError, match="log_std"):
-        ops.act_step(obs, state, reset, noise, trunks, (*heads[:2], torch.zeros(A + 1), *heads[3:]), *rest)
+        ops.act_step(obs, state, reset, noise, trunks, heads._replace(log_std=torch.zeros(A + 1)), *rest)
     with pytest.raises(ValueError, match="trunks must be a sequence of 1"):
         ops.act_step(obs, state, reset, noise, trunks * 2, heads, *rest)
-    with pytest.raises(ValueError, match="ACT_TRUNK_FIELDS"):
+    with pytest.raises(ValueError, match="each trunk must be an ActTrunk"):
         ops.act_step(obs, state, reset, noise, (trunks[0][:-1], trunks[1]), heads, *rest)
     with pytest.raises(TypeError):
         ops.act_step(obs, state, reset, noise, ((1.0,) + trunks[0][1:], trunks[1]), heads, *rest)
     ff = make_model(True, False, False, "none")
     (trunk,), heads, *rest = ff._act_params()
-    trunk = list(trunk)
-    trunk[9] = torch.zeros(3 * H, H)
+    trunk = trunk._replace(weight_hh=torch.zeros(3 * H, H))
     with pytest.raises(RuntimeError, match="weight_hh must be None without a core"):
-        ops.act_step(obs, torch.zeros(7, 0), reset, draw(ff, 7, 0), (tuple(trunk),), heads, *rest)
+        ops.act_step(obs, torch.zeros(7, 0), reset, draw(ff, 7, 0), (trunk,), heads, *rest)
 
 
 def test_pyrl_fused_act_0_keeps_the_eager_path():

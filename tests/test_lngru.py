@@ -1,6 +1,7 @@
 """The fused norm-GRU (pyrl._C) against its pure-PyTorch reference in pyrl/ops.py, for
 every norm: none (nn.GRUCell), LayerNorm and RMSNorm."""
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -14,31 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
-from lngru_cases import NORMS, grads, make_inputs, make_params
+from lngru_cases import NORMS, cpu_capabilities, cpu_capability, grads, make_inputs, make_params
 from pyrl import ops
 from pyrl.nn import LNGRU
 
 PARAM_NAMES = ["x", "h0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "gamma_ih", "gamma_hh"]
-# The CPU op's row passes are built per instruction set (baseline, and AVX2+FMA where the
-# CPU has it): the tests that hold values and gradients to the reference run on each.
-CAPABILITIES = ops._ext().lngru_cpu_capabilities()
-
-
-@contextmanager
-def cpu_capability(name):
-    ext = ops._ext()
-    before = ext.lngru_cpu_capability()
-    ext.set_lngru_cpu_capability(name)
-    try:
-        yield
-    finally:
-        ext.set_lngru_cpu_capability(before)
-
-
-@pytest.fixture(params=CAPABILITIES)
-def capability(request):
-    with cpu_capability(request.param):
-        yield request.param
+# The CPU kernels are built per instruction set (lngru_cases.cpu_capability): the tests that
+# hold values and gradients to the reference run on each.
+CAPABILITIES = cpu_capabilities()
 
 
 def _float32(tensors):
@@ -389,13 +373,15 @@ def test_reset_discards_an_inf_or_nan_state(norm, impl, capability):
 
 def test_cpu_capabilities_switch_and_refuse_unknown_names():
     ext = ops._ext()
-    assert CAPABILITIES[0] == "default" and set(CAPABILITIES) <= {"default", "avx2"}
-    assert ext.lngru_cpu_capability() == CAPABILITIES[-1]  # the best one is in use
+    assert CAPABILITIES[0] == "default" and set(CAPABILITIES) <= {"default", "avx", "avx2"}
+    assert ext.cpu_capability() == CAPABILITIES[-1]  # the best one is in use
+    if ext.build_info["x86_sets"] and platform.machine() in ("x86_64", "AMD64"):
+        assert len(CAPABILITIES) >= 2  # every x86-64 CPU since 2011 has AVX
     for name in CAPABILITIES:
         with cpu_capability(name):
-            assert ext.lngru_cpu_capability() == name
-    with pytest.raises(RuntimeError, match='cpu capability must be "default" or "avx2", got "sse9"'):
-        ext.set_lngru_cpu_capability("sse9")
+            assert ext.cpu_capability() == name
+    with pytest.raises(RuntimeError, match='cpu capability must be "default", "avx" or "avx2", got "sse9"'):
+        ext.set_cpu_capability("sse9")
 
 
 def test_float32_results_of_every_capability_agree():

@@ -7,6 +7,7 @@ import threading
 import pytest
 import torch
 
+from lngru_cases import cpu_capabilities, cpu_capability
 from pyrl import ops
 from pyrl.train.optim import SharedOptimizer
 
@@ -238,7 +239,7 @@ def _tensors(seed, dtype, scale=1.0):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kind", ["adam", "rmsprop"])
-def test_compiled_step_matches_the_reference(kind, dtype):
+def test_compiled_step_matches_the_reference(kind, dtype, capability):
     compiled = SharedOptimizer(_tensors(0, dtype), kind=kind, lr=3e-3, fused=True)
     reference = SharedOptimizer(_tensors(0, dtype), kind=kind, lr=3e-3, fused=False)
     g = torch.Generator().manual_seed(1)
@@ -252,6 +253,28 @@ def test_compiled_step_matches_the_reference(kind, dtype):
             torch.testing.assert_close(a, b, **tol, msg=lambda m: f"{kind} {name}: {m}")
     assert compiled.step_count.item() == reference.step_count.item() == 30
     assert all(not torch.equal(a, b) for a, b in zip(compiled.params, _tensors(0, dtype)))  # it stepped
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", ["adam", "rmsprop"])
+def test_every_instruction_set_gives_the_same_bits(kind, dtype):
+    # no FMA and no reassociation in the element loops (csrc/optim.cpp): the baseline, AVX and
+    # AVX2 versions of the step, the clipping and the refresh agree bit for bit
+    results = []
+    for name in cpu_capabilities():
+        with cpu_capability(name):
+            opt = SharedOptimizer(_tensors(0, dtype), kind=kind, lr=3e-3, fused=True)
+            g = torch.Generator().manual_seed(1)
+            for k in range(10):
+                grads = [torch.randn(s, generator=g, dtype=dtype) * 10.0 ** (k % 6 - 3) for s in _SHAPES]
+                norm = ops.clip_grad_norm(grads, 1.0)
+                opt.step(grads)
+            copies = [torch.empty_like(p) for p in opt.params]
+            ops.refresh(copies, opt.params)
+            results.append((norm, [*opt.params, *opt.exp_avg, *opt.sq_avg, *copies]))
+    for norm, tensors in results[1:]:
+        assert norm == results[0][0]
+        assert all(torch.equal(a, b) for a, b in zip(tensors, results[0][1]))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -358,18 +381,27 @@ def test_refresh_copies_and_finds_the_first_non_finite_entry():
             torch.testing.assert_close(d, r, rtol=0, atol=0, equal_nan=True)
 
 
+def _like(tensors):
+    return [torch.zeros_like(t) for t in tensors]
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda a, b: ops.refresh(a, b[:-1]), "src has 1 tensors but dst has 2"),
     (lambda a, b: ops.refresh(a, [b[0], b[1][:3]]), r"src\[1\] \(Float, 3 elements\) does not match dst\[1\]"),
     (lambda a, b: ops.refresh(a, [b[0], b[1].double()]), r"src\[1\] \(Double, 5 elements\)"),
     (lambda a, b: ops.refresh([a[0], torch.zeros(5, dtype=torch.int64)], b), r"dst\[1\] must be float32 or float64"),
     (lambda a, b: ops.clip_grad_norm([a[0].t()], 1.0), r"grads\[0\] must be a contiguous CPU tensor"),
-    (lambda a, b: ops.optim_step(a, b[:1], a, a, torch.zeros(1, dtype=torch.float64), "adam", 1e-3,
+    (lambda a, b: ops.optim_step(a, b[:1], _like(a), _like(a), torch.zeros(1, dtype=torch.float64), "adam", 1e-3,
                                  (0.9, 0.999), 0.99, 1e-5, None), "grads has 1 tensors but params has 2"),
-    (lambda a, b: ops.optim_step(a, b, a, a, torch.zeros(1), "adam", 1e-3, (0.9, 0.999), 0.99, 1e-5, None),
-     "step_count must be a CPU float64 tensor"),
-    (lambda a, b: ops.optim_step(a, b, a, a, torch.zeros(1, dtype=torch.float64), "sgd", 1e-3, (0.9, 0.999),
-                                 0.99, 1e-5, None), 'kind must be "adam" or "rmsprop"'),
+    (lambda a, b: ops.optim_step(a, b, _like(a), _like(a), torch.zeros(1), "adam", 1e-3, (0.9, 0.999), 0.99, 1e-5,
+                                 None), "step_count must be a CPU float64 tensor"),
+    (lambda a, b: ops.optim_step(a, b, _like(a), _like(a), torch.zeros(1, dtype=torch.float64), "sgd", 1e-3,
+                                 (0.9, 0.999), 0.99, 1e-5, None), 'kind must be "adam" or "rmsprop"'),
+    # the compiled loops take the four arrays as __restrict: shared memory is refused
+    (lambda a, b: ops.optim_step(a, b, a, _like(a), torch.zeros(1, dtype=torch.float64), "adam", 1e-3, (0.9, 0.999),
+                                 0.99, 1e-5, None), r"params\[0\] and exp_avg\[0\] share memory"),
+    (lambda a, b: ops.optim_step(a, b, _like(a), [b[0], torch.zeros(5)], torch.zeros(1, dtype=torch.float64), "rmsprop",
+                                 1e-3, (0.9, 0.999), 0.99, 1e-5, None), r"grads\[0\] and sq_avg\[0\] share memory"),
 ])
 def test_compiled_update_rejects_mismatched_lists(call, message):
     a = [torch.zeros(4, 3), torch.zeros(5)]

@@ -9,13 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
-from lngru_cases import NORMS, make_inputs, make_params
+from lngru_cases import NORMS, cpu_capabilities, cpu_capability, make_inputs, make_params
 from pyrl import ops
 from pyrl.nn import ActorCritic, RunningBatchNorm
 
 ODD_H = [1, 3, 7, 13, 33]
 DTYPES = [torch.float32, torch.float64]
-CAPABILITIES = ops._ext().lngru_cpu_capabilities()
+CAPABILITIES = cpu_capabilities()
 
 
 def grads(outputs, inputs, seed=2):
@@ -38,22 +38,17 @@ def _cast(ts, dtype):
        H=st.sampled_from(ODD_H + [16]), norm=st.sampled_from(NORMS), dtype=st.sampled_from(DTYPES),
        capability=st.sampled_from(CAPABILITIES), seed=st.integers(0, 2**16))
 def test_lngru_sequence_at_every_size(T, B, I, H, norm, dtype, capability, seed):
-    ext = ops._ext()
-    before = ext.lngru_cpu_capability()
-    ext.set_lngru_cpu_capability(capability)
-    try:
+    with cpu_capability(capability):
         p64 = make_params(I, H, norm, seed=seed)
         x64, h064, reset = make_inputs(T, B, I, H, seed=seed + 1)
         want_out, want_hT = ops.lngru_sequence_reference(x64, h064, reset, *p64, norm=norm)
         x, h0, *p = _cast([x64, h064, *p64], dtype)
         out, hT = ops.lngru_sequence(x, h0, reset, *p, norm=norm)
-    finally:
-        ext.set_lngru_cpu_capability(before)
+        got = grads([out, hT], [x, h0, *p])
     assert out.shape == (T, B, H) and hT.shape == (B, H) and out.dtype == dtype
     tol = 1e-11 if dtype == torch.float64 else 2e-5
     assert_close(out.double(), want_out, rtol=0, atol=tol)
     assert_close(hT.double(), want_hT, rtol=0, atol=tol)
-    got = grads([out, hT], [x, h0, *p])
     want = grads([want_out, want_hT], [x64, h064, *p64])
     for g, w in zip(got, want):
         assert g.shape == w.shape
@@ -94,8 +89,8 @@ def _act_model(H, discrete, separate, rnn, norm, seed):
 @settings(max_examples=150, deadline=None)
 @given(N=st.sampled_from([0, 1, 2, 5, 9]), H=st.sampled_from(ODD_H + [16]), discrete=st.booleans(),
        separate=st.booleans(), rnn=st.booleans(), norm=st.sampled_from(["none", "layernorm", "rmsnorm", "batchnorm"]),
-       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
-def test_act_step_at_every_size(N, H, discrete, separate, rnn, norm, dtype, seed):
+       dtype=st.sampled_from(DTYPES), capability=st.sampled_from(CAPABILITIES), seed=st.integers(0, 2**16))
+def test_act_step_at_every_size(N, H, discrete, separate, rnn, norm, dtype, capability, seed):
     model = _act_model(H, discrete, separate, rnn, norm, seed)
     trunks, heads, *rest = model._act_params()
     cast = lambda t: None if t is None else t.detach().to(dtype)  # noqa: E731
@@ -109,7 +104,8 @@ def test_act_step_at_every_size(N, H, discrete, separate, rnn, norm, dtype, seed
     args64 = (tuple(tuple(None if t is None else t.double() for t in tr) for tr in args[0]),
               tuple(None if t is None else t.double() for t in args[1]), *rest)
     want = ops.act_step_reference(obs, state, reset, noise, *args64)
-    got = ops.act_step(obs.to(dtype), state.to(dtype), reset, noise.to(dtype), *args)
+    with cpu_capability(capability):
+        got = ops.act_step(obs.to(dtype), state.to(dtype), reset, noise.to(dtype), *args)
     assert got[0].shape == want[0].shape and got[3].shape == (N, state.shape[1])
     tol = 1e-10 if dtype == torch.float64 else 1e-4
     if discrete:

@@ -203,7 +203,7 @@ def run(cases=None, with_compile: bool = False, threads: int = 1, min_run_time: 
         "rounds": rounds, "clock": clock, "baseline": baseline,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__,
-                    "cpu_capability": ext.lngru_cpu_capability() if hasattr(ext, "lngru_cpu_capability") else None,
+                    "cpu_capability": ext.cpu_capability() if hasattr(ext, "cpu_capability") else None,
                     "cpu_blas": ext.lngru_cpu_blas() if hasattr(ext, "lngru_cpu_blas") else None},
         "cases": results,
         "targets": TARGETS,
