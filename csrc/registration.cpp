@@ -4,16 +4,19 @@
 // give output shapes without computing, are in pyrl/ops.py (torch.library.register_fake).
 //
 // Registered: the norm-GRU's forward and backward, the sequence op with its autograd (what
-// LNGRU calls), the fused act step, and the rollout ops gae and rollout_masks: the ops a
-// model or a compiled training step may call. The worker's in-place bookkeeping
-// (episode_stats, optim_step, clip_grad_norm, refresh) stays plain pybind11 (bindings.cpp):
-// it mutates its arguments and returns host numbers, which no compiled graph would hold.
+// LNGRU calls), the fused act step, the rollout ops (gae, rollout_masks, and episode_stats,
+// which updates its running state in place) and the shared optimizer step (in place on its
+// lists). clip_grad_norm and refresh are not: they return a host number (the norm, the first
+// non-finite index) that a compiled graph could only hold as a constant; they stay plain
+// pybind11 (bindings.cpp). pyrl.ops calls the pybind11 entries of the hot per-step ops when
+// not compiling (the dispatcher's boxing costs more than it does: bench/README.md).
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
 #include <tuple>
 
 #include "act.h"
+#include "optim.h"
 #include "pyrl.h"
 #include "rollout.h"
 
@@ -169,6 +172,20 @@ std::vector<at::Tensor> act_step_kernel(const at::Tensor& obs, const at::Tensor&
   return res;
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> episode_stats_kernel(
+    const at::Tensor& rewards, const at::Tensor& terminated, const at::Tensor& truncated,
+    at::Tensor& prev_done, at::Tensor& ep_return, at::Tensor& ep_length, int64_t step_offset) {
+  auto r = episode_stats(rewards, terminated, truncated, prev_done, ep_return, ep_length, step_offset);
+  return {r[0], r[1], r[2], r[3]};
+}
+
+void optim_step_kernel(at::TensorList params, at::TensorList grads, at::TensorList exp_avg,
+                       at::TensorList sq_avg, const at::Tensor& step_count, c10::string_view kind,
+                       double lr, double beta1, double beta2, double alpha, double eps, double m_bound) {
+  optim_step(params.vec(), grads.vec(), exp_avg.vec(), sq_avg.vec(), step_count, std::string(kind), lr,
+             beta1, beta2, alpha, eps, m_bound);
+}
+
 }  // namespace
 
 TORCH_LIBRARY(pyrl, m) {
@@ -187,6 +204,11 @@ TORCH_LIBRARY(pyrl, m) {
         "float gamma, float lam) -> Tensor[]");
   m.def("rollout_masks(Tensor terminated, Tensor truncated, Tensor prev_done, "
         "Tensor prev_reset_step) -> Tensor[]");
+  m.def("episode_stats(Tensor rewards, Tensor terminated, Tensor truncated, Tensor(a!) prev_done, "
+        "Tensor(b!) ep_return, Tensor(c!) ep_length, int step_offset) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("optim_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avg, Tensor(c!)[] sq_avg, "
+        "Tensor(d!) step_count, str kind, float lr, float beta1, float beta2, float alpha, float eps, "
+        "float m_bound) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(pyrl, CPU, m) {
@@ -195,6 +217,8 @@ TORCH_LIBRARY_IMPL(pyrl, CPU, m) {
   m.impl("act_step", &act_step_kernel);
   m.impl("gae", &gae);
   m.impl("rollout_masks", &rollout_masks);
+  m.impl("episode_stats", &episode_stats_kernel);
+  m.impl("optim_step", &optim_step_kernel);
 }
 
 #ifdef PYRL_WITH_CUDA

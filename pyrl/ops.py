@@ -88,6 +88,16 @@ def _register_fakes() -> None:
         return [torch.empty_like(rewards, dtype=values.dtype), torch.empty_like(rewards, dtype=values.dtype),
                 torch.empty_like(terminated, dtype=torch.bool)]
 
+    @torch.library.register_fake("pyrl::episode_stats")
+    def _(rewards, terminated, truncated, prev_done, ep_return, ep_length, step_offset):
+        k = torch.library.get_ctx().new_dynamic_size()  # completed episodes: known after the run
+        return (rewards.new_empty(k, dtype=torch.int64), rewards.new_empty(k, dtype=torch.int64),
+                rewards.new_empty(k, dtype=torch.float64), rewards.new_empty(k, dtype=torch.int64))
+
+    @torch.library.register_fake("pyrl::optim_step")
+    def _(params, grads, exp_avg, sq_avg, step_count, kind, lr, beta1, beta2, alpha, eps, m_bound):
+        return None  # in place only
+
     @torch.library.register_fake("pyrl::rollout_masks")
     def _(terminated, truncated, prev_done, prev_reset_step):
         return [torch.empty_like(terminated, dtype=torch.bool), torch.empty_like(terminated, dtype=torch.bool)]
@@ -350,9 +360,11 @@ def episode_stats(rewards: Tensor, terminated: Tensor, truncated: Tensor, prev_d
                            ("ep_length", ep_length, torch.int64)):
         if not isinstance(t, Tensor) or t.dtype != dtype or not t.is_contiguous():
             raise TypeError(f"{name} must be a contiguous {dtype} tensor (it is updated in place)")
-    env, step, ret, length = _ext().episode_stats(
-        _float_tensor(rewards, "rewards"), _as_mask(terminated, "terminated"),
-        _as_mask(truncated, "truncated"), prev_done, ep_return, ep_length, int(step_offset))
+    args = (_float_tensor(rewards, "rewards"), _as_mask(terminated, "terminated"),
+            _as_mask(truncated, "truncated"), prev_done, ep_return, ep_length, int(step_offset))
+    # traced: the registered op; eagerly (once per rollout) its pybind11 entry, the same kernel
+    op = torch.ops.pyrl.episode_stats if torch.compiler.is_compiling() else _ext().episode_stats
+    env, step, ret, length = op(*args)
     return env, step, ret, length
 
 
@@ -561,8 +573,11 @@ def optim_step(params: list[Tensor], grads: list[Tensor], exp_avg: list[Tensor],
     """One lock-free step of ``SharedOptimizer`` in one call (semantics: ``optim_step_reference``).
     step_count [1] float64 is incremented first. Mismatched lists raise naming the entry."""
     b1, b2 = betas
-    _ext().optim_step(params, grads, exp_avg, sq_avg, step_count, kind, float(lr), float(b1), float(b2),
-                      float(alpha), float(eps), -1.0 if m_bound is None else float(m_bound))
+    # traced: the registered op; eagerly its pybind11 entry (the same kernel, without the
+    # dispatcher's boxing of four lists)
+    op = torch.ops.pyrl.optim_step if torch.compiler.is_compiling() else _ext().optim_step
+    op(params, grads, exp_avg, sq_avg, step_count, kind, float(lr), float(b1), float(b2),
+       float(alpha), float(eps), -1.0 if m_bound is None else float(m_bound))
 
 
 @torch.no_grad()

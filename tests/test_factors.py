@@ -193,3 +193,14 @@ def test_the_answer_names_the_levels_it_contrasts(doc):
     for level in ("layernorm", "rmsnorm"):
         assert f"Do norm={level} instead of none and removing rnn interact on the gap?" in questions
         assert f"Whose stability (CV across trained models) suffers more from norm={level} instead of none?" in questions
+
+
+def test_a_cell_whose_scores_are_all_equal_is_reported_not_a_crash():
+    # a CV of 0 (every run of a cell scored the same, as tiny runs can) has no ratio of CV
+    # ratios: the report says so instead of dividing by zero (seen in a real 400-step sweep)
+    samples = [s if (dict(s.config)["norm"], dict(s.config)["rnn"], s.method) != ("layernorm", True, C)
+               else Sample(s.config, s.method, s.seed, s.worker, 30.0) for s in level_samples()]
+    out = analyze(samples, FACTORS)
+    row = next(r for r in out["cv_suffers_more"] if r["level"] == "layernorm")
+    assert row["relative"] is None and "CV of 0" in row["statement"]
+    assert rep.markdown(out)  # and the whole report renders

@@ -108,3 +108,42 @@ def test_the_registered_act_step_computes_what_the_eager_entry_does():
     with torch.no_grad():
         for a, b in zip(torch.ops.pyrl.act_step(*args), ops._ext().act_step(*args)):
             assert torch.equal(a, b)
+
+
+def test_opcheck_episode_stats():
+    T, N = 6, 4
+    g = torch.Generator().manual_seed(1)
+    args = [torch.randn(T, N, generator=g), torch.rand(T, N, generator=g) < 0.3, torch.rand(T, N, generator=g) < 0.1,
+            torch.rand(N, generator=g) < 0.5, torch.randn(N, generator=g, dtype=torch.float64),
+            torch.arange(N, dtype=torch.int64), 7]
+    torch.library.opcheck(torch.ops.pyrl.episode_stats.default, args)
+
+
+@pytest.mark.parametrize("kind", ["adam", "rmsprop"])
+def test_opcheck_optim_step(kind):
+    g = torch.Generator().manual_seed(2)
+    lists = [[torch.randn(n, generator=g, dtype=torch.float64) for n in (3, 257)] for _ in range(4)]
+    params, grads, m, v = lists[0], lists[1], lists[2], [t.abs() for t in lists[3]]
+    args = [params, grads, m if kind == "adam" else [], v, torch.zeros(1, dtype=torch.float64), kind,
+            1e-2, 0.9, 0.999, 0.99, 1e-8, 7.27]
+    torch.library.opcheck(torch.ops.pyrl.optim_step.default, args)
+
+
+def test_the_registered_update_and_bookkeeping_equal_their_eager_entries():
+    g = torch.Generator().manual_seed(3)
+    make = lambda: [[torch.randn(n, generator=torch.Generator().manual_seed(i), dtype=torch.float32)  # noqa: E731
+                     for n in (5, 300)] for i in range(4)]
+    a, b = make(), make()
+    for lists, call in ((a, torch.ops.pyrl.optim_step), (b, ops._ext().optim_step)):
+        p, gr, m, v = lists
+        call(p, gr, m, [t.abs() for t in v], torch.zeros(1, dtype=torch.float64), "adam", 1e-2, 0.9, 0.999, 0.99,
+             1e-8, 7.27)
+    assert all(torch.equal(x, y) for la, lb in zip(a, b) for x, y in zip(la, lb))
+    T, N = 9, 3
+    rew, term, trunc = torch.randn(T, N, generator=g), torch.rand(T, N, generator=g) < 0.3, torch.zeros(T, N, dtype=torch.bool)
+    states = [(torch.zeros(N, dtype=torch.bool), torch.zeros(N, dtype=torch.float64), torch.zeros(N, dtype=torch.int64))
+              for _ in range(2)]
+    got = torch.ops.pyrl.episode_stats(rew, term, trunc, *states[0], 0)
+    want = ops._ext().episode_stats(rew, term, trunc, *states[1], 0)
+    assert all(torch.equal(x, y) for x, y in zip(got, want))
+    assert all(torch.equal(x, y) for x, y in zip(*states))

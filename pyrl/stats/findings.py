@@ -97,6 +97,9 @@ def suffers_more(st: Settings, name: str, level: Any, rt: dict, rc: dict) -> dic
     r_t, r_c = rt["cv_ratio"], rc["cv_ratio"]
     if r_t is None or r_c is None:
         stmt = f"{change_action(st, name, level)}: CV change not computable for both methods."
+    elif min(r_t, r_c) <= 0:  # a cell whose scores are all equal has CV 0: no ratio of ratios
+        stmt = (f"{change_action(st, name, level)} multiplies {T}'s CV by {r_t:.3g} and {C}'s by {r_c:.3g} "
+                f"(a CV of 0: all of a cell's scores equal, so the two changes have no ratio).")
     else:
         worse, better = (T, C) if r_t >= r_c else (C, T)
         rel = max(r_t, r_c) / min(r_t, r_c)

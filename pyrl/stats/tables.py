@@ -172,14 +172,15 @@ def _suffers(a, name: str, level: Any, cfg: tuple, rt: dict, rc: dict) -> dict[s
     cs = [a.cell(c, m) for m in (T, C) for c in (cfg, st.baseline)]
     e = combine([(1.0, cs[0].logcv_est), (-1.0, cs[1].logcv_est), (-1.0, cs[2].logcv_est), (1.0, cs[3].logcv_est)])
     out = fnd.suffers_more(st, name, level, rt, rc)
-    rel = None if rt["cv_ratio"] is None or rc["cv_ratio"] is None else rt["cv_ratio"] / rc["cv_ratio"]
+    # no ratio of ratios where the control's CV ratio is 0 (a cell whose scores are all equal)
+    rel = None if rt["cv_ratio"] is None or not rc["cv_ratio"] else rt["cv_ratio"] / rc["cv_ratio"]
     out.update(baseline_level=st.factors[name][0], relative=rel,
                relative_ci95=None if e is None else [math.exp(v) for v in e.ci(1 - st.alpha)],
                method_that_suffers_more=None if rel is None or rel == 1 else (T if rel > 1 else C))
     # the verdict's figure: across trained models (its ``shown`` set from the claim)
     ms = [c.models for c in cs]
     e = combine([(1.0, ms[0].logcv_est), (-1.0, ms[1].logcv_est), (-1.0, ms[2].logcv_est), (1.0, ms[3].logcv_est)])
-    rel = None if any(m.cv is None for m in ms) or not ms[1].cv or not ms[3].cv else \
+    rel = None if any(m.cv is None for m in ms) or not ms[1].cv or not ms[2].cv or not ms[3].cv else \
         (ms[0].cv / ms[1].cv) / (ms[2].cv / ms[3].cv)
     out["models"] = {"relative": rel, "relative_ci95": None if e is None else [math.exp(v) for v in e.ci(1 - st.alpha)],
                      "method_that_suffers_more": None if rel is None or rel == 1 else (T if rel > 1 else C)}
