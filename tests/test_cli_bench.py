@@ -372,3 +372,14 @@ def test_bench_stats_stability_json(runner):
         assert 0 <= r["shown"] <= r["any_shown"] <= 1 and r["shown"] == r["shown_a3c"] + r["shown_individual"]
         assert 0 <= r["averaged_found"] <= r["averaged_shown"] <= r["any_shown"]
         assert {"cv (a3c)", "iqr (individual)", "cvar10 (a3c)"} <= set(r["coverage"])
+
+
+def test_bench_stats_aggregate_json(runner):
+    # issue 23's check of the stratified bootstrap (tiny here: the measured figures are in bench/README.md)
+    result = runner.invoke(cli, ["bench", "stats", "--json", "--part", "aggregate", "--sims", "3"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {(r["scenario"], r["runs"]) for r in rows} >= {("null", 3), ("null", 10), ("a3c +0.1", 10)}
+    for r in rows:
+        assert r["sims"] == 3 and 0 <= r["a3c_better"] <= 1 and 0 <= r["cover_pi"] <= 1
+        assert r["truth"]["iqm_difference"] == pytest.approx(r["shift"], abs=0.02)
