@@ -112,7 +112,8 @@ TorchBlas find_torch_blas() {
 // argument. So before the first product, one small product with known integer results runs
 // through the found function with each integer argument followed in memory by a sentinel
 // of -1: an LP64 BLAS reads the 4-byte value alone; an ILP64 one reads a negative size
-// (little-endian), refuses the call (xerbla) and leaves C alone. The product uses both
+// (little-endian), refuses the call (xerbla) and leaves C alone. (MKL's and OpenBLAS's xerbla
+// print and return; netlib's reference xerbla stops the process, but no torch wheel links it.) The product uses both
 // transposes, leading dimensions larger than the rows, alpha 2 and beta 1, and C's padding
 // must come back untouched: a mismatch anywhere and the direct path is not used.
 struct LP64Int {  // an integer argument followed by its sentinel
@@ -126,9 +127,12 @@ bool lp64_gemm_passes(fn_t gemm) {
   // Column-major C[m,n] = 2 * A^T B^T + C with A stored [k,m] (lda k+1), B stored [n,k]
   // (ldb n+2), C [m,n] (ldc m+1): m 3, n 2, k 4.
   constexpr int m = 3, n = 2, k = 4, lda = k + 1, ldb = n + 2, ldc = m + 1;
-  scalar_t a[lda * m], b[ldb * k], c[ldc * n], want[ldc * n];
-  for (int i = 0; i < lda * m; ++i) a[i] = scalar_t(i % lda < k ? (i * 7) % 5 - 2 : 99);
-  for (int i = 0; i < ldb * k; ++i) b[i] = scalar_t(i % ldb < n ? (i * 3) % 7 - 3 : 99);
+  // A and B with room for either reading of their layout (a BLAS that got the transposes
+  // wrong reads up to lda * k and ldb * n elements: numbers, never beyond the arrays)
+  constexpr int a_len = lda * (m > k ? m : k), b_len = ldb * (k > n ? k : n);
+  scalar_t a[a_len], b[b_len], c[ldc * n], want[ldc * n];
+  for (int i = 0; i < a_len; ++i) a[i] = scalar_t(i < lda * m && i % lda < k ? (i * 7) % 5 - 2 : 99);
+  for (int i = 0; i < b_len; ++i) b[i] = scalar_t(i < ldb * k && i % ldb < n ? (i * 3) % 7 - 3 : 99);
   for (int i = 0; i < ldc * n; ++i) c[i] = want[i] = scalar_t(i % ldc < m ? i - 4 : -77);
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i) {
@@ -319,6 +323,8 @@ void check_blas_choice() {
   TORCH_CHECK(choice.error.empty(), choice.error);
 }
 
+// "direct" means float64 products, and float32 ones unless torch allows reduced precision for
+// CPU matmuls (then those go through at::mm, float32_reduced_precision()).
 std::string lngru_cpu_blas() { return use_direct_blas().load() ? "direct" : "aten"; }
 
 void set_lngru_cpu_blas(const std::string& name) {
@@ -340,9 +346,12 @@ template <typename I, bool honour_trans>
 void naive_sgemm(const char* ta, const char* tb, const int* m, const int* n, const int* k,
                  const float* alpha, const float* a, const int* lda, const float* b,
                  const int* ldb, const float* beta, float* c, const int* ldc) {
-  const I M = *reinterpret_cast<const I*>(m), N = *reinterpret_cast<const I*>(n),
-          K = *reinterpret_cast<const I*>(k), LDA = *reinterpret_cast<const I*>(lda),
-          LDB = *reinterpret_cast<const I*>(ldb), LDC = *reinterpret_cast<const I*>(ldc);
+  auto read = [](const int* p) {  // an I at p, as a BLAS of that integer width reads it
+    I v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  const I M = read(m), N = read(n), K = read(k), LDA = read(lda), LDB = read(ldb), LDC = read(ldc);
   if (M < 0 || N < 0 || K < 0 || LDA < 1 || LDB < 1 || LDC < 1) return;  // as xerbla would
   const bool tra = honour_trans && (*ta == 'T' || *ta == 't');
   const bool trb = honour_trans && (*tb == 'T' || *tb == 't');

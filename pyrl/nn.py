@@ -183,7 +183,7 @@ class _FusedCache:
     """The fused act step's arguments for one model (None: refused), with what they assume:
     ``holds`` is False once any of it changed, and the model is looked at again."""
 
-    __slots__ = ("args", "registrations", "modules", "hooked", "settings")
+    __slots__ = ("args", "registrations", "modules", "hooked", "settings", "layers", "sizes")
 
     def __init__(self, model: "ActorCritic", refusal: Optional[str]):
         self.args = None if refusal is not None else model._act_params()
@@ -194,13 +194,25 @@ class _FusedCache:
         holders = [model] + [m for m in self.modules if isinstance(m, (LNGRU, nn.LayerNorm, nn.RMSNorm,
                                                                        RunningBatchNorm))]
         self.settings = tuple((m.__dict__, k, m.__dict__[k]) for m in holders
-                              for k in ("eps", "norm", "norm_kind", "rnn", "discrete") if k in m.__dict__)
+                              for k in ("eps", "norm", "norm_kind", "rnn", "discrete", "separate_critic")
+                              if k in m.__dict__)
+        # the encoders' layer lists: Sequential.insert, pop and del edit them without a
+        # registration hook
+        self.layers = tuple((enc._modules, tuple(enc._modules.values())) for enc, _, _, _ in model._trunks())
+        # attributes set on the instances (a method or forward of their own) grow their __dict__
+        self.sizes = tuple((m.__dict__, len(m.__dict__)) for m in (model, *self.modules))
 
     def holds(self) -> bool:
         if self.registrations != _REGISTRATIONS[0] or _hooked(self.modules) != self.hooked:
             return False
         for d, k, v in self.settings:
             if d.get(k) is not v:
+                return False
+        for d, layers in self.layers:
+            if tuple(d.values()) != layers:
+                return False
+        for d, size in self.sizes:
+            if len(d) != size:
                 return False
         return True
 
@@ -455,6 +467,11 @@ class ActorCritic(nn.Module):
         for name in ("step", "_encode", "_heads", "_logp_entropy", "_act_eager", "_trunks", "value"):
             if getattr(cls, name) is not getattr(ActorCritic, name):
                 return f"{cls.__name__} overrides ActorCritic.{name}"
+            if name in self.__dict__:
+                return f"the model's own {name} (set on the instance)"
+        for m in self._fused_modules():
+            if "forward" in m.__dict__:
+                return f"a {type(m).__name__} with its own forward (set on the instance)"
         want_norm = {"none": nn.Identity, "layernorm": nn.LayerNorm, "rmsnorm": nn.RMSNorm,
                      "batchnorm": RunningBatchNorm}.get(self.norm_kind)
         want_core = self.norm_kind if self.norm_kind in ("layernorm", "rmsnorm") else "none"
@@ -486,6 +503,12 @@ class ActorCritic(nn.Module):
         for head in (self.policy, self.value_head):
             if type(head) is not nn.Linear or head.bias is None:
                 return "a head that is not an nn.Linear with bias"
+        # the fused step takes one eps per norm kind, the actor's: a critic with other eps is another model
+        (_, norm, core, _), *critic = self._trunks()
+        for _, c_norm, c_core, _ in critic:
+            if getattr(c_norm, "eps", None) != getattr(norm, "eps", None) or \
+                    (core is not None and c_core.eps != core.eps):
+                return "a critic whose norm eps differs from the actor's"
         if _global_forward_hooks():
             return "global forward hooks"
         if _hooked(self._fused_modules()):

@@ -33,6 +33,14 @@ def _ext():
 # A fake kernel gives the outputs' shapes and dtypes without computing: torch.compile traces
 # through the ops with it, and torch.library.opcheck checks it against the real kernel.
 
+def _traced() -> bool:
+    """Whether a call is being traced or intercepted (torch.compile, make_fx and other dispatch
+    modes, torch.jit.trace): then the registered op, which a graph can hold and a mode sees;
+    otherwise the pybind11 entry of the same kernel, without the dispatcher's boxing."""
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.utils._python_dispatch._get_current_dispatch_mode() is not None)
+
+
 def _one_device(op: str, **tensors) -> None:
     """The real kernels refuse tensors on different devices, naming one: so do the fakes (the
     dispatcher sends a call with any meta tensor to the fake kernel)."""
@@ -363,7 +371,7 @@ def episode_stats(rewards: Tensor, terminated: Tensor, truncated: Tensor, prev_d
     args = (_float_tensor(rewards, "rewards"), _as_mask(terminated, "terminated"),
             _as_mask(truncated, "truncated"), prev_done, ep_return, ep_length, int(step_offset))
     # traced: the registered op; eagerly (once per rollout) its pybind11 entry, the same kernel
-    op = torch.ops.pyrl.episode_stats if torch.compiler.is_compiling() else _ext().episode_stats
+    op = torch.ops.pyrl.episode_stats if _traced() else _ext().episode_stats
     env, step, ret, length = op(*args)
     return env, step, ret, length
 
@@ -495,7 +503,7 @@ def act_step(
     params = [*trunks[0], *trunks[1], *heads] if len(trunks) == 2 else [*trunks[0], *heads]
     args = (obs, state, _as_mask(reset, "reset"), noise, params, len(trunks), feature_norm, core_norm,
             float(feature_eps), float(core_eps))
-    if torch.compiler.is_compiling():  # traced: the registered op, which the graph can hold
+    if _traced():  # the registered op, which a graph can hold
         return tuple(torch.ops.pyrl.act_step(*args))
     # eager: the same kernel through its pybind11 entry, 3.6 µs less per call than the
     # dispatcher's boxing of 33 optional tensors (bench/README.md, issue 24)
@@ -575,7 +583,7 @@ def optim_step(params: list[Tensor], grads: list[Tensor], exp_avg: list[Tensor],
     b1, b2 = betas
     # traced: the registered op; eagerly its pybind11 entry (the same kernel, without the
     # dispatcher's boxing of four lists)
-    op = torch.ops.pyrl.optim_step if torch.compiler.is_compiling() else _ext().optim_step
+    op = torch.ops.pyrl.optim_step if _traced() else _ext().optim_step
     op(params, grads, exp_avg, sq_avg, step_count, kind, float(lr), float(b1), float(b2),
        float(alpha), float(eps), -1.0 if m_bound is None else float(m_bound))
 
@@ -586,11 +594,11 @@ def optim_step_reference(params, grads, exp_avg, sq_avg, step_count, kind, lr, b
     order and the clamp): Adam reads m, then v; writes v, then m; and steps with its own pair,
     |m| clamped to m_bound * sqrt(v) (None: no clamp). RMSProp (A3C's): v' = alpha v +
     (1 - alpha) g^2, p -= lr g / (sqrt(v') + eps)."""
+    if kind not in ("adam", "rmsprop"):  # before the count moves, as the compiled op checks it
+        raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
     step_count += 1
     t = float(step_count.item())
     grads = list(grads)
-    if kind not in ("adam", "rmsprop"):
-        raise ValueError(f"optimizer kind must be 'adam' or 'rmsprop', got {kind!r}")
     if not params:  # the multi-tensor ops take no empty lists; the count still moves, as in optim_step
         return
     if kind == "adam":

@@ -457,3 +457,36 @@ def test_a_rebuilt_layer_the_fused_step_does_not_compute_acts_eagerly(change):
         got, want, value, fused = _fused_and_eager(model, obs, state, reset)
     assert not fused
     _assert_same(got, want, value)
+
+
+def test_a_critic_with_its_own_eps_acts_eagerly():
+    # the fused step takes the actor's eps for both trunks
+    model = make_model(True, True, True, "layernorm")
+    obs, state, reset = inputs(model)
+    with torch.no_grad():
+        model.act(obs, state, reset)
+    model.critic_core.eps = 1e-1
+    with pytest.warns(RuntimeWarning, match="critic whose norm eps"):
+        got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert not fused
+    _assert_same(got, want, value)
+
+
+@pytest.mark.parametrize("change", ["insert", "pop", "instance _heads", "instance forward"])
+def test_edits_without_a_registration_are_seen(change):
+    model = make_model(True, True, True, "layernorm")
+    obs, state, reset = inputs(model)
+    with torch.no_grad():
+        model.act(obs, state, reset)
+    if change == "insert":  # Sequential.insert writes _modules directly
+        model.encoder.insert(3, torch.nn.Identity())
+    elif change == "pop":
+        model.encoder.pop(4)
+    elif change == "instance _heads":
+        model._heads = lambda feats: ActorCritic._heads(model, feats * 2.0)
+    else:
+        model.value_head.forward = lambda x: torch.nn.functional.linear(x, model.value_head.weight) * 3.0
+    with pytest.warns(RuntimeWarning, match="does not recognise"):
+        got, want, value, fused = _fused_and_eager(model, obs, state, reset)
+    assert not fused
+    _assert_same(got, want, value)

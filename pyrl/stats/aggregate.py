@@ -13,8 +13,9 @@ the unit that is resampled.
   (the learners of an independent run share its seed; an A3C run is one model). Plain
   percentile intervals covered 87-92% at 3-10 runs per task (simulation), as the percentile
   bootstrap does with few units; so the percentiles are expanded as Hesterberg (2015) does,
-  to the level whose normal quantile is sqrt(n / (n - 1)) t_{df} with n the runs per method
-  over the suite and df = n - tasks. A contrast's p-value is the same rule inverted (the
+  stratum by stratum: to the level whose normal quantile is sqrt(n / df) t_df, with n the
+  runs per method over the suite and df = n - tasks. Every method needs 2 runs on every task
+  (one run has no spread to resample: ValueError). A contrast's p-value is the same rule inverted (the
   claim is shown exactly when its interval excludes no difference), so that its claims can
   join a Holm family.
 - Performance profiles: the fraction of a method's models above each normalised score, with
@@ -106,6 +107,9 @@ class SuiteBootstrap:
                     raise ValueError(f"method {m!r} has no runs on task {task!r}")
                 st = _Stacked.of(suite[task][m])
                 k = st.values.shape[0]
+                if k < 2:
+                    raise ValueError(f"method {m!r} has {k} run on task {task!r}: the bootstrap needs 2 at least "
+                                     f"(one run has no spread to resample)")
                 picks = np.vstack([np.arange(k)[None], rng.integers(0, k, size=(n_boot, k))])
                 self.draws[task, m] = st.resample(picks)
 
@@ -136,13 +140,16 @@ class SuiteBootstrap:
 
 
 def _expansion(n: int, df: int) -> float:
-    """Hesterberg's factor: the expanded interval's normal quantile is this times t_df's."""
-    return math.sqrt(n / (n - 1)) if n > 1 else math.inf
+    """The expanded interval's normal quantile is this times t_df's: sqrt(n / df). Resampling
+    k runs within a task shrinks that task's variance by (k - 1) / k, so over the suite the
+    factor is sqrt(n / (n - tasks)) = sqrt(n / df) (Hesterberg's sqrt(n / (n - 1)) for one
+    stratum)."""
+    return math.sqrt(n / df)
 
 
 def _interval(reps: np.ndarray, level: float, n: int, df: int) -> list[float]:
     """The expanded percentile interval of the replicates (replicate 0, the data, left out)."""
-    z = _expansion(n, df) * float(sps.t.ppf((1 + level) / 2, max(df, 1)))
+    z = _expansion(n, df) * float(sps.t.ppf((1 + level) / 2, df))
     tail = float(sps.norm.sf(z))  # the share left out on each side
     lo, hi = np.quantile(reps[1:], [tail, 1 - tail])
     return [float(lo), float(hi)]
@@ -161,7 +168,7 @@ def _p_two_sided(reps: np.ndarray, null: float, n: int, df: int) -> float:
     else:
         sd = float(np.std(b, ddof=1))
         z = abs(float(reps[0]) - null) / sd if sd > 0 else math.inf
-    return float(min(1.0, 2 * sps.t.sf(z / _expansion(n, df), max(df, 1))))
+    return float(min(1.0, 2 * sps.t.sf(z / _expansion(n, df), df)))
 
 
 def across_tasks(suite: Suite, treatment: str, control: str, level: float = 0.95, n_boot: int = N_BOOT,
@@ -173,7 +180,7 @@ def across_tasks(suite: Suite, treatment: str, control: str, level: float = 0.95
     boot = SuiteBootstrap(suite, [treatment, control], n_boot=n_boot, seed=seed)
     # the expansion's sample size: the fewer runs of the two methods over the suite
     n = min(sum(len(suite[t][m]) for t in boot.tasks) for m in (treatment, control))
-    df = max(1, n - len(boot.tasks))
+    df = n - len(boot.tasks)
     iqms = {m: boot.iqm(m) for m in (treatment, control)}
     diff = iqms[treatment] - iqms[control]
     pi = boot.probability_of_improvement(treatment, control)
