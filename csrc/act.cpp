@@ -324,11 +324,7 @@ PYRL_ALWAYS_INLINE void run(const T* obs, const T* state, const bool* reset, con
   obs, state, reset, noise, trunks, n_trunks, hd, fnorm, cnorm, feps, ceps, N, I, H, A, rnn,   \
       action_i, action_f, value, logp, new_state
 
-void run_float_default(PYRL_ACT_PARAMS(float)) { run<float>(PYRL_ACT_ARGS); }
-#if PYRL_X86_SETS
-PYRL_TARGET_AVX void run_float_avx(PYRL_ACT_PARAMS(float)) { run<float>(PYRL_ACT_ARGS); }
-PYRL_TARGET_AVX2_FMA void run_float_avx2(PYRL_ACT_PARAMS(float)) { run<float>(PYRL_ACT_ARGS); }
-#endif
+PYRL_CPU_SETS(PYRL_TARGET_AVX2_FMA, void, run_float, (PYRL_ACT_PARAMS(float)), (PYRL_ACT_ARGS), run<float>)
 
 template <typename T>
 struct Kernel {
@@ -336,16 +332,7 @@ struct Kernel {
 };
 template <>
 struct Kernel<float> {
-  static void call(PYRL_ACT_PARAMS(float)) {
-#if PYRL_X86_SETS
-    switch (cpu_isa()) {
-      case CpuIsa::kAvx2: return run_float_avx2(PYRL_ACT_ARGS);
-      case CpuIsa::kAvx: return run_float_avx(PYRL_ACT_ARGS);
-      default: break;
-    }
-#endif
-    run_float_default(PYRL_ACT_ARGS);
-  }
+  static void call(PYRL_ACT_PARAMS(float)) { run_float(PYRL_ACT_ARGS); }
 };
 #undef PYRL_ACT_PARAMS
 #undef PYRL_ACT_ARGS

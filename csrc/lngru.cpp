@@ -157,6 +157,11 @@ const TorchBlas& torch_blas() {
   return blas;
 }
 
+// Whether torch's sgemm_ and dgemm_ (found) pass the self-test.
+bool torch_blas_passes() {
+  return lp64_gemm_passes<float>(torch_blas().sgemm) && lp64_gemm_passes<double>(torch_blas().dgemm);
+}
+
 // PYRL_CPU_BLAS=aten|direct|auto (unset: auto), read once: auto takes the direct path where
 // torch's BLAS was found and passes the self-test, aten never does, direct insists (an op
 // call fails, saying why, where it cannot).
@@ -177,8 +182,7 @@ BlasChoice choose_blas() {
   std::string why;
   if (!torch_blas().found()) {
     why = "torch's BLAS (sgemm_/dgemm_) was not found in its CPU library";
-  } else if (!lp64_gemm_passes<float>(torch_blas().sgemm) ||
-             !lp64_gemm_passes<double>(torch_blas().dgemm)) {
+  } else if (!torch_blas_passes()) {
     why = "torch's sgemm_/dgemm_ failed pyrl's 32-bit-integer self-test (an ILP64 or different BLAS?)";
   } else {
     choice.direct = true;
@@ -332,8 +336,7 @@ void set_lngru_cpu_blas(const std::string& name) {
               "lngru: cpu blas must be \"direct\" or \"aten\", got \"", name, "\"");
   TORCH_CHECK(name == "aten" || torch_blas().found(),
               "lngru: torch's BLAS (sgemm_/dgemm_) was not found in its CPU library");
-  TORCH_CHECK(name == "aten" || (lp64_gemm_passes<float>(torch_blas().sgemm) &&
-                                 lp64_gemm_passes<double>(torch_blas().dgemm)),
+  TORCH_CHECK(name == "aten" || torch_blas_passes(),
               "lngru: torch's sgemm_/dgemm_ failed pyrl's 32-bit-integer self-test");
   use_direct_blas().store(name == "direct");
 }
@@ -368,7 +371,7 @@ void naive_sgemm(const char* ta, const char* tb, const int* m, const int* n, con
 bool cpu_blas_self_test(const std::string& against) {
   if (against == "torch") {
     TORCH_CHECK(torch_blas().found(), "torch's BLAS (sgemm_/dgemm_) was not found");
-    return lp64_gemm_passes<float>(torch_blas().sgemm) && lp64_gemm_passes<double>(torch_blas().dgemm);
+    return torch_blas_passes();
   }
   if (against == "lp64") return lp64_gemm_passes<float>(&naive_sgemm<int, true>);
   if (against == "ilp64") return lp64_gemm_passes<float>(&naive_sgemm<int64_t, true>);

@@ -30,27 +30,11 @@ namespace pyrl {
 namespace {
 
 // The element loops are compiled for AVX2 and AVX besides the baseline and picked per call by
-// the process-wide instruction-set switch, as in act.cpp (portability.h). The AVX2 version
+// the process-wide instruction-set switch, as in act.cpp (cpu_isa.h). The AVX2 version
 // leaves FMA out on purpose: elementwise IEEE ops (no FMA, no reassociation) give the same
 // bits at every width, so every set equals the reference exactly.
-// PYRL_OPTIM_SETS(ret, name, (params), (args), body) defines name_default, name_avx and
-// name_avx2, each `return body args;`, and name(params), which calls the one in use.
-#if PYRL_X86_SETS
-#define PYRL_OPTIM_SETS(RET, NAME, PARAMS, ARGS, BODY)       \
-  RET NAME##_default PARAMS { return BODY ARGS; }            \
-  PYRL_TARGET_AVX RET NAME##_avx PARAMS { return BODY ARGS; }   \
-  PYRL_TARGET_AVX2 RET NAME##_avx2 PARAMS { return BODY ARGS; } \
-  RET NAME PARAMS {                                          \
-    switch (cpu_isa()) {                                     \
-      case CpuIsa::kAvx2: return NAME##_avx2 ARGS;           \
-      case CpuIsa::kAvx: return NAME##_avx ARGS;             \
-      default: return NAME##_default ARGS;                   \
-    }                                                        \
-  }
-#else
 #define PYRL_OPTIM_SETS(RET, NAME, PARAMS, ARGS, BODY) \
-  RET NAME PARAMS { return BODY ARGS; }
-#endif
+  PYRL_CPU_SETS(PYRL_TARGET_AVX2, RET, NAME, PARAMS, ARGS, BODY)
 
 constexpr int64_t kChunk = 256;  // elements staged per pass; fits on the stack in float64
 

@@ -25,6 +25,31 @@ namespace {
 
 using OptTensor = std::optional<at::Tensor>;
 
+// Kernels with the dispatcher's argument types (str as c10::string_view, Tensor?[] as a
+// c10::List) over the ops' own signatures.
+template <auto F>  // lngru_forward or lngru_forward_cuda
+std::vector<at::Tensor> forward_kernel(const at::Tensor& x, const at::Tensor& h0,
+                                       const at::Tensor& reset, const at::Tensor& weight_ih,
+                                       const at::Tensor& weight_hh, const at::Tensor& bias_ih,
+                                       const at::Tensor& bias_hh, const OptTensor& gamma_ih,
+                                       const OptTensor& gamma_hh, double eps,
+                                       c10::string_view norm) {
+  return F(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps,
+           std::string(norm));
+}
+
+template <auto F>  // lngru_backward or lngru_backward_cuda
+std::vector<at::Tensor> backward_kernel(
+    const at::Tensor& grad_out, const at::Tensor& grad_hT, const at::Tensor& x,
+    const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
+    const at::Tensor& weight_hh, const at::Tensor& bias_hh, const OptTensor& gamma_ih,
+    const OptTensor& gamma_hh, const at::Tensor& out, const at::Tensor& xhat,
+    const at::Tensor& hhat, const at::Tensor& rstd, const at::Tensor& gates,
+    c10::string_view norm) {
+  return F(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh,
+           out, xhat, hhat, rstd, gates, std::string(norm));
+}
+
 // The forward through the dispatcher: under torch.compile's tracing the inputs are fake
 // tensors, and the dispatcher sends them to the fake kernel, never to one that reads memory.
 std::vector<at::Tensor> call_lngru_forward(const at::Tensor& x, const at::Tensor& h0,
@@ -35,11 +60,7 @@ std::vector<at::Tensor> call_lngru_forward(const at::Tensor& x, const at::Tensor
                                            c10::string_view norm) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("pyrl::lngru_forward", "")
-                             .typed<std::vector<at::Tensor>(
-                                 const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                 const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                 const at::Tensor&, const OptTensor&, const OptTensor&, double,
-                                 c10::string_view)>();
+                             .typed<decltype(forward_kernel<&lngru_forward>)>();
   return op.call(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps, norm);
 }
 
@@ -53,11 +74,7 @@ std::vector<at::Tensor> call_lngru_backward(
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("pyrl::lngru_backward", "")
-          .typed<std::vector<at::Tensor>(
-              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
-              const at::Tensor&, const at::Tensor&, const at::Tensor&, c10::string_view)>();
+          .typed<decltype(backward_kernel<&lngru_backward>)>();
   return op.call(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih,
                  gamma_hh, out, xhat, hhat, rstd, gates, norm);
 }
@@ -124,38 +141,6 @@ std::tuple<at::Tensor, at::Tensor> lngru_sequence_forward_only(
   auto res = call_lngru_forward(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih,
                                 gamma_hh, eps, norm);
   return {res[0], res[0].select(0, -1).clone()};
-}
-
-// Kernels with the dispatcher's argument types (str as c10::string_view, Tensor?[] as a
-// c10::List) over the ops' own signatures.
-template <std::vector<at::Tensor> (*F)(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                       const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                       const at::Tensor&, const OptTensor&, const OptTensor&,
-                                       double, const std::string&)>
-std::vector<at::Tensor> forward_kernel(const at::Tensor& x, const at::Tensor& h0,
-                                       const at::Tensor& reset, const at::Tensor& weight_ih,
-                                       const at::Tensor& weight_hh, const at::Tensor& bias_ih,
-                                       const at::Tensor& bias_hh, const OptTensor& gamma_ih,
-                                       const OptTensor& gamma_hh, double eps,
-                                       c10::string_view norm) {
-  return F(x, h0, reset, weight_ih, weight_hh, bias_ih, bias_hh, gamma_ih, gamma_hh, eps,
-           std::string(norm));
-}
-
-template <std::vector<at::Tensor> (*F)(
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-    const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&,
-    const OptTensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-    const at::Tensor&, const std::string&)>
-std::vector<at::Tensor> backward_kernel(
-    const at::Tensor& grad_out, const at::Tensor& grad_hT, const at::Tensor& x,
-    const at::Tensor& h0, const at::Tensor& reset, const at::Tensor& weight_ih,
-    const at::Tensor& weight_hh, const at::Tensor& bias_hh, const OptTensor& gamma_ih,
-    const OptTensor& gamma_hh, const at::Tensor& out, const at::Tensor& xhat,
-    const at::Tensor& hhat, const at::Tensor& rstd, const at::Tensor& gates,
-    c10::string_view norm) {
-  return F(grad_out, grad_hT, x, h0, reset, weight_ih, weight_hh, bias_hh, gamma_ih, gamma_hh,
-           out, xhat, hhat, rstd, gates, std::string(norm));
 }
 
 std::vector<at::Tensor> act_step_kernel(const at::Tensor& obs, const at::Tensor& state,

@@ -186,7 +186,7 @@ class _FusedCache:
     __slots__ = ("args", "registrations", "modules", "hooked", "settings", "layers", "sizes")
 
     def __init__(self, model: "ActorCritic", refusal: Optional[str]):
-        self.args = None if refusal is not None else model._act_params()
+        self.args = None if refusal is not None else model._gather_act_params()
         self.registrations = _REGISTRATIONS[0]
         self.modules = tuple(model._fused_modules())
         self.hooked = _hooked(self.modules)
@@ -419,6 +419,10 @@ class ActorCritic(nn.Module):
         refusal = self._fused_refusal()
         if refusal is not None:
             raise ValueError(f"act_step: the fused act step does not compute this model: {refusal}")
+        return self._gather_act_params()
+
+    def _gather_act_params(self):
+        """``_act_params`` of a model ``_fused_refusal`` has accepted."""
         trunks = []
         for encoder, norm, core, _ in self._trunks():
             lin1, lin2 = encoder[1], encoder[3]

@@ -49,13 +49,44 @@ def cpu_capabilities():
 
 
 @contextmanager
+def _switched(get, set_, name):
+    """A process-wide switch of pyrl._C set to `name` inside the block, restored after."""
+    before = get()
+    set_(name)
+    try:
+        yield
+    finally:
+        set_(before)
+
+
 def cpu_capability(name):
     """Every CPU kernel on instruction set `name` inside the block (process-wide switch)."""
     from pyrl import ops
     ext = ops._ext()
-    before = ext.cpu_capability()
-    ext.set_cpu_capability(name)
-    try:
-        yield
-    finally:
-        ext.set_cpu_capability(before)
+    return _switched(ext.cpu_capability, ext.set_cpu_capability, name)
+
+
+def cpu_blas(name):
+    """The CPU kernels' matrix products through `name` ("direct" or "aten") inside the block."""
+    from pyrl import ops
+    ext = ops._ext()
+    return _switched(ext.lngru_cpu_blas, ext.set_lngru_cpu_blas, name)
+
+
+def make_actor_critic(discrete, separate, rnn, norm, seed=0, obs_size=5, actions=3, hidden=16):
+    """An ActorCritic with every parameter and statistic away from its initial value, so that
+    a swapped or ignored tensor shows (the act step's tests)."""
+    import gymnasium
+
+    from pyrl.nn import ActorCritic, RunningBatchNorm
+    torch.manual_seed(seed)
+    space = gymnasium.spaces.Discrete(actions) if discrete else gymnasium.spaces.Box(-1, 1, (actions,))
+    model = ActorCritic((obs_size,), space, hidden=hidden, rnn=rnn, norm=norm, separate_critic=separate)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+        for m in model.modules():
+            if isinstance(m, RunningBatchNorm):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.2, 2.0)
+    return model

@@ -7,8 +7,9 @@ import gymnasium
 import pytest
 import torch
 
+from lngru_cases import cpu_blas, make_actor_critic
 from pyrl import ops
-from pyrl.nn import ActorCritic, RunningBatchNorm
+from pyrl.nn import ActorCritic
 
 I, A, H = 5, 3, 16
 
@@ -19,19 +20,7 @@ IDS = [f"{'cat' if d else 'gauss'}-{'sep' if s else 'shared'}-{'gru' if r else '
 
 
 def make_model(discrete, separate, rnn, norm, seed=0):
-    """A model with every parameter and statistic away from its initial value, so that a
-    swapped or ignored tensor shows."""
-    torch.manual_seed(seed)
-    space = gymnasium.spaces.Discrete(A) if discrete else gymnasium.spaces.Box(-1, 1, (A,))
-    model = ActorCritic((I,), space, hidden=H, rnn=rnn, norm=norm, separate_critic=separate)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
-        for m in model.modules():
-            if isinstance(m, RunningBatchNorm):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.2, 2.0)
-    return model
+    return make_actor_critic(discrete, separate, rnn, norm, seed, obs_size=I, actions=A, hidden=H)
 
 
 def inputs(model, n=7, seed=1, poison=True):
@@ -102,10 +91,7 @@ def test_the_cores_products_through_the_aten_fallback_equal_the_reference(norm):
     # at::mm on views of the same buffers: held to the reference the same way
     model = make_model(True, True, True, norm)
     args = model._act_params()
-    ext = ops._ext()
-    before = ext.lngru_cpu_blas()
-    ext.set_lngru_cpu_blas("aten")
-    try:
+    with cpu_blas("aten"):
         for n in (1, 9):
             obs, state, reset = inputs(model, n, seed=n)
             noise = draw(model, n, seed=n)
@@ -114,8 +100,6 @@ def test_the_cores_products_through_the_aten_fallback_equal_the_reference(norm):
             assert torch.equal(got[0], want[0])
             for g, w in zip(got, want):
                 close(g.float(), w.float(), 1e-5)
-    finally:
-        ext.set_lngru_cpu_blas(before)
 
 
 @pytest.mark.parametrize("discrete, separate, rnn, norm", CASES, ids=IDS)

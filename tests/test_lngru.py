@@ -5,7 +5,6 @@ import platform
 import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
-from lngru_cases import NORMS, cpu_capabilities, cpu_capability, grads, make_inputs, make_params
+from lngru_cases import NORMS, cpu_blas, cpu_capabilities, cpu_capability, grads, make_inputs, make_params
 from pyrl import ops
 from pyrl.nn import LNGRU
 
@@ -398,17 +397,6 @@ def test_float32_results_of_every_capability_agree():
             outs.append(first)
     for out in outs[1:]:
         assert_close(out, outs[0], rtol=0, atol=1e-5)
-
-
-@contextmanager
-def cpu_blas(name):
-    ext = ops._ext()
-    before = ext.lngru_cpu_blas()
-    ext.set_lngru_cpu_blas(name)
-    try:
-        yield
-    finally:
-        ext.set_lngru_cpu_blas(before)
 
 
 def test_cpu_blas_is_torchs_own_where_torch_has_mkl():

@@ -2,16 +2,14 @@
 of 0 and 1, odd hidden sizes (1, 3, 7, 13, 33: none a multiple of a vector width), numels
 across the optimizer's 256-element chunks, in float32 and float64. An empty size is accepted
 with empty results, by the op and its reference alike."""
-import gymnasium
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
-from lngru_cases import NORMS, cpu_capabilities, cpu_capability, make_inputs, make_params
+from lngru_cases import NORMS, cpu_capabilities, cpu_capability, make_actor_critic, make_inputs, make_params
 from pyrl import ops
-from pyrl.nn import ActorCritic, RunningBatchNorm
 
 ODD_H = [1, 3, 7, 13, 33]
 DTYPES = [torch.float32, torch.float64]
@@ -71,27 +69,12 @@ def test_lngru_cell_at_every_size(B, H, dtype):
     assert_close(got.double(), want, rtol=0, atol=1e-11 if dtype == torch.float64 else 2e-5)
 
 
-def _act_model(H, discrete, separate, rnn, norm, seed):
-    torch.manual_seed(seed)
-    A = 3
-    space = gymnasium.spaces.Discrete(A) if discrete else gymnasium.spaces.Box(-1, 1, (A,))
-    model = ActorCritic((4,), space, hidden=H, rnn=rnn, norm=norm, separate_critic=separate)
-    with torch.no_grad():
-        for q in model.parameters():
-            q.add_(torch.randn_like(q) * 0.3)
-        for m in model.modules():
-            if isinstance(m, RunningBatchNorm):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.2, 2.0)
-    return model
-
-
 @settings(max_examples=150, deadline=None)
 @given(N=st.sampled_from([0, 1, 2, 5, 9]), H=st.sampled_from(ODD_H + [16]), discrete=st.booleans(),
        separate=st.booleans(), rnn=st.booleans(), norm=st.sampled_from(["none", "layernorm", "rmsnorm", "batchnorm"]),
        dtype=st.sampled_from(DTYPES), capability=st.sampled_from(CAPABILITIES), seed=st.integers(0, 2**16))
 def test_act_step_at_every_size(N, H, discrete, separate, rnn, norm, dtype, capability, seed):
-    model = _act_model(H, discrete, separate, rnn, norm, seed)
+    model = make_actor_critic(discrete, separate, rnn, norm, seed, obs_size=4, hidden=H)
     trunks, heads, *rest = model._act_params()
     cast = lambda t: None if t is None else t.detach().to(dtype)  # noqa: E731
     args = (tuple(tuple(map(cast, tr)) for tr in trunks), tuple(map(cast, heads)), *rest)
