@@ -3,7 +3,8 @@ with the row's settings and side by side with the settings it replaced.
 
     .venv/bin/python bench/task_defaults.py --env CartPoleNoVel-v1 --seeds 5 --out /tmp/td
 
-Each variant is the row plus some flags (flags override the row). Per run: the training score
+Each variant is the row plus some flags (flags override the row): a name of VARIANTS, or
+NAME=FLAGS, e.g. --variants "row=--norm layernorm|gamma 0.95=--norm layernorm --gamma 0.95". Per run: the training score
 (mean of each worker's last 10 episodes, averaged over workers) and the model's evaluation
 after training (20 episodes of the sampled policy), both at the end of the budget; a run
 "solves" the task when its score is at least --solved. Prints a Markdown table.
@@ -35,16 +36,19 @@ def main() -> int:
     ap.add_argument("--env", default="CartPoleNoVel-v1")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--solved", type=float, default=475.0)
-    ap.add_argument("--variants", default="|".join(VARIANTS), help="names of VARIANTS, separated by |")
+    ap.add_argument("--variants", default="|".join(VARIANTS),
+                    help="names of VARIANTS or NAME=FLAGS, separated by |")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     rows = []
-    for name in args.variants.split("|"):
+    for variant in args.variants.split("|"):
+        name, eq, flags = variant.partition("=")
+        flags = flags if eq else VARIANTS[name]
         results = []
         for seed in range(args.seeds):
             out = args.out / f"{name.split(' (')[0].replace(' ', '_').replace(',', '')}_seed{seed}"
             cmd = [sys.executable, "-m", "pyrl", "train", "--env", args.env, "--method", "a3c", "--rnn",
-                   "--seed", str(seed), "--out", str(out), "--json", *shlex.split(VARIANTS[name])]
+                   "--seed", str(seed), "--out", str(out), "--json", *shlex.split(flags)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode not in (0, 1):
                 print(proc.stderr, file=sys.stderr)

@@ -550,3 +550,53 @@ def profile_figure(doc: dict[str, Any]):
 def performance_profile(doc: dict[str, Any], path: Path) -> Path:
     """``profile_figure`` as a PNG."""
     return _save(profile_figure(doc), path)
+
+
+def suite_profile_figure(doc: dict[str, Any]):
+    """A suite's performance profiles across tasks: one panel per configuration; per method the
+    fraction of its trained models (pooled over tasks) whose normalised score exceeds tau, with
+    the stratified bootstrap's pointwise 95% band (``across_tasks.profiles``)."""
+    plt = _plt()
+    across = doc["across_tasks"]
+    profiles = across.get("profiles") or []
+    labels = list(dict.fromkeys(p["config"] for p in profiles))
+    methods = [doc["treatment"], doc["control"]]
+    ncol = max(1, min(2, len(labels)))
+    nrow = max(1, math.ceil(len(labels) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False, figsize=(4.6 * ncol, 3.3 * nrow),
+                             dpi=DPI)
+    for ax, label in zip(axes.flat, labels):
+        for i, m in enumerate(methods):
+            p = next((p for p in profiles if p["config"] == label and p["method"] == m), None)
+            color = COLORS[i % len(COLORS)]
+            if p is None:
+                ax.plot([], [], color=color, label=f"{m} (too few runs)")
+                continue
+            ax.plot(p["tau"], p["fraction"], color=color, lw=1.5, label=m)
+            ax.fill_between(p["tau"], p["band95"][0], p["band95"][1], color=color, alpha=0.18, lw=0)
+        for x in (0.0, 1.0):
+            ax.axvline(x, color="0.6", lw=0.7, ls=":")
+        ax.set_title("\n".join(textwrap.wrap(label, 36, break_long_words=False)), fontsize=9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(color="0.92", lw=0.6)
+        ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
+    if not labels:
+        axes[0, 0].text(0.5, 0.5, across.get("why") or "no profiles", ha="center", va="center", wrap=True,
+                        transform=axes[0, 0].transAxes, fontsize=8)
+    for ax in list(axes.flat)[max(1, len(labels)):]:
+        ax.set_visible(False)
+    for col in range(ncol):
+        ax = [a for a in axes[:, col] if a.get_visible()][-1]
+        ax.tick_params(axis="x", labelbottom=True)
+        ax.set_xlabel("normalised score τ (0: random policy, 1: reference)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("fraction of models > τ", fontsize=8)
+    fig.suptitle(f"Performance profiles across {', '.join(doc['suite'])}\n(trained models pooled over tasks; 95% "
+                 "band: bootstrap stratified by task, runs resampled)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def suite_profile(doc: dict[str, Any], path: Path) -> Path:
+    """``suite_profile_figure`` as a PNG."""
+    return _save(suite_profile_figure(doc), path)

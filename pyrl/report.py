@@ -532,3 +532,72 @@ def summary_paragraph(doc: dict[str, Any]) -> str:
     if shown:
         parts[-1] = parts[-1][:-1] + "."
     return " ".join(parts)
+
+
+# ---- a suite: every task's report, then the answer across tasks ----
+
+def suite_tables(doc: dict[str, Any], full: bool = True) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The across-task tables: normalisation, the IQM of every cell, and (``full``) every claim
+    weighed."""
+    across = doc["across_tasks"]
+    if not across.get("available"):
+        return []
+    norm = [[t, num(n["random"]), num(n["reference"]), n["reference_source"] or "", n["random_source"] or ""]
+            for t, n in across["normalisation"].items()]
+    cells = [[c["config"], c["method"], ", ".join(f"{t} {k}" for t, k in c["runs"].items()),
+              fmt_value(c["iqm"], c["iqm_ci95"]), fmt_interval(c["iqm_ci95"])] for c in across["cells"]]
+    claims = []
+    for c in across["answer"]["claims"]:
+        level = "" if c["ci_level"] is None else f" ({100 * c['ci_level']:.2f}%)"
+        claims.append([_mark(c["shown"]), c["kind"], c["measure"], c["statement"] if c["shown"] else c["question"],
+                       fmt_value(c["estimate"], c["ci95"]), fmt_interval(c["ci95"]),
+                       (fmt_interval(c["ci"]) + level) if c["ci"] else "n/a", fmt_p(c["p"]), fmt_p(c["p_adj"]),
+                       c["why_not"] or ""])
+    return [("Normalisation per task (0: a uniformly random policy, 1: the reference)",
+             ["task", "random", "reference", "reference from", "random from"], norm),
+            (f"IQM of normalised model scores per cell (pooled over tasks; {across['n_boot']} stratified bootstrap "
+             "replicates, runs resampled within each task)", ["configuration", "method", "runs", "IQM", "95% CI"], cells),
+            ] + [("Claims across tasks", ["shown", "kind", "measure", "claim", "estimate", "95% CI", "CI at the Holm level",
+                                     "p", "p_adj", "why not shown"], claims)] * full
+
+
+def render_suite(doc: dict[str, Any], console) -> None:
+    """The terminal report of a suite: each task's report, then the answer across tasks."""
+    from rich.rule import Rule
+    from rich.text import Text
+
+    for task in doc["tasks"]:
+        console.print(Rule(Text(f"Task: {task['task']}", style="bold")))
+        render(task, console)
+    console.print(Rule(Text("Across tasks", style="bold")))
+    across = doc["across_tasks"]
+    if not across.get("available"):
+        console.print(Text(across["why"], style="yellow"))
+    else:
+        n_shown = across["answer"]["family"]["shown"]
+        for i, line in enumerate(across["answer"]["lines"]):
+            console.print(Text(f"{SHOWN} ", style="green").append(line) if i < n_shown else Text(line))
+        for t in suite_tables(doc, full=False):
+            _rich_table(console, *t)
+        console.print(Text("Every claim across tasks with its interval and why: --markdown, or --json "
+                           "(across_tasks.answer.claims).", style="dim"))
+    console.print()
+    console.print(Text(doc["family"]["line"], style="bold"))
+
+
+def markdown_suite(doc: dict[str, Any]) -> str:
+    """A suite's report as Markdown: the answer across tasks first, then each task's report."""
+    across = doc["across_tasks"]
+    lines = [f"# {doc['treatment']} vs {doc['control']} across tasks: {', '.join(doc['suite'])}", "",
+             doc["family"]["line"], "", "## Across tasks", ""]
+    if not across.get("available"):
+        lines += [across["why"], ""]
+    else:
+        n_shown = across["answer"]["family"]["shown"]
+        lines += [f"- {SHOWN} {line}" if i < n_shown else f"- {line}"
+                  for i, line in enumerate(across["answer"]["lines"])] + [""]
+        for t in suite_tables(doc):
+            lines += _md_table(*t)
+    for task in doc["tasks"]:
+        lines += [f"# Task: {task['task']}", ""] + markdown(task).split("\n")[1:]
+    return "\n".join(lines)

@@ -3,7 +3,8 @@ os.replace), and read back with their sweep's definition checked.
 
 A results directory is one run (``DIR/result.json``, from ``pyrl train``) or a sweep
 (``DIR/sweep.json`` and ``DIR/<run_id>/result.json``, from ``pyrl ablate``/``compare``), or a
-directory holding such directories.
+directory holding such directories; or a suite (``DIR/suite.json``, one sweep per env in
+``DIR/<env>``, from ``pyrl ablate --env A,B`` or ``--suite``).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 MANIFEST = "sweep.json"
+SUITE = "suite.json"
 RESULT = "result.json"
 LOCK = ".lock"
 FINISHED = ("ok", "diverged")  # learning outcomes; failed and interrupted runs are not
@@ -307,6 +309,57 @@ def inputs_from_dir(root) -> Inputs:
     curves = curves_from_runs(runs, factors, notes)
     floor, source = floor_of(root, runs)
     return Inputs(samples, factors, models_from_runs(runs, factors), curves, floor, source, notes)
+
+
+def suite_dir(root, env: str) -> Path:
+    """Where a suite keeps the sweep of ``env``."""
+    import re
+
+    return Path(root) / re.sub(r"[^A-Za-z0-9.+_-]", "_", str(env))
+
+
+def is_suite(root) -> bool:
+    return (Path(root) / SUITE).is_file()
+
+
+def reference_of(root) -> tuple[float | None, str | None]:
+    """The env's reference score recorded in sweep.json (from its row in pyrl.train.tasks when
+    the sweep was made), else the row's now; (None, None) without either."""
+    try:
+        manifest = json.loads((Path(root) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    ref = manifest.get("reference")
+    if ref and ref.get("score") is not None:
+        return float(ref["score"]), f"{ref.get('source') or 'given'} (sweep.json)"
+    from pyrl.train.tasks import task
+
+    row = task((manifest.get("config") or {}).get("env", ""))
+    if row is not None and row.reference is not None:
+        return row.reference, f"{row.reference_source} (pyrl.train.tasks now: not recorded in sweep.json)"
+    return None, None
+
+
+def suite_inputs(root) -> list:
+    """A ``pyrl.stats.suite.TaskInputs`` for every env of the suite at ``root``, in suite.json's
+    order; ResultsError for an env whose sweep has not started."""
+    from pyrl.stats.suite import TaskInputs
+
+    root = Path(root)
+    try:
+        envs = json.loads((root / SUITE).read_text())["envs"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ResultsError(f"{root / SUITE}: unreadable ({exc})") from None
+    out = []
+    for env in envs:
+        where = suite_dir(root, env)
+        if not (where / MANIFEST).is_file():
+            raise ResultsError(f"{where}: the suite's sweep of {env} has not started (rerun the sweep to run it)")
+        inp = inputs_from_dir(where)
+        ref, ref_source = reference_of(where)
+        out.append(TaskInputs(env, inp.samples, inp.factors, inp.models, inp.curves, inp.floor, inp.floor_source,
+                              ref, ref_source, inp.notes))
+    return out
 
 
 def curves_from_runs(runs: list[dict], factors: dict[str, list], notes: list[str] | None = None) -> list:

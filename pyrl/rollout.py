@@ -118,13 +118,15 @@ class RolloutStore:
         """reset [N] for the step after the rollout (the one whose obs is obs[T])."""
         return self.reset_step[-1] if self._filled else self.prev_reset_step
 
-    def advantages(self, gamma: float, lam: float) -> tuple[Tensor, Tensor, Tensor]:
+    def advantages(self, gamma: float, lam: float, reward_scale: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
         """GAE under next-step autoreset (``pyrl.ops.gae``) over the filled rollout; values[T]
-        must hold the bootstrap value. Returns (advantages, returns, valid) [T,N], also kept
-        as ``advantages_``, ``returns``, ``valid``."""
+        must hold the bootstrap value. ``reward_scale`` multiplies the rewards the values learn
+        (the stored rewards, and so the episode returns, stay raw). Returns (advantages,
+        returns, valid) [T,N], also kept as ``advantages_``, ``returns``, ``valid``."""
         if not self._filled:
             raise RuntimeError("advantages() needs a collected rollout (call collect first)")
-        adv, ret, valid = ops.gae(self.rewards.cpu(), self.values.cpu(), self.terminated.cpu(),
+        rewards = self.rewards.cpu() if reward_scale == 1.0 else self.rewards.cpu() * reward_scale  # [T,N]
+        adv, ret, valid = ops.gae(rewards, self.values.cpu(), self.terminated.cpu(),
                                   self.truncated.cpu(), self.prev_done, gamma, lam)
         self.advantages_.copy_(adv)
         self.returns.copy_(ret)

@@ -10,7 +10,11 @@ Layout of ``--out DIR``::
                                         env's random-policy score (a divergence floor fixed
                                         before any analysis; measured when the sweep is made,
                                         added on resume to a sweep.json without it; no part of
-                                        the definition)
+                                        the definition), and "reference": the env's reference
+                                        score from its row in pyrl.train.tasks (1 on a suite's
+                                        normalised scale, 0 being the floor), or null
+    DIR/suite.json                      instead, for a sweep over several envs (``--env A,B``,
+                                        ``--suite``): the envs, each a sweep as above in DIR/<env>
     DIR/.lock                           the OS lock of the sweep that is using DIR (and who it is)
     DIR/<run_id>/result.json            written last: its presence = finished
     DIR/<run_id>/curve.csv, model*.pt   the run's learning curve and checkpoints
@@ -45,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from pyrl.results import FINISHED, LOCK, MANIFEST, RESULT, write_bytes_atomic, write_json_atomic
+from pyrl.results import FINISHED, LOCK, MANIFEST, RESULT, SUITE, suite_dir, write_bytes_atomic, write_json_atomic
 
 COMPONENTS = ("rnn", "layernorm")
 METHODS = ("a3c", "individual")
@@ -62,6 +66,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(env="CartPoleNoVel-v1", seeds=5, steps=80_000, workers=2, envs_per_worker=8),
     # a study-sized sweep for a workstation or a cluster
     "full": dict(env="CartPoleNoVel-v1", seeds=10, steps=300_000, workers=4, envs_per_worker=8),
+    # the memory suite (SUITES), 5 runs per cell, every task at its row's budget and sizes
+    "suite": dict(suite="memory", seeds=5, workers=2),
 }
 
 
@@ -213,10 +219,12 @@ def prepare(out: Path, settings: dict[str, Any]) -> None:
             shown = ", ".join(f"{k} ({_show(have, k)} -> {_show(want, k)})" for k in diff)
             raise SweepError(f"{out} holds a sweep with other settings (differ: {shown}); "
                              "use another --out, or the same settings to resume it")
-        if added or "floor" not in have:
-            write_json_atomic(manifest, {**have, "config": {**old, **added}, "floor": have.get("floor") or floor(want)})
+        if added or "floor" not in have or "reference" not in have:
+            write_json_atomic(manifest, {**have, "config": {**old, **added}, "floor": have.get("floor") or floor(want),
+                                         "reference": have.get("reference") or reference(want)})
         return
     write_json_atomic(manifest, {"format": FORMAT, "pyrl": _version(), **want, "floor": floor(want),
+                                 "reference": reference(want),
                                  "task_defaults": settings.get("task_defaults") or {},
                                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
@@ -229,6 +237,44 @@ def floor(sweep_def: dict[str, Any]) -> dict[str, Any]:
     if "env" in sweep_def["config"]:
         return random_policy_score(sweep_def["config"]["env"])
     return {env: random_policy_score(env) for env in sweep_def["factors"]["env"]}
+
+
+def reference(sweep_def: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The env's reference score from its row of tuned settings (``pyrl.train.tasks``), or None
+    without one (or where ``env`` is a factor)."""
+    from pyrl.train.tasks import task
+
+    row = task(sweep_def["config"].get("env", ""))
+    if row is None or row.reference is None:
+        return None
+    return {"score": row.reference, "source": row.reference_source}
+
+
+# ---- suites: one sweep per env under one directory
+
+SUITES: dict[str, tuple[str, ...]] = {
+    # issue 23's three memory tasks of RL Zoo's RecurrentPPO benchmark (MountainCarContinuousNoVel-v0, the
+    # fourth, is offered but left out: bench/README.md, "Per-task defaults")
+    "memory": ("CartPoleNoVel-v1", "PendulumNoVel-v1", "LunarLanderNoVel-v3"),
+}
+
+
+def prepare_suite(out: Path, envs: list[str]) -> None:
+    """Create ``out`` as a suite of ``envs`` (suite.json), or check that it is that suite
+    (SweepError otherwise). A directory holding a single sweep is refused."""
+    out = Path(out)
+    if (out / MANIFEST).exists():
+        raise SweepError(f"{out} holds a single-env sweep; use another --out for a suite")
+    path = out / SUITE
+    if path.exists():
+        have = json.loads(path.read_text()).get("envs")
+        if have != envs:
+            raise SweepError(f"{out} holds a suite of other envs ({', '.join(have or [])}); use another --out, "
+                             "or the same envs to resume it")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {"format": 1, "pyrl": _version(), "envs": envs,
+                             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def _show(doc: dict, key: str) -> str:

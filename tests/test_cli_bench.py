@@ -383,3 +383,14 @@ def test_bench_stats_aggregate_json(runner):
     for r in rows:
         assert r["sims"] == 3 and 0 <= r["a3c_better"] <= 1 and 0 <= r["cover_pi"] <= 1
         assert r["truth"]["iqm_difference"] == pytest.approx(r["shift"], abs=0.02)
+
+
+def test_bench_stats_suite_json(runner):
+    # the suite's whole report on simulated factorials (tiny here: the measured figures are in bench/README.md)
+    result = runner.invoke(cli, ["bench", "stats", "--json", "--part", "suite", "--sims", "2"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["scenario"] for r in rows][:2] == ["null", "null"]
+    for r in rows:
+        assert r["sims"] == 2 and 0 <= r["any_across_shown"] <= r["any_shown"] <= 1
+        assert r["size"] and all(0 <= v <= 1 for v in r["size"].values())

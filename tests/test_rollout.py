@@ -217,3 +217,22 @@ def test_bench_quick_runs_and_agrees():
     console = Console(width=120, record=True, color_system=None)
     bench.render(result, console)
     assert "gae" in console.export_text()
+
+
+def test_reward_scale_scales_what_the_values_learn_not_the_rewards():
+    env = envs.make("CartPole-v1", N, seed=5, max_episode_steps=7)
+    store = RolloutStore.for_env(env, T)
+    store.start(env.reset()[0])
+    collect(env, RandomPolicy(2), store, value_fn=lambda o, r: o.sum(-1))
+    rewards = store.rewards.clone()
+    prev_done = store.prev_done.clone()
+    adv, ret, valid = (t.clone() for t in store.advantages(0.9, 0.8, reward_scale=0.25))
+    # GAE is linear in (rewards, values): scaled rewards with the values as they are
+    want = ops.gae_reference(0.25 * rewards, store.values, store.terminated, store.truncated, prev_done, 0.9, 0.8)
+    torch.testing.assert_close(adv, want[0])
+    torch.testing.assert_close(ret, want[1])
+    assert torch.equal(valid, want[2])
+    assert torch.equal(store.rewards, rewards)  # the episode statistics read these: raw
+    plain = store.advantages(0.9, 0.8)[0]
+    assert not torch.allclose(plain, adv)
+    env.close()

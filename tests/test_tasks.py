@@ -11,7 +11,8 @@ from pyrl.train.config import TrainConfig
 
 NO_FLAGS = dict(preset=None, env=None, seeds=None, steps=None, workers=None, envs_per_worker=None, rollout=None,
                 hidden=None, lr=None, optimizer=None, gamma=None, gae_lambda=None, ent_coef=None, vf_coef=None,
-                max_grad_norm=None, score_episodes=None, eval_episodes=None, device="cpu", backend="local")
+                max_grad_norm=None, score_episodes=None, eval_episodes=None, reward_scale=None, suite=None, device="cpu",
+                backend="local")
 
 
 def test_every_row_is_a_valid_configuration_of_a_known_env():
@@ -57,3 +58,12 @@ def test_ablate_takes_the_row_under_the_presets_sizes_and_the_flags():
     assert "lr" not in s and "lr" not in s["task_defaults"]
     s = _settings({"rnn": [True, False]}, ["a3c"], dict(NO_FLAGS, env="CartPole-v1"), {})
     assert s["task_defaults"] == {} and "gamma" not in s
+
+
+def test_reward_scale_must_be_positive(runner, tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="reward_scale must be positive"):
+        TrainConfig(reward_scale=0.0).check()
+    result = runner.invoke(cli, ["train", "--reward-scale", "0", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 2 and "--reward-scale" in result.output

@@ -15,7 +15,13 @@ shown, and the coverage of the two 95% intervals (the truth is known: the IQM di
 the shift, the probability of improvement Phi(shift / (SD sqrt 2)) on the null and shifted
 normals; with divergences it is computed from the mixture).
 
-    python -m pyrl.benchmarks.aggregate [--sims 400] [--boot 1000] [--jobs 2] [--markdown]
+The suite's report (``pyrl.stats.suite``: every task's analysis and the claims across tasks,
+one Holm family) is checked the same way on simulated factorials (SUITE_SCENARIOS: the three
+tasks x rnn x layernorm x both methods): how often any claim across tasks is shown, how often
+any claim of the whole report is, each kind's unadjusted rejection rate (the size of its
+test: 5% when the test is right) where its null holds, and the power of the averaged gap.
+
+    python -m pyrl.benchmarks.aggregate [--sims 400] [--boot 1000] [--jobs 2] [--suite] [--markdown]
 """
 from __future__ import annotations
 
@@ -119,6 +125,98 @@ def run(sims: int = 400, n_boot: int = 1000, seed: int = 0, jobs: int = 1) -> li
     return rows
 
 
+# (name, runs per cell per task, A3C shift on every task and configuration, rnn-off shift of both methods)
+SUITE_SCENARIOS = [
+    ("null", 3, 0.0, 0.0),
+    ("null", 5, 0.0, 0.0),
+    ("factor only (rnn off -0.2)", 5, 0.0, -0.2),
+    ("a3c +0.1", 5, 0.1, 0.0),
+    ("a3c +0.2", 5, 0.2, 0.0),
+]
+WORKERS = 2
+
+
+def _suite_task(rng, name: str, mean: float, runs: int, shift: float, rnn_shift: float):
+    """One simulated task of the factorial, in normalised units (floor 0, reference 1): an A3C
+    run is one model its W workers score with episode noise, an independent run W models."""
+    from pyrl.stats.suite import TaskInputs
+
+    samples = []
+    for rnn in (True, False):
+        for ln in (True, False):
+            mu = mean + (0.0 if rnn else rnn_shift)
+            config = {"rnn": rnn, "layernorm": ln}
+            for seed in range(runs):
+                a3c = float(_models(rng, mu + shift, 1, 1, 0.0)[0][0])
+                ind = _models(rng, mu, 1, WORKERS, 0.0)[0]
+                for w in range(WORKERS):
+                    samples.append(dict(config=config, method="a3c", seed=seed, worker=w, model=0,
+                                        score=a3c + 0.02 * rng.standard_normal()))
+                    samples.append(dict(config=config, method="individual", seed=seed, worker=w, model=w,
+                                        score=float(ind[w])))
+    return TaskInputs(name, samples, ["rnn", "layernorm"], floor=0.0, floor_source="simulated", reference=1.0,
+                      reference_source="simulated")
+
+
+def _suite_study(args):
+    from pyrl.stats.suite import analyze_suite
+
+    seed, runs, shift, rnn_shift, n_boot = args
+    rng = np.random.default_rng(seed)
+    tasks = [_suite_task(rng, f"task{k}", m, runs, shift, rnn_shift) for k, m in enumerate(TASK_MEANS)]
+    doc = analyze_suite(tasks, n_boot=n_boot, seed=seed)
+    across = doc["across_tasks"]["answer"]["claims"]
+    own = holm([c["p"] for c in across if c["p"] is not None])
+    # where each kind's null holds: gaps and interactions without an A3C shift; changes of layernorm
+    # always (it does nothing), of rnn without an rnn shift
+    nulls = {"gap": shift == 0, "interaction": True, "change layernorm": True, "change rnn": rnn_shift == 0}
+    size: dict[str, list[bool]] = {}
+    for c in across:
+        kind = c["kind"] if c["kind"] != "change" else f"change {c['component']}"
+        if nulls[kind] and c["p"] is not None:
+            size.setdefault(f"{kind} {c['measure']}", []).append(c["p"] < 0.05)
+    avg = {c["measure"]: c for c in across if c["kind"] == "gap" and c["configs"] == ["all configurations"]}
+    return {
+        "any_across_shown": any(c["shown"] for c in across),
+        "any_shown": doc["family"]["shown"] > 0,
+        "any_across_own_family": any(p < 0.05 for p in own),
+        "size": {k: float(np.mean(v)) for k, v in size.items()},
+        "averaged_gap_iqm_shown": avg["normalised IQM"]["shown"] and avg["normalised IQM"]["estimate"] > 0,
+        "averaged_gap_pi_shown": avg["P(improvement)"]["shown"] and avg["P(improvement)"]["estimate"] > 0.5,
+    }
+
+
+def run_suite(sims: int = 400, n_boot: int = 1000, seed: int = 0, jobs: int = 1) -> list[dict]:
+    rows = []
+    for i, (name, runs, shift, rnn_shift) in enumerate(SUITE_SCENARIOS):
+        tasks = [(seed * 1_000_003 + i * 10_007 + s, runs, shift, rnn_shift, n_boot) for s in range(sims)]
+        t0 = time.perf_counter()
+        if jobs > 1:
+            with ProcessPoolExecutor(jobs) as pool:
+                res = list(pool.map(_suite_study, tasks, chunksize=4))
+        else:
+            res = [_suite_study(t) for t in tasks]
+        kinds = sorted({k for r in res for k in r["size"]})
+        rows.append({"scenario": name, "runs": runs, "shift": shift, "rnn_shift": rnn_shift, "sims": sims,
+                     **{k: float(np.mean([r[k] for r in res])) for k in res[0] if k != "size"},
+                     "size": {k: float(np.mean([r["size"][k] for r in res if k in r["size"]])) for k in kinds},
+                     "seconds": round(time.perf_counter() - t0, 1)})
+    return rows
+
+
+def markdown_suite(rows: list[dict]) -> str:
+    lines = ["| scenario | runs per cell per task | any claim across tasks | any claim of the report | "
+             "across tasks as their own family | averaged gap shown (IQM / P) | largest size of a test (kind) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        worst = max(r["size"].items(), key=lambda kv: kv[1]) if r["size"] else ("-", float("nan"))
+        lines.append(f"| {r['scenario']} | {r['runs']} | {100 * r['any_across_shown']:.1f}% | "
+                     f"{100 * r['any_shown']:.1f}% | {100 * r['any_across_own_family']:.1f}% | "
+                     f"{100 * r['averaged_gap_iqm_shown']:.0f}% / {100 * r['averaged_gap_pi_shown']:.0f}% | "
+                     f"{100 * worst[1]:.1f}% ({worst[0]}) |")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| scenario | runs per method per task | A3C better shown | individual better shown | "
              "IQM difference CI covers | P(T > C) CI covers |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -135,8 +233,13 @@ def main(argv=None) -> int:
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--suite", action="store_true", help="the suite's report on simulated factorials")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
+    if args.suite:
+        rows = run_suite(args.sims, args.boot, args.seed, args.jobs)
+        print(markdown_suite(rows) if args.markdown else json.dumps(rows, indent=1))
+        return 0
     rows = run(args.sims, args.boot, args.seed, args.jobs)
     print(markdown(rows) if args.markdown else json.dumps(rows, indent=1))
     return 0

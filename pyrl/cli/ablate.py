@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pyrl.cli.common import abort, console, print_json, resolve_norm
+from pyrl.sweep import SUITES
 from pyrl.train.config import NORMS, TrainConfig, check_device
 
 D = TrainConfig()  # the trainer's defaults
@@ -32,15 +33,21 @@ def _csv_list(known):
 # The training options a sweep passes to every run; None: the preset's (env, seeds, steps,
 # workers, envs-per-worker), else the trainer's default. sweep.json records them resolved.
 TRAIN_OPTIONS = ("env", "seeds", "steps", "workers", "envs_per_worker", "rollout", "hidden", "lr", "optimizer",
-                 "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "score_episodes", "eval_episodes")
+                 "gamma", "gae_lambda", "ent_coef", "vf_coef", "reward_scale", "max_grad_norm", "score_episodes",
+                 "eval_episodes")
 
 
 def sweep_options(f):
     """Options shared by ablate and compare."""
     opts = [
-        click.option("--preset", type=click.Choice(["quick", "full"]), default=None,
-                     help="Sizes for the question: quick (minutes on 2 cores) or full (a study)."),
-        click.option("--env", "env", default=None, help="Environment id (default from the preset: CartPoleNoVel-v1)."),
+        click.option("--preset", type=click.Choice(["quick", "full", "suite"]), default=None,
+                     help="Sizes for the question: quick (minutes on 2 cores), full (a study), or suite (the memory "
+                          "suite, each task at its default budget)."),
+        click.option("--env", "env", default=None,
+                     help="Environment id, or several separated by commas: a suite, one sweep per env with its own "
+                          "tuned settings, and an answer across them (default from the preset: CartPoleNoVel-v1)."),
+        click.option("--suite", "suite", type=click.Choice(sorted(SUITES)), default=None,
+                     help="A named suite of envs (memory: " + ", ".join(SUITES["memory"]) + ")."),
         click.option("--seeds", type=click.IntRange(min=1), default=None, help="Runs per cell."),
         click.option("--steps", type=click.IntRange(min=1), default=None, help="Total env steps of each run."),
         click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers per run (W)."),
@@ -55,6 +62,8 @@ def sweep_options(f):
         click.option("--gae-lambda", type=click.FloatRange(0, 1), default=None, help=f"GAE lambda [{D.gae_lambda:g}]."),
         click.option("--ent-coef", type=click.FloatRange(min=0), default=None, help=f"Entropy bonus [{D.ent_coef:g}]."),
         click.option("--vf-coef", type=click.FloatRange(min=0), default=None, help=f"Value loss weight [{D.vf_coef:g}]."),
+        click.option("--reward-scale", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help=f"Rewards are multiplied by this before returns and advantages [{D.reward_scale:g}]."),
         click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=None,
                      help=f"Gradient clipping (global norm) [{D.max_grad_norm:g}]."),
         click.option("--score-episodes", type=click.IntRange(min=1), default=None,
@@ -79,6 +88,31 @@ def sweep_options(f):
     return f
 
 
+def _envs(options: dict) -> list[str]:
+    """The envs of the sweep: --env (one, or several separated by commas), --suite, or the
+    preset's."""
+    from pyrl.sweep import PRESETS
+
+    if options["env"] is not None and options["suite"] is not None:
+        raise click.BadParameter("give --env or --suite, not both", param_hint="--suite")
+    if options["suite"] is not None:
+        return list(SUITES[options["suite"]])
+    if options["env"] is not None:
+        envs = [e.strip() for e in options["env"].split(",") if e.strip()]
+        if not envs:
+            raise click.BadParameter("no environment id given", param_hint="--env")
+        if len(set(envs)) != len(envs):
+            raise click.BadParameter("each env once", param_hint="--env")
+        return envs
+    preset = PRESETS[options["preset"] or "quick"]
+    return list(SUITES[preset["suite"]]) if "suite" in preset else [preset["env"]]
+
+
+def _plan(factors, methods, options: dict, fixed: dict) -> list[tuple[str, dict]]:
+    """(env, its sweep's settings) for every env of the sweep."""
+    return [(env, _settings(factors, methods, {**options, "env": env}, fixed)) for env in _envs(options)]
+
+
 def _settings(factors, methods, options: dict, fixed: dict):
     """The sweep's settings from the command line: the preset, the options given, and what
     this command fixes (compare's configuration)."""
@@ -86,7 +120,8 @@ def _settings(factors, methods, options: dict, fixed: dict):
 
     from pyrl.train import tasks
 
-    settings = dict(PRESETS[options["preset"] or "quick"], factors=factors, methods=list(methods))
+    preset = {k: v for k, v in PRESETS[options["preset"] or "quick"].items() if k != "suite"}
+    settings = dict(preset, factors=factors, methods=list(methods))
     settings.update({k: options[k] for k in TRAIN_OPTIONS if options[k] is not None})
     # the env's tuned settings under the preset's sizes and the options given (and not for what the
     # factors or this command set)
@@ -101,38 +136,51 @@ def _settings(factors, methods, options: dict, fixed: dict):
         raise click.BadParameter("Ray gives each run its own GPU: use --device cuda", param_hint="--device")
     settings["device"] = device
     settings.update(fixed)
-    per_rollout = settings.get("rollout", D.rollout) * settings["envs_per_worker"] * settings["workers"]
-    if settings["steps"] < per_rollout:
+    per_rollout = (settings.get("rollout", D.rollout) * settings.get("envs_per_worker", D.envs_per_worker)
+                   * settings.get("workers", D.workers))
+    if settings.get("steps", D.steps) < per_rollout:
         raise click.BadParameter(
             f"--steps {settings['steps']} is less than one rollout of every worker "
             f"(rollout x envs-per-worker x workers = {per_rollout})", param_hint="--steps")
     return settings
 
 
-def _run(settings, out, backend, ray_address, jobs, as_json, show_report):
-    """The sweep, then its report. Ctrl-C at any point exits 130, keeping finished runs."""
+def _run(plan, out, backend, ray_address, jobs, as_json, show_report):
+    """The sweep (one per env of ``plan``), then its report. Ctrl-C at any point exits 130,
+    keeping finished runs."""
     try:
-        _sweep_then_report(settings, out, backend, ray_address, jobs, as_json, show_report)
+        _sweep_then_report(plan, out, backend, ray_address, jobs, as_json, show_report)
     except KeyboardInterrupt:
         abort(f"interrupted: finished runs are kept in {out}; rerun the same command to resume", code=130)
 
 
-def _sweep_then_report(settings, out, backend, ray_address, jobs, as_json, show_report):
+def _sweep_then_report(plan, out, backend, ray_address, jobs, as_json, show_report):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from pyrl import sweep as sw
     from pyrl.envs import EnvError, make
+    from pyrl.results import suite_dir
 
+    suite = len(plan) > 1
+    where = {env: suite_dir(out, env) if suite else out for env, _ in plan}
     try:  # a directory in use, a bad env id: the user's mistakes, said before any run starts
-        sw.check_free(out)
-        make(settings["env"], 1, 0).close()
-        specs = sw.grid(settings)
+        specs = []
+        for env, settings in plan:
+            sw.check_free(where[env])
+            make(env, 1, 0).close()
+            specs += sw.grid(settings)
+        if suite:
+            sw.prepare_suite(out, [env for env, _ in plan])
+        elif (out / sw.SUITE).exists():
+            raise sw.SweepError(f"{out} holds a suite; use another --out for a single-env sweep")
     except (EnvError, sw.SweepError) as exc:
         abort(str(exc), code=2)
-    if settings.get("task_defaults") and not as_json:
+    if not as_json:
         from pyrl.train.tasks import describe
 
-        console.print(describe(settings["env"], settings["task_defaults"]))
+        for env, settings in plan:
+            if settings.get("task_defaults"):
+                console.print(describe(env, settings["task_defaults"]))
     running: dict[str, float] = {}
     counts = {"ok": 0, "failed": 0, "diverged": 0, "interrupted": 0, "skipped": 0, "retried": 0}
     t0 = time.time()
@@ -148,23 +196,28 @@ def _sweep_then_report(settings, out, backend, ray_address, jobs, as_json, show_
         elif e.kind == "retry":  # failed before (a crash, a kill): not a learning outcome
             counts["retried"] += 1
             if not as_json:
-                progress.console.print(f"[yellow]{e.spec.run_id}: failed before, training it again[/] "
+                progress.console.print(f"[yellow]{name(e)}: failed before, training it again[/] "
                                        f"({e.result.get('error') or 'no error text'})")
         elif e.kind == "start":
-            running[e.spec.run_id] = time.time()
+            running[name(e)] = time.time()
         else:
-            running.pop(e.spec.run_id, None)
+            running.pop(name(e), None)
             status = e.result.get("status", "failed")
             counts[status] = counts.get(status, 0) + 1
             progress.advance(task)
             if status != "ok" and not as_json:
-                progress.console.print(f"[yellow]{e.spec.run_id}: {status}[/] {e.result.get('error') or ''}")
+                progress.console.print(f"[yellow]{name(e)}: {status}[/] {e.result.get('error') or ''}")
         now = ", ".join(sorted(running))
         progress.update(task, status=f"running: {now}" if now else "")
 
+    def name(e):  # a run's name on the screen: in a suite, its env's too
+        return f"{e.spec.train_kwargs['env']}/{e.spec.run_id}" if suite else e.spec.run_id
+
     try:
         with progress:
-            sw.sweep(settings, out, backend=backend, jobs=jobs, ray_address=ray_address, on_event=on_event)
+            for env, settings in plan:
+                sw.sweep(settings, where[env], backend=backend, jobs=jobs, ray_address=ray_address,
+                         on_event=on_event)
     except sw.SweepError as exc:
         abort(str(exc), code=2)
     summary = {"out": str(out), "runs": len(specs), "wall_s": time.time() - t0, **counts}
@@ -172,7 +225,8 @@ def _sweep_then_report(settings, out, backend, ray_address, jobs, as_json, show_
     if show_report or as_json:
         doc = _report(out, as_json)
     if as_json:
-        print_json({"sweep": summary, "settings": settings, "report": doc})
+        print_json({"sweep": summary, "settings": plan[0][1] if not suite else {env: st for env, st in plan},
+                    "report": doc})
     else:
         console.print(f"{summary['runs']} runs in {out}: {counts['ok']} ok, {counts['failed']} failed, "
                       f"{counts['diverged']} diverged, {counts['skipped']} already finished, "
@@ -188,6 +242,18 @@ def _report(out, quiet):
     from pyrl.results import ResultsError
     from pyrl.stats import ScoresError, analyze
 
+    if results.is_suite(out):
+        from pyrl.stats.suite import analyze_suite
+
+        try:
+            doc = analyze_suite(results.suite_inputs(out))
+        except (ScoresError, ResultsError) as exc:
+            if not quiet:
+                console.print(f"[yellow]no report:[/] {exc}")
+            return None
+        if not quiet:
+            rep.render_suite(doc, console)
+        return doc
     try:
         got = results.inputs_from_dir(out)
         doc = analyze(got.samples, got.factors, curves=got.curves, models=got.models, floor=got.floor,
@@ -252,8 +318,7 @@ def ablate(factors, components, methods, out, jobs, ray_address, as_json, show_r
     if both:
         raise click.BadParameter(f"{', '.join(sorted(both))} given as a factor and a component", param_hint="--factor")
     factors = {**factors, **{c: [True, False] for c in components}}
-    settings = _settings(factors, methods, options, fixed={})
-    _run(settings, out, options["backend"], ray_address, jobs, as_json, show_report)
+    _run(_plan(factors, methods, options, fixed={}), out, options["backend"], ray_address, jobs, as_json, show_report)
 
 
 @click.command()
@@ -264,5 +329,5 @@ def ablate(factors, components, methods, out, jobs, ray_address, as_json, show_r
 @sweep_options
 def compare(rnn, norm, layernorm, methods, out, jobs, ray_address, as_json, show_report, **options):
     """One configuration, both methods, N seeds, then the report."""
-    settings = _settings({}, methods, options, fixed={"rnn": rnn, "norm": resolve_norm(norm, layernorm)})
-    _run(settings, out, options["backend"], ray_address, jobs, as_json, show_report)
+    plan = _plan({}, methods, options, fixed={"rnn": rnn, "norm": resolve_norm(norm, layernorm)})
+    _run(plan, out, options["backend"], ray_address, jobs, as_json, show_report)

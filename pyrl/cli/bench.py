@@ -260,13 +260,16 @@ def learn(as_json, env_id, threshold, seeds, seed_start, max_steps, methods, num
               help="Simulated studies per scenario of the family checks.")
 @click.option("--coverage-sims", type=click.IntRange(min=1), default=None,
               help="Simulated studies per column of the coverage check [default: --sims].")
-@click.option("--part", type=click.Choice(["all", "family", "coverage", "stability", "aggregate"]), default="all",
+@click.option("--part", type=click.Choice(["all", "family", "coverage", "stability", "aggregate", "suite"]),
+              default="all",
               show_default=True,
               help="family: how often reports show claims (null, and one real effect); coverage: how often "
                    "the 95% intervals cover the truth; stability: the stability claim across trained models "
                    "on a null where A3C's workers correlate 0.95, and its power (issue 22; not in all); "
                    "aggregate: the across-task IQM and probability of improvement with the bootstrap "
-                   "stratified by task, on a null and under real differences (issue 23; not in all).")
+                   "stratified by task, on a null and under real differences (issue 23; not in all); suite: a "
+                   "suite's whole report (every task's claims and those across tasks, one family) on simulated "
+                   "factorials (issue 23; not in all).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes (the figures do not depend on it).")
@@ -280,14 +283,16 @@ def stats_(as_json, sims, coverage_sims, part, seed, jobs, old, n_boot):
     studies and under one real effect, and the coverage of its 95% intervals."""
     from pyrl.benchmarks import claims as cb
 
-    if part == "aggregate":
+    if part in ("aggregate", "suite"):
         from pyrl.benchmarks import aggregate
 
         if old is not None:
-            raise click.BadParameter("the aggregate part runs this checkout's code only", param_hint="--old")
+            raise click.BadParameter(f"the {part} part runs this checkout's code only", param_hint="--old")
         with console.status("simulating suites...", spinner="dots") if not as_json else nullcontext():
-            rows = aggregate.run(sims=sims, seed=seed, jobs=jobs)
-        print_json(rows) if as_json else console.print(Markdown(aggregate.markdown(rows)))
+            run, md = (aggregate.run, aggregate.markdown) if part == "aggregate" else (aggregate.run_suite,
+                                                                                     aggregate.markdown_suite)
+            rows = run(sims=sims, seed=seed, jobs=jobs)
+        print_json(rows) if as_json else console.print(Markdown(md(rows)))
         return
     if part == "stability":
         from pyrl.benchmarks import stability

@@ -63,6 +63,10 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
         raise click.BadParameter("treatment and control must be different methods", param_hint="--treatment")
     if floor is not None and not math.isfinite(floor):
         raise click.BadParameter(f"must be a finite number, got {floor}", param_hint="--floor")
+    if directory is not None and results.is_suite(directory):
+        _suite(directory, treatment, control, score_range, floor, threshold, diverged, as_json, markdown_path,
+               plots_dir)
+        return
     curves, models, given = None, None, floor
     try:
         if scores is not None:
@@ -97,6 +101,49 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
             console.print(f"Markdown written to {markdown_path}")
         for p in doc.get("plots", []):
             console.print(f"Figure written to {p}")
+
+
+def _suite(directory, treatment, control, score_range, floor, threshold, diverged, as_json, markdown_path,
+           plots_dir) -> None:
+    """The report of a suite (``pyrl ablate --env A,B`` / ``--suite``): each task's analysis and
+    the answer across tasks, one family. Options that fix one task's units do not apply."""
+    from pyrl import report as rep
+    from pyrl import results
+    from pyrl.results import ResultsError
+    from pyrl.stats import ScoresError
+    from pyrl.stats.suite import analyze_suite
+
+    for name, value in (("--score-range", score_range), ("--floor", floor), ("--threshold", threshold)):
+        if value is not None:
+            raise click.BadParameter(f"{directory} is a suite: each task takes its own from its sweep (sweep.json)",
+                                     param_hint=name)
+    try:
+        inputs = results.suite_inputs(directory)
+        doc = analyze_suite(inputs, treatment=treatment, control=control, diverged=diverged)
+    except (ScoresError, ResultsError) as exc:
+        abort(str(exc), code=2)
+    try:
+        if markdown_path is not None:
+            _write_atomic(markdown_path, rep.markdown_suite(doc))
+        if plots_dir is not None:
+            from pyrl import plots
+
+            plots_dir.mkdir(parents=True, exist_ok=True)
+            written = [plots.suite_profile(doc, plots_dir / "performance_profile_across_tasks.png")]
+            for task, inp in zip(doc["tasks"], inputs):
+                written += _figures(task, inp.samples, inp.curves, results.suite_dir(plots_dir, task["task"]))
+            doc["plots"] = [str(p) for p in written]
+    except OSError as exc:
+        abort(f"cannot write the report: {exc}", code=2)
+    if as_json:
+        print_json(doc)
+    else:
+        rep.render_suite(doc, console)
+        if markdown_path is not None:
+            console.print(f"Markdown written to {markdown_path}")
+        if plots_dir is not None:
+            console.print(f"{len(doc['plots'])} figures written to {plots_dir} (the profile across tasks: "
+                          f"{doc['plots'][0]})")
 
 
 def _figures(doc, samples, curves, plots_dir: Path) -> list[Path]:

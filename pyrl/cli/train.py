@@ -36,6 +36,8 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--gae-lambda", type=click.FloatRange(0, 1), default=D.gae_lambda, show_default=True)
 @click.option("--ent-coef", type=click.FloatRange(min=0), default=D.ent_coef, show_default=True)
 @click.option("--vf-coef", type=click.FloatRange(min=0), default=D.vf_coef, show_default=True)
+@click.option("--reward-scale", type=click.FloatRange(min=0, min_open=True), default=D.reward_scale, show_default=True,
+              help="Rewards are multiplied by this before returns and advantages (scores stay raw).")
 @click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=D.max_grad_norm,
               show_default=True)
 @click.option("--score-episodes", type=click.IntRange(min=1), default=D.score_episodes, show_default=True)
@@ -47,20 +49,19 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm, layernorm, hidden, separate_critic,
-          lr, optimizer, gamma, gae_lambda, ent_coef, vf_coef, max_grad_norm, score_episodes, eval_episodes, device,
-          out, tensorboard, as_json):
+          lr, optimizer, gamma, gae_lambda, ent_coef, vf_coef, reward_scale, max_grad_norm, score_episodes, eval_episodes,
+          device, out, tensorboard, as_json):
     """Train one run and write result.json, curve.csv and the model(s) to --out. An environment
     with a row of tuned settings (pyrl.train.tasks) starts from it; a flag overrides it."""
     from pyrl.train import tasks
 
     norm = resolve_norm(norm, layernorm)
     opts = dict(rollout=rollout, gamma=gamma, gae_lambda=gae_lambda, lr=lr, ent_coef=ent_coef, hidden=hidden,
-                envs_per_worker=envs_per_worker, steps=steps, score_episodes=score_episodes)
+                envs_per_worker=envs_per_worker, steps=steps, score_episodes=score_episodes, reward_scale=reward_scale)
     taken = tasks.defaults(env, given_options(click.get_current_context(), tasks.OPTIONS))
     opts.update(taken)
-    rollout, gamma, gae_lambda, lr, ent_coef, hidden, envs_per_worker, steps, score_episodes = (
-        opts[k] for k in ("rollout", "gamma", "gae_lambda", "lr", "ent_coef", "hidden", "envs_per_worker", "steps",
-                          "score_episodes"))
+    rollout, gamma, gae_lambda, lr, ent_coef, hidden, envs_per_worker, steps, score_episodes, reward_scale = (
+        opts[k] for k in tasks.OPTIONS)
     if not lr > 0:
         raise click.BadParameter(f"must be positive, got {lr}", param_hint="--lr")
     if steps < rollout * envs_per_worker * workers:
@@ -81,7 +82,7 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm
                       rollout=rollout, seed=seed, rnn=rnn, norm=norm, hidden=hidden,
                       separate_critic=separate_critic, lr=lr,
                       optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
-                      max_grad_norm=max_grad_norm, score_episodes=score_episodes, eval_episodes=eval_episodes,
+                      reward_scale=reward_scale, max_grad_norm=max_grad_norm, score_episodes=score_episodes, eval_episodes=eval_episodes,
                       device=device, extra={"task_defaults": taken} if taken else {})
     if taken and not as_json:
         console.print(tasks.describe(env, taken))

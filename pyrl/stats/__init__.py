@@ -9,7 +9,9 @@ geometry), ``analysis`` (``analyze``: the study's tables), ``claims`` (every inf
 claim of the report, controlled as one family: the seam between the analysis and its
 renderings), ``convergence`` and ``speed`` (steps to threshold and normalised AUC from
 learning curves), ``findings`` and ``answers`` (their words: notes and warnings, and the
-Answer the report opens with, rendered from the claims).
+Answer the report opens with, rendered from the claims), ``aggregate`` and ``suite`` (a suite of
+tasks: each task's analysis, and the answer across tasks from normalised scores with a bootstrap
+stratified by task; every task's claims and those across tasks are then one family).
 
 Units. A sample is one worker of one run (seed): its score is the mean return of its last
 training episodes. The point estimates keep the study's definitions, over workers. The

@@ -113,23 +113,27 @@ class SuiteBootstrap:
                 picks = np.vstack([np.arange(k)[None], rng.integers(0, k, size=(n_boot, k))])
                 self.draws[task, m] = st.resample(picks)
 
-    def iqm(self, method: str) -> np.ndarray:
-        """[1 + B] the IQM of the method's models pooled over tasks."""
-        rows = np.concatenate([self.draws[t, method] for t in self.tasks], axis=1)
+    def iqm(self, *keys) -> np.ndarray:
+        """[1 + B] the IQM of the models of ``keys`` (methods, or any arms the suite maps)
+        pooled over tasks."""
+        rows = np.concatenate([self.draws[t, k] for t in self.tasks for k in keys], axis=1)
         if not np.isnan(rows).any():
             return _trimmed_rows(rows)
         return np.array([_trimmed_rows(r[None])[0] for r in _pooled(rows)])
 
-    def probability_of_improvement(self, treatment: str, control: str) -> np.ndarray:
-        """[1 + B] P(T > C) averaged over tasks."""
-        per_task = []
+    def probability_of_improvement(self, treatment, control, *pairs) -> np.ndarray:
+        """[1 + B] P(T > C) averaged over tasks (and over the further (T, C) ``pairs``: a
+        contrast averaged over configurations)."""
+        per_stratum = []
         for t in self.tasks:
-            a, b = self.draws[t, treatment], self.draws[t, control]
-            if np.isnan(a).any() or np.isnan(b).any():
-                per_task.append(np.array([_pi_rows(x[None], y[None])[0] for x, y in zip(_pooled(a), _pooled(b))]))
-            else:
-                per_task.append(_pi_rows(a, b))
-        return np.mean(per_task, axis=0)
+            for tk, ck in ((treatment, control), *pairs):
+                a, b = self.draws[t, tk], self.draws[t, ck]
+                if np.isnan(a).any() or np.isnan(b).any():
+                    per_stratum.append(np.array([_pi_rows(x[None], y[None])[0]
+                                                 for x, y in zip(_pooled(a), _pooled(b))]))
+                else:
+                    per_stratum.append(_pi_rows(a, b))
+        return np.mean(per_stratum, axis=0)
 
     def profile(self, method: str, taus: np.ndarray) -> np.ndarray:
         """[1 + B, len(taus)] the fraction of the method's models scoring above each tau."""
@@ -169,6 +173,34 @@ def _p_two_sided(reps: np.ndarray, null: float, n: int, df: int) -> float:
         sd = float(np.std(b, ddof=1))
         z = abs(float(reps[0]) - null) / sd if sd > 0 else math.inf
     return float(min(1.0, 2 * sps.t.sf(z / _expansion(n, df), df)))
+
+
+@dataclass
+class BootEstimate:
+    """A contrast's stratified-bootstrap replicates (``reps`` [1 + B], replicate 0 the data)
+    read as an estimate with the interface of a t estimate (``value``, ``ci(level)``, ``p()``,
+    ``df``), on the scale where the null is 0 (``null`` is subtracted), so that its claim
+    joins a Holm family (``pyrl.stats.claims``). ``n`` and ``df``: the expansion's (runs over
+    the suite, and runs less strata)."""
+    reps: np.ndarray
+    n: int
+    df: int
+    null: float = 0.0
+    bias: float = 0.0
+
+    @property
+    def value(self) -> float:
+        return float(self.reps[0]) - self.null
+
+    def ci(self, level: float = 0.95) -> list[float]:
+        lo, hi = _interval(self.reps, level, self.n, self.df)
+        return [lo - self.null, hi - self.null]
+
+    def p(self) -> float | None:
+        """As ``_p_two_sided``; None when every replicate equals the null (nothing to test)."""
+        if np.all(self.reps == self.null):
+            return None
+        return _p_two_sided(self.reps, self.null, self.n, self.df)
 
 
 def across_tasks(suite: Suite, treatment: str, control: str, level: float = 0.95, n_boot: int = N_BOOT,

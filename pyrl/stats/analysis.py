@@ -36,6 +36,8 @@ def analyze(
     models: Iterable[TrainedModel] | None = None,
     floor: float | None = None,
     floor_source: str | None = None,
+    others: Sequence[float] = (),
+    scope: str = "",
 ) -> dict[str, Any]:
     """Analyse an ablation; returns one JSON-ready document (see the ``pyrl.stats`` docstring
     for every definition) with keys ``cells, comparisons, removals, cv_suffers_more,
@@ -59,7 +61,18 @@ def analyze(
     e.g. a random policy's score; ``floor_source`` says where it came from); without one, the
     floor policy falls back to ``last`` and says so. Missing cells are skipped and listed in
     ``skipped``. ``answer.claims`` holds every claim the report weighs (``pyrl.stats.claims``):
-    the Answer and every verdict in the tables come from it."""
+    the Answer and every verdict in the tables come from it. ``others``: the p-values of the
+    rest of a larger family the report's claims belong to (a suite's report: the other tasks'
+    claims and those across tasks; ``scope`` names it), for Holm's procedure over all of them."""
+    return ablation(samples, factors, treatment, control, score_range, alpha, power, min_n, unit, diverged, shared,
+                    curves, threshold, models, floor, floor_source, others, scope)[0]
+
+
+def ablation(samples, factors, treatment="a3c", control="individual", score_range=None, alpha=0.05, power=0.8,
+             min_n=5, unit="worker", diverged="floor", shared=("a3c",), curves=None, threshold=None, models=None,
+             floor=None, floor_source=None, others=(), scope="") -> tuple[dict[str, Any], "Ablation"]:
+    """``analyze``'s document and the ``Ablation`` it was computed from (its cells, for the
+    answer across tasks)."""
     samples = [as_sample(s) for s in samples]
     assumed = False
     if models is None:
@@ -82,14 +95,14 @@ def analyze(
     }
     convergence = speed.attach(a, doc, curves, threshold, st.floor)
     built = cl.build(a)
-    claim_docs, fam = cl.family(built, st.alpha)
+    claim_docs, fam = cl.family(built, st.alpha, others, scope)
     _verdicts(a, doc, {c.key: d for c, d in zip(built, claim_docs)}, fam)
     doc["interaction"] = tb.the_interaction(st, doc["interactions"])
     doc["meta"] = {**_meta(st, a, n_samples, floor, floor_source), "convergence": convergence}
     doc["models"] = _models_doc(a, assumed)
     doc["findings"] = fnd.findings(a, doc, n_out)
     doc["answer"] = {"claims": claim_docs, "family": fam, "lines": answers.lines(doc, claim_docs, fam)}
-    return doc
+    return doc, a
 
 
 # --------------------------------------------------------------------------- input

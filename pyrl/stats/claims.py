@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from pyrl.stats.estimators import Estimate, combine, holm
 
@@ -58,7 +58,7 @@ class Claim:
     contrast: str
     est: Estimate | None
     untested: str | None = None       # why there is no test (est is None)
-    scale: str = "difference"         # difference | ratio (est on the log scale)
+    scale: str = "difference"         # difference | ratio (est on the log scale) | probability (est - 0.5)
     test: str = "Welch t on run means"
     component: str | None = None
     level: Any = None
@@ -74,24 +74,35 @@ class Claim:
         return "|".join(parts)
 
 
+NULLS = {"difference": 0.0, "ratio": 1.0, "probability": 0.5}
+"""The null of each scale, as reported. An estimate holds its value minus the null on a scale
+where the null is 0: the log of a ratio, a probability minus one half."""
+
+
 def _out(v: float, scale: str) -> float:
-    return math.exp(v) if scale == "ratio" else v
+    return math.exp(v) if scale == "ratio" else v + 0.5 if scale == "probability" else v
 
 
 def _excludes_null(ci: list[float] | None, scale: str) -> bool:
-    null = 1.0 if scale == "ratio" else 0.0
+    null = NULLS[scale]
     return ci is not None and not ci[0] <= null <= ci[1]
 
 
-def family(claims: list[Claim], alpha: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def family(claims: list[Claim], alpha: float, others: Sequence[float] = (),
+           scope: str = "") -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The claims as JSON, with Holm's adjustment over the testable ones, and the family's
-    summary."""
+    summary. ``others``: the p-values of the rest of a larger family these claims belong to (a
+    suite's report: every task's claims and the claims across tasks); Holm then runs over all of
+    them, ``scope`` naming that family in the summary line."""
     docs = [_doc(c) for c in claims]
     tested = [i for i, d in enumerate(docs) if d["p"] is not None]
-    m = len(tested)
-    adj = holm([docs[i]["p"] for i in tested])
-    ranks = sorted(range(m), key=lambda j: docs[tested[j]]["p"])
+    ps = [docs[i]["p"] for i in tested] + [float(p) for p in others]
+    m = len(ps)
+    adj = holm(ps)
+    ranks = sorted(range(m), key=lambda j: ps[j])
     for r, j in enumerate(ranks):
+        if j >= len(tested):
+            continue  # another part of the family
         i, c = tested[j], claims[tested[j]]
         d, level = docs[i], 1 - alpha / (m - r)
         d["p_adj"], d["ci_level"] = adj[j], level
@@ -105,15 +116,17 @@ def family(claims: list[Claim], alpha: float) -> tuple[list[dict[str, Any]], dic
             if c.verdicts is not None:
                 d["verdict"] = c.verdicts[0 if c.est.value > 0 else 1]
         elif adj[j] >= alpha:
-            d["why_not"] = f"Holm-adjusted p = {adj[j]:.3g} >= {alpha:g} ({m} claims tested)"
+            d["why_not"] = f"Holm-adjusted p = {adj[j]:.3g} >= {alpha:g} ({m} claims tested{scope and ' in ' + scope})"
         elif not _excludes_null(d["ci"], c.scale):
-            d["why_not"] = f"its {100 * level:.2f}% interval (the Holm level) covers {1 if c.scale == 'ratio' else 0}"
+            d["why_not"] = f"its {100 * level:.2f}% interval (the Holm level) covers {NULLS[c.scale]:g}"
         else:
             d["why_not"] = "its bias-corrected interval lies on the other side of the null from the estimate"
     shown = sum(d["shown"] for d in docs)
-    line = (f"{shown} of {len(docs)} claims shown: Holm's procedure over the {m} tested, family-wise error "
-            f"{alpha:g}, runs as the unit" + (f"; {len(docs) - m} not testable" if len(docs) > m else "") + ".")
-    return docs, {"method": "Holm", "alpha": alpha, "weighed": len(docs), "tested": m, "shown": shown, "line": line}
+    line = (f"{shown} of {len(docs)} claims shown: Holm's procedure over the {m} tested"
+            + (f" in {scope}" if scope else "") + f", family-wise error {alpha:g}, runs as the unit"
+            + (f"; {len(docs) - len(tested)} not testable" if len(docs) > len(tested) else "") + ".")
+    return docs, {"method": "Holm", "alpha": alpha, "weighed": len(docs), "tested": m, "shown": shown,
+                  "line": line, **({"scope": scope} if scope else {})}
 
 
 def _doc(c: Claim) -> dict[str, Any]:

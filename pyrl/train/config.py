@@ -47,6 +47,10 @@ class TrainConfig:
     """Entropy bonus coefficient (0.01 keeps A3C on CartPole-v1 below 475 at 300k steps)."""
     vf_coef: float = 0.5
     """Value loss coefficient."""
+    reward_scale: float = 1.0
+    """A constant the rewards are multiplied by before the returns and advantages (as RL Zoo's
+    reward scaling; a constant, not running statistics, so A3C and individual learners get the
+    same transform without sharing anything). Scores and evaluations stay in raw rewards."""
     max_grad_norm: float = 0.5
     """Gradient clipping (global norm)."""
     score_episodes: int = 10
@@ -72,6 +76,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.eval_episodes < 0:
             raise ValueError(f"eval_episodes must be at least 0, got {self.eval_episodes}")
+        if not self.reward_scale > 0:
+            raise ValueError(f"reward_scale must be positive, got {self.reward_scale}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 # the options a row may set, and the order it prints them in
-OPTIONS = ("rollout", "gamma", "gae_lambda", "lr", "ent_coef", "hidden", "envs_per_worker", "steps", "score_episodes")
+OPTIONS = ("rollout", "gamma", "gae_lambda", "lr", "ent_coef", "hidden", "envs_per_worker", "steps", "score_episodes",
+           "reward_scale")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Task:
     settings: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields (a subset of OPTIONS)
     reference: Optional[float] = None        # RL Zoo's published RecurrentPPO score on the task
     reference_steps: Optional[int] = None    # the env steps RL Zoo trained RecurrentPPO for
+    reference_source: str = ""               # where the reference score comes from
     evidence: str = ""                       # where the row's values were measured
 
 
@@ -35,7 +37,19 @@ TASKS: dict[str, Task] = {
         dict(rollout=16, gamma=0.98, gae_lambda=0.8, lr=7e-4, ent_coef=0.0, hidden=64, envs_per_worker=8,
              steps=1_000_000, score_episodes=10),
         reference=500.0, reference_steps=100_000,
+        reference_source="RL Zoo benchmark.md: ppo_lstm on CartPoleNoVel-v1, 500.000 +- 0.000 at 100k steps",
         evidence="bench/README.md: Per-task defaults (issue 23); The POMDP (issue 13)"),
+    # gamma 0.9 (as RL Zoo's RecurrentPPO row), rewards x 0.01 (Pendulum's -16..0 per step puts the
+    # returns' scale far from the value head's), lr 3e-4: the recurrent A3C's model evaluates at a median
+    # -308 over 5 seeds at 1M steps and -233 over 3 at 3M (about 40 s here), where the trainer's defaults
+    # stay near a random policy's -1230 (bench/README.md, "Per-task defaults")
+    "PendulumNoVel-v1": Task(
+        "PendulumNoVel-v1",
+        dict(rollout=16, gamma=0.9, gae_lambda=0.95, lr=3e-4, ent_coef=0.0, hidden=64, envs_per_worker=8,
+             steps=3_000_000, score_episodes=10, reward_scale=0.01),
+        reference=-217.933, reference_steps=100_000,
+        reference_source="RL Zoo benchmark.md: ppo_lstm on PendulumNoVel-v1, -217.933 +- 140.094 at 100k steps",
+        evidence="bench/README.md: Per-task defaults (issue 23)"),
 }
 
 

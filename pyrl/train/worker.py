@@ -223,7 +223,7 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
             collect(env, clock.timing(policy, "act"), store,
                     value_fn=clock.timing(lambda o, reset: local.value(o.to(device), state, reset.to(device)), "act"))
             clock.lap("collect")  # the env steps, the store's bookkeeping, and "act" within
-            adv, ret, valid = store.advantages(cfg.gamma, cfg.gae_lambda)
+            adv, ret, valid = store.advantages(cfg.gamma, cfg.gae_lambda, cfg.reward_scale)
             episodes = stats.update(store.rewards, store.terminated, store.truncated)
             steps += cfg.rollout * cfg.envs_per_worker
             clock.lap("advantages")
