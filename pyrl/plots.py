@@ -555,7 +555,7 @@ def performance_profile(doc: dict[str, Any], path: Path) -> Path:
 def suite_profile_figure(doc: dict[str, Any]):
     """A suite's performance profiles across tasks: one panel per configuration; per method the
     fraction of its trained models (pooled over tasks) whose normalised score exceeds tau, with
-    the stratified bootstrap's pointwise 95% band (``across_tasks.profiles``)."""
+    the stratified bootstrap's pointwise percentile band, descriptive (``across_tasks.profiles``)."""
     plt = _plt()
     across = doc["across_tasks"]
     profiles = across.get("profiles") or []
@@ -572,8 +572,8 @@ def suite_profile_figure(doc: dict[str, Any]):
             if p is None:
                 ax.plot([], [], color=color, label=f"{m} (too few runs)")
                 continue
-            ax.plot(p["tau"], p["fraction"], color=color, lw=1.5, label=m)
-            ax.fill_between(p["tau"], p["band95"][0], p["band95"][1], color=color, alpha=0.18, lw=0)
+            ax.step(p["tau"], p["fraction"], where="post", color=color, lw=1.5, label=m)
+            ax.fill_between(p["tau"], p["band"][0], p["band"][1], step="post", color=color, alpha=0.18, lw=0)
         for x in (0.0, 1.0):
             ax.axvline(x, color="0.6", lw=0.7, ls=":")
         ax.set_title("\n".join(textwrap.wrap(label, 36, break_long_words=False)), fontsize=9)
@@ -591,8 +591,8 @@ def suite_profile_figure(doc: dict[str, Any]):
         ax.set_xlabel("normalised score τ (0: random policy, 1: reference)", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel("fraction of models > τ", fontsize=8)
-    fig.suptitle(f"Performance profiles across {', '.join(doc['suite'])}\n(trained models pooled over tasks; 95% "
-                 "band: bootstrap stratified by task, runs resampled)", fontsize=9)
+    fig.suptitle(f"Performance profiles across {', '.join(doc['suite'])}\n(trained models pooled over tasks; band: "
+                 "2.5-97.5% percentiles of a bootstrap stratified by task, runs resampled; descriptive)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -542,21 +542,25 @@ def suite_tables(doc: dict[str, Any], full: bool = True) -> list[tuple[str, list
     across = doc["across_tasks"]
     if not across.get("available"):
         return []
-    norm = [[t, num(n["random"]), num(n["reference"]), n["reference_source"] or "", n["random_source"] or ""]
+    norm = [[t, num(n["random"]), num(n["reference"])] + ([n["reference_source"] or "", n["random_source"] or ""]
+                                                         if full else [])
             for t, n in across["normalisation"].items()]
-    cells = [[c["config"], c["method"], ", ".join(f"{t} {k}" for t, k in c["runs"].items()),
+    cells = [[c["config"], c["method"], " + ".join(str(k) for k in c["runs"].values()),
               fmt_value(c["iqm"], c["iqm_ci95"]), fmt_interval(c["iqm_ci95"])] for c in across["cells"]]
     claims = []
     for c in across["answer"]["claims"]:
         level = "" if c["ci_level"] is None else f" ({100 * c['ci_level']:.2f}%)"
+        signed = c["scale"] != "probability"
         claims.append([_mark(c["shown"]), c["kind"], c["measure"], c["statement"] if c["shown"] else c["question"],
-                       fmt_value(c["estimate"], c["ci95"]), fmt_interval(c["ci95"]),
-                       (fmt_interval(c["ci"]) + level) if c["ci"] else "n/a", fmt_p(c["p"]), fmt_p(c["p_adj"]),
-                       c["why_not"] or ""])
+                       fmt_value(c["estimate"], c["ci95"], signed), fmt_interval(c["ci95"], signed),
+                       (fmt_interval(c["ci"], signed) + level) if c["ci"] else "n/a", fmt_p(c["p"]),
+                       fmt_p(c["p_adj"]), c["why_not"] or ""])
     return [("Normalisation per task (0: a uniformly random policy, 1: the reference)",
-             ["task", "random", "reference", "reference from", "random from"], norm),
+             ["task", "random", "reference"] + ["reference from", "random from"] * full, norm),
             (f"IQM of normalised model scores per cell (pooled over tasks; {across['n_boot']} stratified bootstrap "
-             "replicates, runs resampled within each task)", ["configuration", "method", "runs", "IQM", "95% CI"], cells),
+             "replicates, runs resampled within each task)",
+             ["configuration", "method", "runs (" + " + ".join(across["tasks"]) + ")" if full else "runs per task",
+              "IQM", "95% CI"], cells),
             ] + [("Claims across tasks", ["shown", "kind", "measure", "claim", "estimate", "95% CI", "CI at the Holm level",
                                      "p", "p_adj", "why not shown"], claims)] * full
 

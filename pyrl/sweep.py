@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from pyrl.results import FINISHED, LOCK, MANIFEST, RESULT, SUITE, suite_dir, write_bytes_atomic, write_json_atomic
+from pyrl.results import FINISHED, LOCK, MANIFEST, RESULT, SUITE, write_bytes_atomic, write_json_atomic
 
 COMPONENTS = ("rnn", "layernorm")
 METHODS = ("a3c", "individual")
@@ -204,21 +204,8 @@ def prepare(out: Path, settings: dict[str, Any]) -> None:
     manifest = out / MANIFEST
     want = resolve(settings)
     if manifest.exists():
-        have = json.loads(manifest.read_text())
-        if have.get("format") != FORMAT:
-            raise SweepError(f"{out} holds a sweep made by an older pyrl, which did not record its "
-                             "full configuration: it cannot be resumed safely; use another --out")
-        from pyrl.train.config import at_default
-
-        diff = [k for k in ("factors", "methods", "seeds") if have.get(k) != want[k]]
-        old, new = have.get("config", {}), want["config"]
-        # options a newer pyrl added, at their defaults: what the older sweep meant (resumable)
-        added = {k: v for k, v in new.items() if k not in old and at_default(k, v)}
-        diff += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in added)
-        if diff:
-            shown = ", ".join(f"{k} ({_show(have, k)} -> {_show(want, k)})" for k in diff)
-            raise SweepError(f"{out} holds a sweep with other settings (differ: {shown}); "
-                             "use another --out, or the same settings to resume it")
+        have, added = check_resumable(out, settings)
+        old = have.get("config", {})
         if added or "floor" not in have or "reference" not in have:
             write_json_atomic(manifest, {**have, "config": {**old, **added}, "floor": have.get("floor") or floor(want),
                                          "reference": have.get("reference") or reference(want)})
@@ -227,6 +214,35 @@ def prepare(out: Path, settings: dict[str, Any]) -> None:
                                  "reference": reference(want),
                                  "task_defaults": settings.get("task_defaults") or {},
                                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def check_resumable(out: Path, settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """SweepError unless ``out`` holds no sweep or this one (``prepare``'s rule: options a newer
+    pyrl added count as their defaults); else (its manifest, or {}, and the options it lacks at
+    their defaults). Writes nothing: a suite checks every env's before any run starts."""
+    from pyrl.train.config import at_default
+
+    manifest = Path(out) / MANIFEST
+    if not manifest.exists():
+        return {}, {}
+    try:
+        have = json.loads(manifest.read_text())
+    except (OSError, ValueError) as exc:
+        raise SweepError(f"{manifest}: unreadable ({exc}); use another --out") from None
+    if have.get("format") != FORMAT:
+        raise SweepError(f"{out} holds a sweep made by an older pyrl, which did not record its "
+                         "full configuration: it cannot be resumed safely; use another --out")
+    want = resolve(settings)
+    diff = [k for k in ("factors", "methods", "seeds") if have.get(k) != want[k]]
+    old, new = have.get("config", {}), want["config"]
+    # options a newer pyrl added, at their defaults: what the older sweep meant (resumable)
+    added = {k: v for k, v in new.items() if k not in old and at_default(k, v)}
+    diff += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in added)
+    if diff:
+        shown = ", ".join(f"{k} ({_show(have, k)} -> {_show(want, k)})" for k in diff)
+        raise SweepError(f"{out} holds a sweep with other settings (differ: {shown}); "
+                         "use another --out, or the same settings to resume it")
+    return have, added
 
 
 def floor(sweep_def: dict[str, Any]) -> dict[str, Any]:
@@ -259,22 +275,33 @@ SUITES: dict[str, tuple[str, ...]] = {
 }
 
 
-def prepare_suite(out: Path, envs: list[str]) -> None:
-    """Create ``out`` as a suite of ``envs`` (suite.json), or check that it is that suite
-    (SweepError otherwise). A directory holding a single sweep is refused."""
+def check_suite(out: Path, envs: list[str]) -> bool:
+    """Whether ``out`` already is the suite of ``envs``; False where it holds nothing yet;
+    SweepError where it holds a single sweep, another suite, or an unreadable suite.json."""
     out = Path(out)
     if (out / MANIFEST).exists():
         raise SweepError(f"{out} holds a single-env sweep; use another --out for a suite")
     path = out / SUITE
-    if path.exists():
+    if not path.exists():
+        return False
+    try:
         have = json.loads(path.read_text()).get("envs")
-        if have != envs:
-            raise SweepError(f"{out} holds a suite of other envs ({', '.join(have or [])}); use another --out, "
-                             "or the same envs to resume it")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SweepError(f"{path}: unreadable ({exc}); use another --out") from None
+    if have != envs:
+        raise SweepError(f"{out} holds a suite of other envs ({', '.join(have or [])}); use another --out, "
+                         "or the same envs to resume it")
+    return True
+
+
+def prepare_suite(out: Path, envs: list[str]) -> None:
+    """Create ``out`` as a suite of ``envs`` (suite.json), or check that it is that suite
+    (``check_suite``)."""
+    if check_suite(out, envs):
         return
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, {"format": 1, "pyrl": _version(), "envs": envs,
-                             "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    Path(out).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(out) / SUITE, {"format": 1, "pyrl": _version(), "envs": envs,
+                                          "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def _show(doc: dict, key: str) -> str:

@@ -394,3 +394,45 @@ def test_bench_stats_suite_json(runner):
     for r in rows:
         assert r["sims"] == 2 and 0 <= r["any_across_shown"] <= r["any_shown"] <= 1
         assert r["size"] and all(0 <= v <= 1 for v in r["size"].values())
+
+
+def test_learn_takes_a_tasks_row_reference_and_budgets():
+    from pyrl.benchmarks import learn as lb
+    from pyrl.envs import POMDP_ENVS
+    from pyrl.train import tasks
+
+    for env, z in lb.RPPO_ZOO.items():  # RL Zoo's rows: pyrl's masked tasks, complete settings
+        assert env in POMDP_ENVS and z["n_timesteps"] > 0 and z["lr_schedule"] in ("lin", "constant")
+        assert {"n_envs", "n_steps", "batch_size", "gamma", "gae_lambda", "n_epochs", "ent_coef", "clip_range",
+                "normalize", "lstm_hidden_size", "net_arch", "activation", "log_std_init"} <= set(z)
+    row = tasks.task("PendulumNoVel-v1")
+    assert lb.default_threshold("PendulumNoVel-v1") == row.reference and lb.default_threshold("CartPole-v1") == 475
+    b = lb.budgets("PendulumNoVel-v1", ("sb3-rppo", "a3c", "sb3-a2c"), None)
+    assert b == {"sb3-rppo": 100_000, "a3c": row.settings["steps"], "sb3-a2c": row.settings["steps"]}
+    assert set(lb.budgets("PendulumNoVel-v1", ("sb3-rppo", "a3c"), 5000).values()) == {5000}
+    cfg = lb.pyrl_config("a3c", "PendulumNoVel-v1", None, 2, 0, 4096, True, {"lr": 1e-3})
+    assert (cfg.gamma, cfg.reward_scale, cfg.rollout) == (row.settings["gamma"], row.settings["reward_scale"],
+                                                         row.settings["rollout"])
+    assert cfg.lr == 1e-3 and cfg.steps == 4096 and cfg.envs_per_worker == row.settings["envs_per_worker"]
+    assert lb.pyrl_config("a3c", "PendulumNoVel-v1", 4, 2, 0, 4096, True, {}).envs_per_worker == 4
+
+
+def test_recurrent_ppo_needs_rl_zoos_row(runner):
+    pytest.importorskip("sb3_contrib")
+    result = runner.invoke(cli, ["bench", "learn", "--env", "CartPole-v1", "--methods", "sb3-rppo,a3c"])
+    assert result.exit_code == 2 and "RL Zoo's settings" in result.output
+
+
+@pytest.mark.slow
+def test_bench_learn_runs_recurrent_ppo_with_rl_zoos_pendulum_row(runner):
+    # RL Zoo's row: 4 envs, 1024 steps each per rollout, gSDE; one rollout here, to the budget
+    pytest.importorskip("sb3_contrib")
+    args = ["bench", "learn", "--json", "--env", "PendulumNoVel-v1", "--seeds", "1", "--max-steps", "4096",
+            "--methods", "sb3-rppo", "--no-stop"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    row = doc["methods"][0]
+    assert doc["threshold"] == pytest.approx(-217.933) and row["envs_per_worker"] == 4
+    assert row["config"]["use_sde"] is True and row["runs"][0]["steps"] == 4096
+    assert row["final_score_median"] is not None and row["final_score_median"] < 0

@@ -12,7 +12,7 @@ import pytest
 from pyrl.cli import cli
 from pyrl.stats import ScoresError
 from pyrl.stats import claims as cl
-from pyrl.stats.aggregate import BootEstimate, _interval, _p_two_sided
+from pyrl.stats.aggregate import BootEstimate
 from pyrl.stats.estimators import Estimate, holm
 from pyrl.stats.suite import TaskInputs, analyze_suite
 
@@ -58,14 +58,20 @@ def test_holm_over_a_larger_family_is_holm_over_the_union():
     assert sum(d["shown"] for d in alone) >= sum(d["shown"] for d in docs)
 
 
-def test_a_bootstrap_estimate_reads_the_expanded_interval_and_its_p():
-    rng = np.random.default_rng(0)
-    reps = np.concatenate([[0.62], 0.62 + 0.03 * rng.standard_normal(999)])  # 4 sd from the null
+@pytest.mark.parametrize("distance", [1.5, 3.0, 4.5])  # the estimate's distance from the null, in replicate sds
+def test_a_bootstrap_interval_excludes_the_null_exactly_when_p_is_below_its_level(distance):
+    # at Holm's strict levels (0.9993 leaves under one replicate of 2000 per tail) too: the interval
+    # once came from the extreme replicates there, excluding a null its own p-value kept
+    rng = np.random.default_rng(int(10 * distance))
+    reps = np.concatenate([[0.5 + 0.02 * distance], 0.5 + 0.02 * distance + 0.02 * rng.standard_normal(1999)])
     e = BootEstimate(reps, n=15, df=12, null=0.5)
-    assert e.value == pytest.approx(0.12)
-    lo, hi = _interval(reps, 0.99, 15, 12)
-    assert e.ci(0.99) == pytest.approx([lo - 0.5, hi - 0.5])
-    assert e.p() == _p_two_sided(reps, 0.5, 15, 12) and e.p() < 0.05
+    assert e.value == pytest.approx(0.02 * distance)
+    p = e.p()
+    for level in (0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9993, 0.99999):
+        lo, hi = e.ci(level)
+        if abs(p - (1 - level)) > 0.2 * (1 - level):  # away from the edge, where replicates are discrete
+            assert (lo > 0) == (p < 1 - level), (level, p, lo, hi)
+        assert lo < e.value < hi
     assert BootEstimate(np.full(10, 0.5), n=15, df=12, null=0.5).p() is None  # nothing varies: no test
 
 
@@ -95,6 +101,9 @@ def test_the_suite_is_one_family_over_every_task_and_the_answer_across_them():
     assert across["normalisation"]["B"] == {"random": -500.0, "random_source": "test", "reference": -260.0,
                                             "reference_source": "test"}
     assert len(across["profiles"]) == 8 and len(across["cells"]) == 8
+    for c in across["answer"]["claims"]:  # a probability's intervals stay within [0, 1]
+        if c["scale"] == "probability":
+            assert 0 <= c["ci95"][0] <= c["estimate"] <= c["ci95"][1] <= 1 and 0 <= c["ci"][0] <= c["ci"][1] <= 1
     json.dumps(doc, allow_nan=False)
 
 
@@ -212,3 +221,24 @@ def test_suite_mistakes_are_one_line_usage_errors(runner, tmp_path):
     assert result.exit_code == 2 and "single-env sweep" in result.output
     result = runner.invoke(cli, ["report", str(out), "--floor", "3"])
     assert result.exit_code == 2 and "is a suite" in result.output
+
+
+def test_a_suite_whose_later_env_cannot_resume_is_refused_before_any_run(runner, tmp_path):
+    out = tmp_path / "s"
+    base = ["ablate", *TINY, "--steps", "400", "--seeds", "1", "--methods", "a3c", "--out", str(out), "--no-report"]
+    assert runner.invoke(cli, [*base, "--env", "CartPole-v1,Acrobot-v1"]).exit_code == 0
+    # Acrobot's sweep.json now says other settings: the rerun must stop before CartPole trains again
+    manifest = out / "Acrobot-v1" / "sweep.json"
+    doc = json.loads(manifest.read_text())
+    doc["config"]["lr"] = 0.123
+    manifest.write_text(json.dumps(doc))
+    (out / "CartPole-v1" / "a3c__rnn-on__seed0" / "result.json").unlink()  # would train again
+    result = runner.invoke(cli, [*base, "--env", "CartPole-v1,Acrobot-v1"])
+    assert result.exit_code == 2 and "Acrobot-v1" in result.output and "lr" in result.output
+    assert not (out / "CartPole-v1" / "a3c__rnn-on__seed0" / "result.json").exists()
+    (out / "suite.json").write_text("{not json")
+    result = runner.invoke(cli, [*base, "--env", "CartPole-v1,Acrobot-v1"])
+    assert result.exit_code == 2 and "unreadable" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli, ["ablate", "--preset", "suite", "--env", "CartPole-v1", "--rollout", "100000",
+                                 "--out", str(tmp_path / "t")])
+    assert result.exit_code == 2 and "less than one rollout" in result.output

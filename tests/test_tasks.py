@@ -21,7 +21,7 @@ def test_every_row_is_a_valid_configuration_of_a_known_env():
     for env, row in tasks.TASKS.items():
         assert row.env == env and env in known_ids() and set(row.settings) <= set(tasks.OPTIONS)
         TrainConfig(env=env, **row.settings).check()
-        assert row.evidence and (row.reference is None or row.reference_steps)
+        assert row.evidence and (row.reference is None or row.reference_source)
 
 
 def test_train_starts_from_the_row_and_a_flag_overrides_it(runner, tmp_path):

@@ -18,6 +18,13 @@ start of the run (making the envs and the model included) until the trainer saw 
   counts are those of ``curve.csv``: the worker's steps at the end of the rollout in which
   the episode ended (at most T x N = 40 per worker later than the step itself).
 
+On a task with a row (``pyrl.train.tasks``), pyrl's runs start from the row (as ``pyrl train
+--env`` does), the threshold defaults to the row's reference score (RL Zoo's published
+RecurrentPPO score), and each method's budget defaults to its own: pyrl's row budget,
+RecurrentPPO's RL Zoo budget with RL Zoo's settings and number of envs for that task
+(``RPPO_ZOO``). With ``--no-stop`` every run spends its budget, and ``final_score_median`` is
+the score at the budget (the mean of the run's last 10 episodes).
+
 Runs never reaching the threshold within ``--max-steps`` count as infinitely many steps: the
 median and its CI stay defined while fewer than half the runs miss. The CI of the median is
 the order-statistic (binomial, distribution-free) interval ``[x_(l), x_(n+1-l)]`` with the
@@ -51,11 +58,50 @@ LABELS = {
     "a3c": "pyrl a3c",
 }
 
-# RL Zoo's hyperparameters for RecurrentPPO on CartPoleNoVel-v1 (rl-baselines3-zoo,
-# hyperparams/ppo_lstm.yml, "Tuned"): VecNormalize (obs and reward, with the task's gamma),
-# lin_1e-3 learning rate and lin_0.2 clip range over the run's budget.
-RPPO_ZOO = dict(n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-                lr=1e-3, clip_range=0.2, lstm_hidden_size=64, net_arch=dict(pi=[64], vf=[64]))
+# RL Zoo's hyperparameters for RecurrentPPO (rl-baselines3-zoo, hyperparams/ppo_lstm.yml, the
+# "Tuned" rows), per task: n_envs, budget, VecNormalize (obs and reward, with the task's gamma), the
+# learning rate and clip range ("lin": decayed linearly to 0 over the run's budget), gSDE. The
+# LunarLanderNoVel-v3 row is RL Zoo's LunarLanderNoVel-v2 (the same task on Box2D's v3 physics fixes).
+_ZOO_POLICY = dict(lstm_hidden_size=64, net_arch=dict(pi=[64], vf=[64]), activation="relu", log_std_init=0.0)
+RPPO_ZOO: dict[str, dict[str, Any]] = {
+    "CartPoleNoVel-v1": dict(n_envs=8, n_timesteps=100_000, normalize=True, n_steps=32, batch_size=256,
+                             gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0, lr=1e-3, lr_schedule="lin",
+                             clip_range=0.2, clip_schedule="lin", **_ZOO_POLICY),
+    "PendulumNoVel-v1": dict(n_envs=4, n_timesteps=100_000, normalize=True, n_steps=1024, batch_size=128,
+                             gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0, lr=1e-3, lr_schedule="constant",
+                             clip_range=0.2, clip_schedule="constant", use_sde=True, sde_sample_freq=4, **_ZOO_POLICY),
+    "MountainCarContinuousNoVel-v0": dict(
+        n_envs=8, n_timesteps=300_000, normalize=True, n_steps=1024, batch_size=256, gae_lambda=0.9, gamma=0.9999,
+        n_epochs=10, ent_coef=0.00429, lr=7.77e-05, lr_schedule="constant", clip_range=0.1, clip_schedule="constant",
+        max_grad_norm=5.0, vf_coef=0.19, use_sde=True, sde_sample_freq=8,
+        **{**_ZOO_POLICY, "lstm_hidden_size": 32, "activation": "tanh"}),
+    "LunarLanderNoVel-v3": dict(n_envs=32, n_timesteps=5_000_000, normalize=True, n_steps=512, batch_size=128,
+                                gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01, lr=3e-4,
+                                lr_schedule="constant", clip_range=0.2, clip_schedule="constant", **_ZOO_POLICY),
+}
+RPPO_ZOO_SOURCE = "rl-baselines3-zoo hyperparams/ppo_lstm.yml"
+
+
+def budgets(env_id: str, methods, max_steps: Optional[int]) -> dict[str, int]:
+    """Each method's budget of env steps: ``max_steps`` when given; else pyrl's from the task's row
+    (``pyrl.train.tasks``; 300k without one), RecurrentPPO's from RL Zoo's row, SB3 A2C pyrl's."""
+    from pyrl.train.tasks import task
+
+    if max_steps is not None:
+        return {m: int(max_steps) for m in methods}
+    row = task(env_id)
+    pyrl_steps = int(row.settings.get("steps", 300_000)) if row is not None else 300_000
+    return {m: RPPO_ZOO[env_id]["n_timesteps"] if m == "sb3-rppo" and env_id in RPPO_ZOO else pyrl_steps
+            for m in methods}
+
+
+def default_threshold(env_id: str) -> float:
+    """The task's reference score (its row's: RL Zoo's RecurrentPPO score where RL Zoo publishes
+    one), else 475 (CartPole's)."""
+    from pyrl.train.tasks import task
+
+    row = task(env_id)
+    return float(row.reference) if row is not None and row.reference is not None else 475.0
 
 
 def sb3_available() -> bool:
@@ -221,19 +267,26 @@ def _run_sb3(method: str, env_id: str, num_envs: int, seed: int, max_steps: int,
     try:
         t0 = time.perf_counter()
         crossing = Crossing(threshold, t0=t0)
-        env = make_vec_env(_gym_factory(env_id), n_envs=num_envs, seed=seed)
         if method == "sb3-a2c":
+            env = make_vec_env(_gym_factory(env_id), n_envs=num_envs, seed=seed)
             model = A2C("MlpPolicy", env, seed=seed, device="cpu", verbose=0)
         else:
-            z = RPPO_ZOO
-            env = VecNormalize(env, gamma=z["gamma"])  # Monitor sits below: its returns are raw
+            z = RPPO_ZOO[env_id]
+            env = make_vec_env(_gym_factory(env_id), n_envs=z["n_envs"], seed=seed)  # RL Zoo's number of envs
+            if z["normalize"]:
+                env = VecNormalize(env, gamma=z["gamma"])  # Monitor sits below: its returns are raw
+            lr, clip = z["lr"], z["clip_range"]
             model = RecurrentPPO(
                 "MlpLstmPolicy", env, n_steps=z["n_steps"], batch_size=z["batch_size"],
                 gae_lambda=z["gae_lambda"], gamma=z["gamma"], n_epochs=z["n_epochs"], ent_coef=z["ent_coef"],
-                learning_rate=lambda p: p * z["lr"], clip_range=lambda p: p * z["clip_range"],
-                policy_kwargs=dict(ortho_init=False, activation_fn=torch.nn.ReLU,
+                learning_rate=(lambda p: p * lr) if z["lr_schedule"] == "lin" else lr,
+                clip_range=(lambda p: p * clip) if z["clip_schedule"] == "lin" else clip,
+                max_grad_norm=z.get("max_grad_norm", 0.5), vf_coef=z.get("vf_coef", 0.5),
+                use_sde=z.get("use_sde", False), sde_sample_freq=z.get("sde_sample_freq", -1),
+                policy_kwargs=dict(ortho_init=False,
+                                   activation_fn=torch.nn.ReLU if z["activation"] == "relu" else torch.nn.Tanh,
                                    lstm_hidden_size=z["lstm_hidden_size"], enable_critic_lstm=True,
-                                   net_arch=z["net_arch"]),
+                                   net_arch=z["net_arch"], log_std_init=z["log_std_init"]),
                 seed=seed, device="cpu", verbose=0)
         model.set_logger(Logger(None, []))  # SB3's default logger makes a /tmp/SB3-* folder per run
         model.learn(total_timesteps=max_steps, callback=Watch(crossing))
@@ -249,15 +302,20 @@ def _run_sb3(method: str, env_id: str, num_envs: int, seed: int, max_steps: int,
 
 # ---- pyrl --------------------------------------------------------------------------------------
 
-def pyrl_config(method: str, env_id: str, num_envs: int, workers: int, seed: int, max_steps: int,
+def pyrl_config(method: str, env_id: str, num_envs: Optional[int], workers: int, seed: int, max_steps: int,
                 rnn: bool, overrides: dict[str, Any]):
+    """The run's TrainConfig: the env's row of tuned settings (``pyrl.train.tasks``) where it has
+    one, as ``pyrl train --env`` starts from it, under the benchmark's sizes and ``overrides``
+    (``num_envs`` None: the row's envs per worker, else 8)."""
+    from pyrl.train import tasks
     from pyrl.train.config import TrainConfig
 
+    row = tasks.defaults(env_id, given=set(overrides) | {"steps"} | ({"envs_per_worker"} if num_envs else set()))
     cfg = TrainConfig(method=method, env=env_id, workers=1 if method == "individual" else workers,
-                      envs_per_worker=num_envs, steps=max_steps, seed=seed, rnn=rnn,
+                      envs_per_worker=num_envs or 8, steps=max_steps, seed=seed, rnn=rnn,
                       norm="layernorm" if rnn else "none",
                       eval_episodes=0)  # timed to the threshold: no evaluation after training
-    for k, v in overrides.items():
+    for k, v in {**row, **overrides}.items():
         setattr(cfg, k, v)
     cfg.check()
     return cfg
@@ -328,40 +386,49 @@ def parse_overrides(items) -> dict[str, Any]:
 
 def default_methods(env_id: str, with_sb3: bool) -> tuple[str, ...]:
     m = (("sb3-a2c",) if with_sb3 else ()) + PYRL_METHODS
-    if with_sb3 and is_pomdp(env_id) and sb3_contrib_available():
+    if with_sb3 and is_pomdp(env_id) and env_id in RPPO_ZOO and sb3_contrib_available():
         m = ("sb3-a2c", "sb3-rppo") + PYRL_METHODS
     return m
 
 
-def run(env_id: str = "CartPole-v1", threshold: float = 475.0, seeds: int = 5, seed_start: int = 0,
-        max_steps: int = 300_000, methods: tuple[str, ...] = ("sb3-a2c", "individual", "a3c"),
-        num_envs: int = 8, workers: int = 2, rnn: Optional[bool] = None, overrides: Optional[dict] = None,
-        stop_early: bool = True, progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
-    """Every method on every seed, interleaved seed by seed; see the module docstring."""
+def run(env_id: str = "CartPole-v1", threshold: Optional[float] = None, seeds: int = 5, seed_start: int = 0,
+        max_steps: Optional[int] = None, methods: tuple[str, ...] = ("sb3-a2c", "individual", "a3c"),
+        num_envs: Optional[int] = None, workers: int = 2, rnn: Optional[bool] = None,
+        overrides: Optional[dict] = None, stop_early: bool = True,
+        progress: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    """Every method on every seed, interleaved seed by seed; see the module docstring.
+    ``threshold`` None: the task's reference score (``default_threshold``); ``max_steps`` None:
+    each method's own budget (``budgets``); ``num_envs`` None: pyrl's from the task's row (else 8),
+    SB3 A2C 8; RecurrentPPO always takes RL Zoo's."""
     overrides = dict(overrides or {})
     rnn = is_pomdp(env_id) if rnn is None else rnn
-    pyrl_cfgs = {m: pyrl_config(m, env_id, num_envs, workers, 0, max_steps, rnn, overrides)
+    threshold = default_threshold(env_id) if threshold is None else float(threshold)
+    budget = budgets(env_id, methods, max_steps)
+    pyrl_cfgs = {m: pyrl_config(m, env_id, num_envs, workers, 0, budget[m], rnn, overrides)
                  for m in methods if m in PYRL_METHODS}  # checks the settings before any run
+    a2c_envs = num_envs or 8
     # untimed warm-ups: the first run of a process starts pyrl's fork server (~2 s of imports)
     # and pays SB3's lazy first-use costs; no timed run should carry them
     if pyrl_cfgs:
         from pyrl.train.run import train
 
-        warm = pyrl_config("individual", env_id, num_envs, 1, 0, max_steps, rnn, overrides)
-        warm.steps = warm.rollout * num_envs * 4
+        warm = pyrl_config("individual", env_id, num_envs, 1, 0, 10**6, rnn, overrides)
+        warm.steps = warm.rollout * warm.envs_per_worker * 4
         train(warm, None)
     for m in methods:
         if m in SB3_METHODS:
-            _run_sb3(m, env_id, num_envs, 0, 256 * num_envs, threshold, stop_early)
+            n = RPPO_ZOO[env_id]["n_envs"] if m == "sb3-rppo" else a2c_envs
+            _run_sb3(m, env_id, a2c_envs, 0, max(256, RPPO_ZOO.get(env_id, {}).get("n_steps", 0)) * n, threshold,
+                     stop_early)
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     for seed in range(seed_start, seed_start + seeds):
         for m in methods:
             if progress is not None:
                 progress(f"seed {seed}: {LABELS[m]}")
             if m in SB3_METHODS:
-                r = _run_sb3(m, env_id, num_envs, seed, max_steps, threshold, stop_early)
+                r = _run_sb3(m, env_id, a2c_envs, seed, budget[m], threshold, stop_early)
             else:
-                cfg = pyrl_config(m, env_id, num_envs, workers, seed, max_steps, rnn, overrides)
+                cfg = pyrl_config(m, env_id, num_envs, workers, seed, budget[m], rnn, overrides)
                 r = _run_pyrl(cfg, threshold, stop_early)
             r["seed"] = seed
             r["reached"] = r["steps_to_threshold"] is not None
@@ -374,13 +441,20 @@ def run(env_id: str = "CartPole-v1", threshold: float = 475.0, seeds: int = 5, s
         med_s, ci_s, cov = median_ci(st)
         med_t, ci_t, _ = median_ci(sec)
         cfg = pyrl_cfgs.get(m)
+        finals = [r["last_mean"] for r in rs if r["last_mean"] is not None]
         rows.append({
             "method": m, "label": LABELS[m], "lib": "sb3" if m in SB3_METHODS else "pyrl",
-            "workers": cfg.workers if cfg is not None else 1, "envs_per_worker": num_envs,
-            "config": _pyrl_config_summary(cfg) if cfg is not None else _sb3_summary(m),
+            "workers": cfg.workers if cfg is not None else 1,
+            "envs_per_worker": cfg.envs_per_worker if cfg is not None else
+            RPPO_ZOO[env_id]["n_envs"] if m == "sb3-rppo" else a2c_envs,
+            "budget": budget[m],
+            "config": _pyrl_config_summary(cfg) if cfg is not None else _sb3_summary(m, env_id),
             "runs": rs, "median_steps": med_s, "ci_steps": ci_s, "ci_coverage": cov,
             "median_seconds": med_t, "ci_seconds": ci_t,
             "never_reached": sum(not r["reached"] for r in rs) / len(rs),
+            # the mean of the last 10 episodes where the run ended: the score at the budget with
+            # --no-stop (with --stop, where it stopped)
+            "final_score_median": statistics.median(finals) if finals else None,
             "sps_median": statistics.median(r["sps"] for r in rs)})
     by = {r["method"]: r for r in rows}
     comparisons = []
@@ -392,7 +466,8 @@ def run(env_id: str = "CartPole-v1", threshold: float = 475.0, seeds: int = 5, s
                                 "steps_ratio": _ratio(by[a]["median_steps"], by[b]["median_steps"]),
                                 "seconds_ratio": _ratio(by[a]["median_seconds"], by[b]["median_seconds"])})
     return {"bench": "learn", "machine": _machine(), "env_id": env_id, "threshold": threshold,
-            "window": WINDOW, "seeds": list(range(seed_start, seed_start + seeds)), "max_steps": max_steps,
+            "window": WINDOW, "seeds": list(range(seed_start, seed_start + seeds)),
+            "max_steps": max(budget.values()), "budgets": budget,
             "envs_per_worker": num_envs, "rnn": rnn, "overrides": overrides, "stop_early": stop_early,
             "ci": {"kind": "order-statistic (binomial) CI of the median", "level": CI_LEVEL},
             "methods": rows, "comparisons": comparisons}
@@ -412,11 +487,10 @@ def _pyrl_config_summary(cfg) -> dict[str, Any]:
     return d
 
 
-def _sb3_summary(method: str) -> dict[str, Any]:
+def _sb3_summary(method: str, env_id: str) -> dict[str, Any]:
     if method == "sb3-a2c":
         return {"algo": "A2C", "policy": "MlpPolicy", "defaults": True}
-    return {"algo": "RecurrentPPO", "policy": "MlpLstmPolicy", "normalize": "obs and reward (VecNormalize)",
-            **{k: v for k, v in RPPO_ZOO.items()}, "lr": "lin_1e-3", "clip_range": "lin_0.2"}
+    return {"algo": "RecurrentPPO", "policy": "MlpLstmPolicy", "source": RPPO_ZOO_SOURCE, **RPPO_ZOO[env_id]}
 
 
 def render(result: dict[str, Any], console) -> None:
@@ -424,21 +498,23 @@ def render(result: dict[str, Any], console) -> None:
 
     t = Table(title=f"pyrl bench learn: {result['env_id']}, steps and seconds until the mean of the last "
                     f"{result['window']} episodes reaches {result['threshold']:g} "
-                    f"({len(result['seeds'])} seeds, budget {result['max_steps']:,} steps per run)",
-              title_justify="left")
-    for col in ("method", "W x N", "steps to threshold (median)", "CI", "seconds (median)", "CI",
-                "never reached", "steps/s"):
+                    f"({len(result['seeds'])} seeds)", title_justify="left")
+    final = "score at the budget" if not result["stop_early"] else "score where it stopped"
+    for col in ("method", "W x N", "budget", "steps to threshold (median)", "CI", "seconds (median)", "CI",
+                "never reached", f"{final} (median)", "steps/s"):
         t.add_column(col, justify="left" if col == "method" else "right")
 
     def n(x, fmt):
         return "never" if isinstance(x, float) and math.isinf(x) else format(x, fmt)
 
     for row in result["methods"]:
-        t.add_row(row["label"], f"{row['workers']} x {row['envs_per_worker']}",
+        t.add_row(row["label"], f"{row['workers']} x {row['envs_per_worker']}", f"{row['budget']:,}",
                   n(row["median_steps"], ",.0f"), f"[{n(row['ci_steps'][0], ',.0f')}, {n(row['ci_steps'][1], ',.0f')}]",
                   n(row["median_seconds"], ".1f"),
                   f"[{n(row['ci_seconds'][0], '.1f')}, {n(row['ci_seconds'][1], '.1f')}]",
-                  f"{row['never_reached']:.0%}", f"{row['sps_median']:,.0f}")
+                  f"{row['never_reached']:.0%}",
+                  "-" if row["final_score_median"] is None else f"{row['final_score_median']:.1f}",
+                  f"{row['sps_median']:,.0f}")
     console.print(t)
     for c in result["comparisons"]:
         s = "-" if c["steps_ratio"] is None else f"{c['steps_ratio']:.2f}x"

@@ -103,6 +103,10 @@ def _envs(options: dict) -> list[str]:
             raise click.BadParameter("no environment id given", param_hint="--env")
         if len(set(envs)) != len(envs):
             raise click.BadParameter("each env once", param_hint="--env")
+        from pyrl.results import suite_dir
+
+        if len(envs) > 1 and len({suite_dir("", e) for e in envs}) != len(envs):  # a/b and a_b: one folder
+            raise click.BadParameter("two env ids map to one folder of the suite; rename one", param_hint="--env")
         return envs
     preset = PRESETS[options["preset"] or "quick"]
     return list(SUITES[preset["suite"]]) if "suite" in preset else [preset["env"]]
@@ -140,7 +144,7 @@ def _settings(factors, methods, options: dict, fixed: dict):
                    * settings.get("workers", D.workers))
     if settings.get("steps", D.steps) < per_rollout:
         raise click.BadParameter(
-            f"--steps {settings['steps']} is less than one rollout of every worker "
+            f"--steps {settings.get('steps', D.steps)} is less than one rollout of every worker "
             f"(rollout x envs-per-worker x workers = {per_rollout})", param_hint="--steps")
     return settings
 
@@ -165,10 +169,13 @@ def _sweep_then_report(plan, out, backend, ray_address, jobs, as_json, show_repo
     where = {env: suite_dir(out, env) if suite else out for env, _ in plan}
     try:  # a directory in use, a bad env id: the user's mistakes, said before any run starts
         specs = []
+        if suite:
+            sw.check_suite(out, [env for env, _ in plan])
         for env, settings in plan:
             sw.check_free(where[env])
             make(env, 1, 0).close()
             specs += sw.grid(settings)
+            sw.check_resumable(where[env], settings)  # every env's, before the first run of any
         if suite:
             sw.prepare_suite(out, [env for env, _ in plan])
         elif (out / sw.SUITE).exists():

@@ -82,8 +82,9 @@ def rollout(as_json, quick, env_id, num_envs):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--env", "env_id", default="CartPole-v1", show_default=True,
               help="A Gymnasium id (SB3 makes its envs with Gymnasium, pyrl with envpool).")
-@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Envs per worker (and SB3's n_envs).")
+@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=None,
+              help="Envs per worker (and SB3 A2C's n_envs) [default: the task's row, else 8; RecurrentPPO always "
+                   "takes RL Zoo's].")
 @click.option("--steps", type=click.IntRange(min=1000), default=300_000, show_default=True,
               help="Total env steps of each run.")
 @click.option("--max-workers", type=click.IntRange(min=1), default=2, show_default=True,
@@ -179,17 +180,20 @@ def profile(as_json, models, method, env_id, workers, num_envs, steps, repeats, 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--env", "env_id", default="CartPole-v1", show_default=True,
               help="Environment id (a pyrl POMDP such as CartPoleNoVel-v1 too: SB3 gets the same filter).")
-@click.option("--threshold", type=float, default=475.0, show_default=True,
-              help="The score: mean return of the last 10 episodes of a run.")
+@click.option("--threshold", type=float, default=None,
+              help="The score: mean return of the last 10 episodes of a run [default: the task's reference score "
+                   "(pyrl.train.tasks: RL Zoo's RecurrentPPO score where it has one), else 475].")
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Runs per method.")
 @click.option("--seed-start", type=click.IntRange(min=0), default=0, show_default=True, help="First seed.")
-@click.option("--max-steps", type=click.IntRange(min=1000), default=300_000, show_default=True,
-              help="Budget of env steps per run; a run that has not reached the threshold by then never did.")
+@click.option("--max-steps", type=click.IntRange(min=1000), default=None,
+              help="Budget of env steps per run; a run that has not reached the threshold by then never did "
+                   "[default: pyrl's from the task's row, else 300k; RecurrentPPO's from RL Zoo's row].")
 @click.option("--methods", default=None,
               help="Comma-separated from sb3-a2c, sb3-rppo, individual, a3c "
                    "[default: sb3-a2c,individual,a3c; on a POMDP also sb3-rppo when sb3-contrib is installed].")
-@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Envs per worker (and SB3's n_envs).")
+@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=None,
+              help="Envs per worker (and SB3 A2C's n_envs) [default: the task's row, else 8; RecurrentPPO always "
+                   "takes RL Zoo's].")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Workers of the a3c runs (individual runs have one).")
 @click.option("--rnn/--no-rnn", default=None,
@@ -208,7 +212,7 @@ def learn(as_json, env_id, threshold, seeds, seed_start, max_steps, methods, num
     from pyrl.benchmarks import learn as lb
     from pyrl.envs import EnvError, make
 
-    if not math.isfinite(threshold):
+    if threshold is not None and not math.isfinite(threshold):
         raise click.BadParameter(f"must be finite, got {threshold}", param_hint="--threshold")
     if methods is None:
         chosen = lb.default_methods(env_id, with_sb3)
@@ -231,15 +235,19 @@ def learn(as_json, env_id, threshold, seeds, seed_start, max_steps, methods, num
             abort("the SB3 methods need stable-baselines3: pip install 'pyrl[bench]' (or pass --no-sb3)", code=2)
         if "sb3-rppo" in chosen and not lb.sb3_contrib_available():
             abort("sb3-rppo needs sb3-contrib: pip install sb3-contrib (or leave it out of --methods)", code=2)
+        if "sb3-rppo" in chosen and env_id not in lb.RPPO_ZOO:
+            abort(f"sb3-rppo runs with RL Zoo's settings, which pyrl has for {', '.join(lb.RPPO_ZOO)}, not "
+                  f"{env_id}", code=2)
         try:
             lb.check_gym_env(env_id)
         except ValueError as exc:
             abort(str(exc), code=2)
     try:
         make(env_id, 1).close()  # an unknown id fails here, before any run
+        budget = lb.budgets(env_id, chosen, max_steps)
         for m in chosen:
             if m in lb.PYRL_METHODS:
-                lb.pyrl_config(m, env_id, num_envs, workers, 0, max_steps,
+                lb.pyrl_config(m, env_id, num_envs, workers, 0, budget[m],
                                lb.is_pomdp(env_id) if rnn is None else rnn, overrides)
     except (EnvError, ValueError) as exc:  # EnvError is a ValueError; so are TrainConfig's checks
         abort(str(exc), code=2)

@@ -15,9 +15,10 @@ the unit that is resampled.
   bootstrap does with few units; so the percentiles are expanded as Hesterberg (2015) does,
   stratum by stratum: to the level whose normal quantile is sqrt(n / df) t_df, with n the
   runs per method over the suite and df = n - tasks. Every method needs 2 runs on every task
-  (one run has no spread to resample: ValueError). A contrast's p-value is the same rule inverted (the
-  claim is shown exactly when its interval excludes no difference), so that its claims can
-  join a Holm family.
+  (one run has no spread to resample: ValueError). A contrast's p-value is the same rule inverted
+  (its interval at level 1 - p has the null on its edge), so that its claims can join a Holm
+  family; at levels whose tails hold fewer than 10 replicates (Holm's strictest levels) both
+  are read from the replicates' normal approximation.
 - Performance profiles: the fraction of a method's models above each normalised score, with
   the bootstrap's pointwise band.
 
@@ -151,23 +152,37 @@ def _expansion(n: int, df: int) -> float:
     return math.sqrt(n / df)
 
 
-def _interval(reps: np.ndarray, level: float, n: int, df: int) -> list[float]:
-    """The expanded percentile interval of the replicates (replicate 0, the data, left out)."""
-    z = _expansion(n, df) * float(sps.t.ppf((1 + level) / 2, df))
-    tail = float(sps.norm.sf(z))  # the share left out on each side
-    lo, hi = np.quantile(reps[1:], [tail, 1 - tail])
-    return [float(lo), float(hi)]
+MIN_TAIL = 10
+"""Replicates a percentile must have beyond it to be read from them; where fewer would lie
+beyond (a Holm level of 0.9993 leaves 0.7 of 2000 replicates per side), intervals and p-values
+are read from the replicates' normal approximation instead, the same way for both."""
+
+
+def _interval(reps: np.ndarray, level: float, n: int, df: int,
+              bounds: tuple[float, float] | None = None) -> list[float]:
+    """The expanded percentile interval of the replicates (replicate 0, the data, left out); at
+    a level whose tails hold fewer than MIN_TAIL replicates, the estimate +- the expanded
+    quantile times the replicates' standard deviation, kept within ``bounds`` (a probability's
+    [0, 1]: the values the estimand can take)."""
+    b = reps[1:]
+    q = _expansion(n, df) * float(sps.t.ppf((1 + level) / 2, df))
+    tail = float(sps.norm.sf(q))  # the share left out on each side
+    if tail * len(b) >= MIN_TAIL:
+        lo, hi = np.quantile(b, [tail, 1 - tail])
+        return [float(lo), float(hi)]
+    half = q * float(np.std(b, ddof=1))
+    lo, hi = float(reps[0]) - half, float(reps[0]) + half
+    return [lo, hi] if bounds is None else [max(lo, bounds[0]), min(hi, bounds[1])]
 
 
 def _p_two_sided(reps: np.ndarray, null: float, n: int, df: int) -> float:
-    """The p-value that matches ``_interval``: the share of replicates beyond ``null`` (ties
-    count), read as a normal tail, shrunk by the expansion and read back on t_df, two-sided.
-    Where fewer than 10 replicates lie beyond it the share is not resolved (it would floor
-    the p-value at about 1 / n_boot): the tail is then read from the replicates' normal
-    approximation, |estimate - null| / their standard deviation."""
+    """The p-value that matches ``_interval`` (its interval at level 1 - p has the null on its
+    edge): the share of replicates beyond ``null`` (ties count), read as a normal tail, shrunk by
+    the expansion and read back on t_df, two-sided. Where fewer than MIN_TAIL replicates lie
+    beyond it, as ``_interval`` there: |estimate - null| / the replicates' standard deviation."""
     b = reps[1:]
     count = min(np.sum(b <= null), np.sum(b >= null))
-    if count >= 10:
+    if count >= MIN_TAIL:
         z = float(sps.norm.isf(min(count / len(b), 0.5)))
     else:
         sd = float(np.std(b, ddof=1))
@@ -186,6 +201,7 @@ class BootEstimate:
     n: int
     df: int
     null: float = 0.0
+    bounds: tuple[float, float] | None = None  # the values the estimand can take (before the shift)
     bias: float = 0.0
 
     @property
@@ -193,7 +209,7 @@ class BootEstimate:
         return float(self.reps[0]) - self.null
 
     def ci(self, level: float = 0.95) -> list[float]:
-        lo, hi = _interval(self.reps, level, self.n, self.df)
+        lo, hi = _interval(self.reps, level, self.n, self.df, self.bounds)
         return [lo - self.null, hi - self.null]
 
     def p(self) -> float | None:
@@ -228,7 +244,7 @@ def across_tasks(suite: Suite, treatment: str, control: str, level: float = 0.95
         "iqm": {m: {"value": float(iqms[m][0]), "ci": _interval(iqms[m], level, n, df)} for m in (treatment, control)},
         "iqm_difference": {"value": float(diff[0]), "ci": _interval(diff, level, n, df),
                            "p": _p_two_sided(diff, 0.0, n, df)},
-        "probability_of_improvement": {"value": float(pi[0]), "ci": _interval(pi, level, n, df),
+        "probability_of_improvement": {"value": float(pi[0]), "ci": _interval(pi, level, n, df, (0.0, 1.0)),
                                        "p": _p_two_sided(pi, 0.5, n, df)},
         "profile": profiles,
     }
