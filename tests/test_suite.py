@@ -193,6 +193,9 @@ def test_ablate_over_two_envs_makes_a_suite_that_resumes_and_reports(runner, tmp
     assert (tmp_path / "plots" / "PendulumNoVel-v1" / "claims.png").exists()
     md = (tmp_path / "r.md").read_text()
     assert "## Across tasks" in md and "# Task: PendulumNoVel-v1" in md
+    text = runner.invoke(cli, ["report", str(out)])
+    assert text.exit_code == 0 and "Task: CartPoleNoVel-v1" in text.output and "Across tasks" in text.output
+    assert doc["family"]["line"] in " ".join(text.output.split())
 
 
 def test_suite_mistakes_are_one_line_usage_errors(runner, tmp_path):

@@ -107,17 +107,21 @@ def _study(args):
     }
 
 
+def _studies(study, tasks: list, jobs: int) -> list[dict]:
+    """``study`` over ``tasks`` (argument tuples), in ``jobs`` processes."""
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            return list(pool.map(study, tasks, chunksize=4))
+    return [study(t) for t in tasks]
+
+
 def run(sims: int = 400, n_boot: int = 1000, seed: int = 0, jobs: int = 1) -> list[dict]:
     rows = []
     for i, (name, runs, width, shift, diverge) in enumerate(SCENARIOS):
         truth = (_true_iqm_difference(shift, diverge, np.random.default_rng(99)), _true_pi(shift, diverge))
         tasks = [(seed * 1_000_003 + i * 10_007 + s, runs, width, shift, diverge, n_boot, truth) for s in range(sims)]
         t0 = time.perf_counter()
-        if jobs > 1:
-            with ProcessPoolExecutor(jobs) as pool:
-                res = list(pool.map(_study, tasks, chunksize=8))
-        else:
-            res = [_study(t) for t in tasks]
+        res = _studies(_study, tasks, jobs)
         rows.append({"scenario": name, "runs": runs, "models_per_individual_run": width, "shift": shift,
                      "diverge": diverge, "sims": sims, "truth": {"iqm_difference": truth[0], "pi": truth[1]},
                      **{k: float(np.mean([r[k] for r in res])) for k in res[0]},
@@ -191,11 +195,7 @@ def run_suite(sims: int = 400, n_boot: int = 1000, seed: int = 0, jobs: int = 1)
     for i, (name, runs, shift, rnn_shift) in enumerate(SUITE_SCENARIOS):
         tasks = [(seed * 1_000_003 + i * 10_007 + s, runs, shift, rnn_shift, n_boot) for s in range(sims)]
         t0 = time.perf_counter()
-        if jobs > 1:
-            with ProcessPoolExecutor(jobs) as pool:
-                res = list(pool.map(_suite_study, tasks, chunksize=4))
-        else:
-            res = [_suite_study(t) for t in tasks]
+        res = _studies(_suite_study, tasks, jobs)
         kinds = sorted({k for r in res for k in r["size"]})
         rows.append({"scenario": name, "runs": runs, "shift": shift, "rnn_shift": rnn_shift, "sims": sims,
                      **{k: float(np.mean([r[k] for r in res])) for k in res[0] if k != "size"},

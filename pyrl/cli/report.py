@@ -86,21 +86,8 @@ def report(directory, scores, treatment, control, score_range, as_json, markdown
         abort(str(exc), code=2)
     doc["skipped"] = list(doc.get("skipped", [])) + skipped
 
-    try:  # an unwritable path is the user's to fix: one line, exit 2
-        if markdown_path is not None:
-            _write_atomic(markdown_path, rep.markdown(doc))
-        if plots_dir is not None:
-            doc["plots"] = [str(p) for p in _figures(doc, samples, curves, plots_dir)]
-    except OSError as exc:
-        abort(f"cannot write the report: {exc}", code=2)
-    if as_json:
-        print_json(doc)
-    else:
-        rep.render(doc, console)
-        if markdown_path is not None:
-            console.print(f"Markdown written to {markdown_path}")
-        for p in doc.get("plots", []):
-            console.print(f"Figure written to {p}")
+    _emit(doc, as_json, markdown_path, plots_dir, rep.render, rep.markdown,
+          lambda: _figures(doc, samples, curves, plots_dir))
 
 
 def _suite(directory, treatment, control, score_range, floor, threshold, diverged, as_json, markdown_path,
@@ -122,28 +109,35 @@ def _suite(directory, treatment, control, score_range, floor, threshold, diverge
         doc = analyze_suite(inputs, treatment=treatment, control=control, diverged=diverged)
     except (ScoresError, ResultsError) as exc:
         abort(str(exc), code=2)
-    try:
-        if markdown_path is not None:
-            _write_atomic(markdown_path, rep.markdown_suite(doc))
-        if plots_dir is not None:
-            from pyrl import plots
+    def figures():
+        from pyrl import plots
 
-            plots_dir.mkdir(parents=True, exist_ok=True)
-            written = [plots.suite_profile(doc, plots_dir / "performance_profile_across_tasks.png")]
-            for task, inp in zip(doc["tasks"], inputs):
-                written += _figures(task, inp.samples, inp.curves, results.suite_dir(plots_dir, task["task"]))
-            doc["plots"] = [str(p) for p in written]
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        written = [plots.suite_profile(doc, plots_dir / "performance_profile_across_tasks.png")]
+        for task, inp in zip(doc["tasks"], inputs):
+            written += _figures(task, inp.samples, inp.curves, results.suite_dir(plots_dir, task["task"]))
+        return written
+
+    _emit(doc, as_json, markdown_path, plots_dir, rep.render_suite, rep.markdown_suite, figures)
+
+
+def _emit(doc, as_json, markdown_path, plots_dir, render, markdown, figures) -> None:
+    """The report on the terminal or as JSON, with its Markdown and figures where asked."""
+    try:  # an unwritable path is the user's to fix: one line, exit 2
+        if markdown_path is not None:
+            _write_atomic(markdown_path, markdown(doc))
+        if plots_dir is not None:
+            doc["plots"] = [str(p) for p in figures()]
     except OSError as exc:
         abort(f"cannot write the report: {exc}", code=2)
     if as_json:
         print_json(doc)
     else:
-        rep.render_suite(doc, console)
+        render(doc, console)
         if markdown_path is not None:
             console.print(f"Markdown written to {markdown_path}")
-        if plots_dir is not None:
-            console.print(f"{len(doc['plots'])} figures written to {plots_dir} (the profile across tasks: "
-                          f"{doc['plots'][0]})")
+        for p in doc.get("plots", []):
+            console.print(f"Figure written to {p}")
 
 
 def _figures(doc, samples, curves, plots_dir: Path) -> list[Path]:
