@@ -82,9 +82,8 @@ def rollout(as_json, quick, env_id, num_envs):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--env", "env_id", default="CartPole-v1", show_default=True,
               help="A Gymnasium id (SB3 makes its envs with Gymnasium, pyrl with envpool).")
-@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=None,
-              help="Envs per worker (and SB3 A2C's n_envs) [default: the task's row, else 8; RecurrentPPO always "
-                   "takes RL Zoo's].")
+@click.option("--envs", "num_envs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Envs per worker (and SB3's n_envs).")
 @click.option("--steps", type=click.IntRange(min=1000), default=300_000, show_default=True,
               help="Total env steps of each run.")
 @click.option("--max-workers", type=click.IntRange(min=1), default=2, show_default=True,
