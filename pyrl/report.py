@@ -353,17 +353,21 @@ def tables(doc: dict[str, Any], full: bool = True) -> list[tuple[str, list[str],
     return [t for t in out if t[2]]  # a one-method sweep has no method comparisons to tabulate
 
 
+def _claim_row(c: dict[str, Any]) -> list[str]:
+    """A claim as a row: shown, kind, the claim, estimate, 95% CI, the interval at its Holm level,
+    p, adjusted p, why not shown (ratios as 0.67x; probabilities unsigned)."""
+    ratio, signed = c["scale"] == "ratio", c["scale"] != "probability"
+    level = "" if c["ci_level"] is None else f" ({100 * c['ci_level']:.2f}%)"
+    return [_mark(c["shown"]), c["kind"], c["statement"] if c["shown"] else c["question"],
+            fmt_value(c["estimate"], c["ci95"], signed, ratio), fmt_interval(c["ci95"], signed, ratio),
+            (fmt_interval(c["ci"], signed, ratio) + level) if c["ci"] else "n/a", fmt_p(c["p"]), fmt_p(c["p_adj"]),
+            c["why_not"] or ""]
+
+
 def claims_table(doc: dict[str, Any]) -> tuple[str, list[str], list[list[str]]]:
     """Every claim the report weighed: estimate, 95% CI, the interval at its Holm level, p,
     adjusted p, and why it was not shown."""
-    rows = []
-    for c in doc["answer"]["claims"]:
-        ratio = c["scale"] == "ratio"
-        level = "" if c["ci_level"] is None else f" ({100 * c['ci_level']:.2f}%)"
-        rows.append([_mark(c["shown"]), c["kind"], c["statement"] if c["shown"] else c["question"],
-                     fmt_value(c["estimate"], c["ci95"], ratio=ratio), fmt_interval(c["ci95"], ratio=ratio),
-                     (fmt_interval(c["ci"], ratio=ratio) + level) if c["ci"] else "n/a", fmt_p(c["p"]),
-                     fmt_p(c["p_adj"]), c["why_not"] or ""])
+    rows = [_claim_row(c) for c in doc["answer"]["claims"]]
     fam = doc["answer"]["family"]
     return (f"Claims: all {fam['weighed']} weighed ({fam['tested']} tested, Holm at {fam['alpha']:g}; "
             f"{fam['shown']} shown)",
@@ -547,14 +551,7 @@ def suite_tables(doc: dict[str, Any], full: bool = True) -> list[tuple[str, list
             for t, n in across["normalisation"].items()]
     cells = [[c["config"], c["method"], " + ".join(str(k) for k in c["runs"].values()),
               fmt_value(c["iqm"], c["iqm_ci95"]), fmt_interval(c["iqm_ci95"])] for c in across["cells"]]
-    claims = []
-    for c in across["answer"]["claims"]:
-        level = "" if c["ci_level"] is None else f" ({100 * c['ci_level']:.2f}%)"
-        signed = c["scale"] != "probability"
-        claims.append([_mark(c["shown"]), c["kind"], c["measure"], c["statement"] if c["shown"] else c["question"],
-                       fmt_value(c["estimate"], c["ci95"], signed), fmt_interval(c["ci95"], signed),
-                       (fmt_interval(c["ci"], signed) + level) if c["ci"] else "n/a", fmt_p(c["p"]),
-                       fmt_p(c["p_adj"]), c["why_not"] or ""])
+    claims = [(row := _claim_row(c))[:2] + [c["measure"]] + row[2:] for c in across["answer"]["claims"]]
     return [("Normalisation per task (0: a uniformly random policy, 1: the reference)",
              ["task", "random", "reference"] + ["reference from", "random from"] * full, norm),
             (f"IQM of normalised model scores per cell (pooled over tasks; {across['n_boot']} stratified bootstrap "

@@ -311,11 +311,17 @@ def inputs_from_dir(root) -> Inputs:
     return Inputs(samples, factors, models_from_runs(runs, factors), curves, floor, source, notes)
 
 
-def suite_dir(root, env: str) -> Path:
-    """Where a suite keeps the sweep of ``env``."""
+def file_name(text: str) -> str:
+    """``text`` as a portable file name: characters other than letters, digits and . + _ -
+    become _ (a run's directory, a suite's env directory)."""
     import re
 
-    return Path(root) / re.sub(r"[^A-Za-z0-9.+_-]", "_", str(env))
+    return re.sub(r"[^A-Za-z0-9.+_-]", "_", str(text))
+
+
+def suite_dir(root, env: str) -> Path:
+    """Where a suite keeps the sweep of ``env``."""
+    return Path(root) / file_name(env)
 
 
 def is_suite(root) -> bool:

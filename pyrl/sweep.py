@@ -37,7 +37,6 @@ import fcntl
 import itertools
 import json
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -49,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from pyrl.results import FINISHED, LOCK, MANIFEST, RESULT, SUITE, write_bytes_atomic, write_json_atomic
+from pyrl.results import FINISHED, LOCK, MANIFEST, RESULT, SUITE, file_name, write_bytes_atomic, write_json_atomic
 
 COMPONENTS = ("rnn", "layernorm")
 METHODS = ("a3c", "individual")
@@ -87,7 +86,7 @@ class RunSpec:
 def _level_name(level: Any) -> str:
     if isinstance(level, bool):
         return "on" if level else "off"
-    return re.sub(r"[^A-Za-z0-9.+_-]", "_", str(level))
+    return file_name(level)
 
 
 def run_id(method: str, factors: dict[str, Any], seed: int) -> str:

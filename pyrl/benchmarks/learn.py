@@ -416,10 +416,9 @@ def run(env_id: str = "CartPole-v1", threshold: Optional[float] = None, seeds: i
         warm.steps = warm.rollout * warm.envs_per_worker * 4
         train(warm, None)
     for m in methods:
-        if m in SB3_METHODS:
-            n = RPPO_ZOO[env_id]["n_envs"] if m == "sb3-rppo" else a2c_envs
-            _run_sb3(m, env_id, a2c_envs, 0, max(256, RPPO_ZOO.get(env_id, {}).get("n_steps", 0)) * n, threshold,
-                     stop_early)
+        if m in SB3_METHODS:  # at least 256 steps per env, and a whole rollout of RL Zoo's RecurrentPPO
+            z = RPPO_ZOO[env_id] if m == "sb3-rppo" else {"n_steps": 256, "n_envs": a2c_envs}
+            _run_sb3(m, env_id, a2c_envs, 0, max(256, z["n_steps"]) * z["n_envs"], threshold, stop_early)
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     for seed in range(seed_start, seed_start + seeds):
         for m in methods:

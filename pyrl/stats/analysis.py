@@ -64,15 +64,16 @@ def analyze(
     the Answer and every verdict in the tables come from it. ``others``: the p-values of the
     rest of a larger family the report's claims belong to (a suite's report: the other tasks'
     claims and those across tasks; ``scope`` names it), for Holm's procedure over all of them."""
-    return ablation(samples, factors, treatment, control, score_range, alpha, power, min_n, unit, diverged, shared,
-                    curves, threshold, models, floor, floor_source, others, scope)[0]
+    return judge(ablation(samples, factors, treatment, control, score_range, alpha, power, min_n, unit, diverged,
+                          shared, curves, threshold, models, floor, floor_source), others, scope)
 
 
 def ablation(samples, factors, treatment="a3c", control="individual", score_range=None, alpha=0.05, power=0.8,
              min_n=5, unit="worker", diverged="floor", shared=("a3c",), curves=None, threshold=None, models=None,
-             floor=None, floor_source=None, others=(), scope="") -> tuple[dict[str, Any], "Ablation"]:
-    """``analyze``'s document and the ``Ablation`` it was computed from (its cells, for the
-    answer across tasks)."""
+             floor=None, floor_source=None) -> "Ablation":
+    """``analyze`` up to its claims: the ``Ablation`` (its cells), with ``doc`` (the tables so
+    far) and ``claims`` (built, not yet judged as a family). ``judge`` finishes the document;
+    a suite reads every task's claims' p-values (``p_values``) before judging any."""
     samples = [as_sample(s) for s in samples]
     assumed = False
     if models is None:
@@ -94,15 +95,30 @@ def ablation(samples, factors, treatment="a3c", control="individual", score_rang
         "skipped": a.skipped,
     }
     convergence = speed.attach(a, doc, curves, threshold, st.floor)
-    built = cl.build(a)
-    claim_docs, fam = cl.family(built, st.alpha, others, scope)
-    _verdicts(a, doc, {c.key: d for c, d in zip(built, claim_docs)}, fam)
+    a.doc, a.claims = doc, cl.build(a)
+    a.meta = {**_meta(st, a, n_samples, floor, floor_source), "convergence": convergence}
+    a.assumed, a.n_out = assumed, n_out
+    return a
+
+
+def p_values(a: "Ablation") -> list[float]:
+    """The p-values of the ablation's testable claims (what its part of a family adds)."""
+    return [p for c in a.claims if c.est is not None and (p := c.est.p()) is not None]
+
+
+def judge(a: "Ablation", others: Sequence[float] = (), scope: str = "") -> dict[str, Any]:
+    """The claims of ``ablation(...)`` judged as a family (with ``others``, the rest of a larger
+    one, ``scope`` naming it), and the document finished from them. Once per ablation: it
+    completes ``a.doc`` in place."""
+    doc, st = a.doc, a.st
+    claim_docs, fam = cl.family(a.claims, st.alpha, others, scope)
+    _verdicts(a, doc, {c.key: d for c, d in zip(a.claims, claim_docs)}, fam)
     doc["interaction"] = tb.the_interaction(st, doc["interactions"])
-    doc["meta"] = {**_meta(st, a, n_samples, floor, floor_source), "convergence": convergence}
-    doc["models"] = _models_doc(a, assumed)
-    doc["findings"] = fnd.findings(a, doc, n_out)
+    doc["meta"] = a.meta
+    doc["models"] = _models_doc(a, a.assumed)
+    doc["findings"] = fnd.findings(a, doc, a.n_out)
     doc["answer"] = {"claims": claim_docs, "family": fam, "lines": answers.lines(doc, claim_docs, fam)}
-    return doc, a
+    return doc
 
 
 # --------------------------------------------------------------------------- input
@@ -214,7 +230,9 @@ def _collect_models(models: Iterable[TrainedModel], st: Settings) -> dict:
 class Ablation:
     """The cells, the configurations present, and the treatment-vs-control comparisons.
     ``auc`` maps (cfg, method) -> the AUC estimate of the cell's runs (set by
-    ``speed.attach``; empty without learning curves)."""
+    ``speed.attach``; empty without learning curves). ``ablation`` then sets ``doc`` (the
+    tables), ``claims`` (built, not yet judged), ``meta``, ``assumed`` (models assumed one per
+    sample) and ``n_out`` (samples left out), which ``judge`` finishes the report from."""
 
     def __init__(self, st: Settings, cells: dict[tuple, Cell]):
         self.st, self.cells = st, cells

@@ -32,7 +32,7 @@ import numpy as np
 
 from pyrl.stats import claims as cl
 from pyrl.stats.aggregate import N_BOOT, BootEstimate, SuiteBootstrap, _interval, normalise
-from pyrl.stats.analysis import ablation
+from pyrl.stats.analysis import ablation, judge, p_values
 from pyrl.stats.samples import ScoresError
 
 PROFILE_TAUS = np.linspace(-0.25, 1.5, 141)
@@ -65,26 +65,25 @@ def analyze_suite(tasks: Sequence[TaskInputs], treatment: str = "a3c", control: 
     if len(set(names)) != len(names):
         raise ScoresError(f"a task appears twice in the suite ({', '.join(names)})")
     kw = dict(treatment=treatment, control=control, alpha=alpha, diverged=diverged)
-    first = []
+    ablations = []
     for t in tasks:
         try:
-            first.append(ablation(t.samples, t.factors, curves=t.curves, models=t.models, floor=t.floor,
-                                  floor_source=t.floor_source, **kw))
+            ablations.append(ablation(t.samples, t.factors, curves=t.curves, models=t.models, floor=t.floor,
+                                      floor_source=t.floor_source, **kw))
         except ScoresError as exc:
             raise ScoresError(f"{t.name}: {exc}") from None
-    factors = [a.st.factors for _, a in first]
+    factors = [a.st.factors for a in ablations]
     if any(f != factors[0] for f in factors[1:]):
         shown = "; ".join(f"{t.name}: {f}" for t, f in zip(tasks, factors))
         raise ScoresError(f"the suite's tasks must share their factors and levels ({shown})")
-    across, claims = _across(tasks, [a for _, a in first], treatment, control, n_boot, seed)
-    task_ps = [[d["p"] for d in doc["answer"]["claims"] if d["p"] is not None] for doc, _ in first]
+    across, claims = _across(tasks, ablations, treatment, control, n_boot, seed)
+    task_ps = [p_values(a) for a in ablations]
     across_ps = [p for c in claims if c.est is not None and (p := c.est.p()) is not None]
     scope = f"the suite's family ({len(tasks)} task{'s' if len(tasks) > 1 else ''} and the answer across them)"
     docs = []
-    for i, (t, (doc, a)) in enumerate(zip(tasks, first)):
+    for i, (t, a) in enumerate(zip(tasks, ablations)):
         others = [p for j, ps in enumerate(task_ps) if j != i for p in ps] + across_ps
-        doc, _ = ablation(t.samples, t.factors, curves=t.curves, models=t.models, floor=t.floor,
-                          floor_source=t.floor_source, others=others, scope=scope, **kw)
+        doc = judge(a, others, scope)
         doc["task"] = t.name
         doc["skipped"] = list(doc.get("skipped", [])) + list(t.notes)
         docs.append(doc)
