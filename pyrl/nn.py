@@ -146,6 +146,52 @@ class RunningBatchNorm(nn.Module):
         return f"{self.weight.numel()}, momentum={self.momentum}, eps={self.eps}"
 
 
+class RunningObsNorm(nn.Module):
+    """Observation normalisation as Stable-Baselines3's ``VecNormalize`` does it:
+    ``clamp((x - mean) / sqrt(var + eps), -clip, clip)`` per feature, with ``mean`` and ``var``
+    the moments of every observation absorbed so far (``count`` of them; a parallel merge, Chan
+    et al. 1979, from SB3's start: mean 0, var 1, count 1e-4).
+
+    As ``RunningBatchNorm``: acting and learning use the statistics as they stand when the rollout
+    starts, so the training pass differentiates exactly the policy that acted; the training pass
+    records the rollout's raw observation moments (``record``) and the worker merges them into
+    the model it steps after the update (``absorb``). They are buffers of the model, so they are
+    saved with it (an evaluation normalises as training did) and, under A3C, shared like its
+    parameters: one model, one normalisation, merged lock-free by every worker (a merge that
+    races another may lose one rollout's moments; what it writes is still a mean and a positive
+    variance). Under ``individual`` each learner keeps its own."""
+
+    def __init__(self, features: int, clip: float = 10.0, eps: float = 1e-8):
+        super().__init__()
+        self.clip, self.eps = clip, eps
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("var", torch.ones(features))
+        self.register_buffer("count", torch.full((), 1e-4, dtype=torch.float64))
+        self.batch_moments: Optional[tuple[Tensor, Tensor, int]] = None
+
+    def forward(self, x: Tensor, record: bool = False) -> Tensor:  # x [M,I] raw -> [M,I] normalised
+        if record:  # the training pass: remember the raw observations' moments for absorb()
+            xd = x.detach()
+            self.batch_moments = (xd.mean(0), xd.var(0, unbiased=False), xd.shape[0])
+        return ((x - self.mean) * torch.rsqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
+
+    @torch.no_grad()
+    def absorb(self, mean: Tensor, var: Tensor, n: int) -> None:
+        """Merge the moments of ``n`` observations into the running ones (in place: shared under
+        A3C). Reads a snapshot first, so a concurrent writer can only make this merge lost.
+        Tensor ops only: on a GPU no update waits for a read of ``count``."""
+        count, old_mean, old_var = self.count.clone(), self.mean.clone(), self.var.clone()  # [], [I], [I]
+        total = count + n
+        w_new, w_old = (n / total).to(old_mean.dtype), (count / total).to(old_mean.dtype)
+        delta = mean - old_mean
+        self.mean.copy_(old_mean + delta * w_new)
+        self.var.copy_(old_var * w_old + var * w_new + delta.pow(2) * (w_old * w_new))
+        self.count.copy_(total)
+
+    def extra_repr(self) -> str:
+        return f"{self.mean.numel()}, clip={self.clip}, eps={self.eps}"
+
+
 # A count of parameter, buffer and submodule registrations in this process (a rebinding such as
 # ``model.value_head = nn.Linear(...)`` is one): the fused act step's gathered arguments hold
 # while it has not moved. Process-wide because torch offers these hooks only globally; any
@@ -239,10 +285,13 @@ class ActorCritic(nn.Module):
     ``[N,S]``: S = H with one core, 2H with two (the actor's half first), 0 without a core.
     Discrete actions: a categorical policy; Box actions: a diagonal Gaussian with a learned,
     state-independent log std.
+
+    ``obs_norm`` (vector observations) normalises the observations first, by their running
+    moments (``RunningObsNorm``, as SB3's VecNormalize), for every head.
     """
 
     def __init__(self, obs_shape, action_space, hidden: int = 64, rnn: bool = False, norm: str = "none",
-                 separate_critic: bool = False):
+                 separate_critic: bool = False, obs_norm: bool = False):
         super().__init__()
         import gymnasium
 
@@ -252,6 +301,9 @@ class ActorCritic(nn.Module):
         self.norm_kind = norm
         self.image = len(self.obs_shape) == 3
         self.separate_critic = separate_critic
+        if obs_norm and self.image:
+            raise ValueError("obs_norm normalises vector observations; image observations are scaled by 1/255")
+        self.obs_norm = RunningObsNorm(int(math.prod(self.obs_shape)) if self.obs_shape else 1) if obs_norm else None
         self.encoder, self.norm, self.core = self._make_trunk()
         if separate_critic:
             self.critic_encoder, self.critic_norm, self.critic_core = self._make_trunk()
@@ -311,9 +363,19 @@ class ActorCritic(nn.Module):
             return norm(encoder(x), record=record)
         return norm(encoder(x))
 
+    def _normalise_obs(self, obs: Tensor, record: bool = False) -> Tensor:  # obs [M,...] -> [M,I] or as it was
+        """The observations as the encoders read them: normalised by ``obs_norm`` where the model
+        has one (flattened: the encoder's Flatten), else untouched."""
+        if self.obs_norm is None:
+            return obs
+        return self.obs_norm(obs.reshape(obs.shape[0], -1).float(), record=record)
+
     def absorb_batch_statistics(self, source: "ActorCritic") -> None:
-        """BatchNorm only: move this model's running statistics toward the feature moments that
-        ``source``'s last training pass recorded (the worker's local copy -> the model it steps)."""
+        """Move this model's running statistics (BatchNorm's, the observation normalisation's)
+        toward the moments that ``source``'s last training pass recorded (the worker's local
+        copy -> the model it steps). Nothing to do for a model without either."""
+        if self.obs_norm is not None and source.obs_norm.batch_moments is not None:
+            self.obs_norm.absorb(*source.obs_norm.batch_moments)
         for (_, norm, _, _), (_, src, _, _) in zip(self._trunks(), source._trunks()):
             if isinstance(norm, RunningBatchNorm) and src.batch_moments is not None:
                 norm.absorb(*src.batch_moments)
@@ -343,6 +405,7 @@ class ActorCritic(nn.Module):
         if self.core is not None:
             # a select, not state * keep: a non-finite state that a reset discards must not leak (inf * 0)
             state = state.masked_fill(reset.unsqueeze(-1), 0.0)
+        obs = self._normalise_obs(obs)
         feats, halves = [], []
         for encoder, norm, core, part in self._trunks():
             x = self._encode(encoder, norm, obs)
@@ -384,6 +447,7 @@ class ActorCritic(nn.Module):
         x = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs  # [N,I] (the encoder's Flatten)
         if x.dtype != torch.float32:
             x = x.float()
+        x = self._normalise_obs(x)  # a few elementwise ops before the fused call (obs_norm only)
         shape = (x.shape[0], 1 if self.discrete else heads[0].shape[0])  # [N,1] | [N,A]
         if not draw:
             noise = torch.zeros(shape)
@@ -564,7 +628,7 @@ class ActorCritic(nn.Module):
         before step 0), reset [T,N], actions [T,N,...] -> logprob, entropy, value, all [T,N].
         Each recurrent core runs once over the sequence (the fused LN-GRU op)."""
         T, N = reset.shape
-        flat = obs.reshape(T * N, *obs.shape[2:])
+        flat = self._normalise_obs(obs.reshape(T * N, *obs.shape[2:]), record=True)
         feats = []
         for encoder, norm, core, part in self._trunks():
             x = self._encode(encoder, norm, flat, record=True)

@@ -239,8 +239,11 @@ def check_resumable(out: Path, settings: dict[str, Any]) -> tuple[dict[str, Any]
     diff += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in added)
     if diff:
         shown = ", ".join(f"{k} ({_show(have, k)} -> {_show(want, k)})" for k in diff)
+        from_row = [k for k in diff if k in (settings.get("task_defaults") or {})]
+        hint = (f"; {', '.join(from_row)} came from the env's row of tuned settings (pyrl.train.tasks), which "
+                "has changed since: give the sweep's value as a flag to resume it") if from_row else ""
         raise SweepError(f"{out} holds a sweep with other settings (differ: {shown}); "
-                         "use another --out, or the same settings to resume it")
+                         f"use another --out, or the same settings to resume it{hint}")
     return have, added
 
 
@@ -295,12 +298,13 @@ def check_suite(out: Path, envs: list[str]) -> bool:
 
 def prepare_suite(out: Path, envs: list[str]) -> None:
     """Create ``out`` as a suite of ``envs`` (suite.json), or check that it is that suite
-    (``check_suite``)."""
-    if check_suite(out, envs):
-        return
-    Path(out).mkdir(parents=True, exist_ok=True)
-    write_json_atomic(Path(out) / SUITE, {"format": 1, "pyrl": _version(), "envs": envs,
-                                          "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    (``check_suite``), under ``out``'s lock: two first starts with other envs cannot both write
+    (the second finds the first's suite.json, or its lock)."""
+    with locked(Path(out)):
+        if check_suite(out, envs):
+            return
+        write_json_atomic(Path(out) / SUITE, {"format": 1, "pyrl": _version(), "envs": envs,
+                                              "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def _show(doc: dict, key: str) -> str:

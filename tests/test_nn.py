@@ -189,3 +189,94 @@ def test_each_norm_sits_where_it_should(norm, feature_norm, core_norm):
     assert isinstance(model.norm, feature_norm or RunningBatchNorm)
     assert model.core.norm == core_norm
     assert (model.core.gamma_ih is not None) == (core_norm != "none")
+
+
+# ---- observation normalisation (VecNormalize's): its statistics, and which of them acting and learning use ----
+
+def test_obs_norm_keeps_the_statistics_sb3_keeps():
+    # the reference is SB3's own RunningMeanStd, fed the same batches (VecNormalize's start: count 1e-4)
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+    from pyrl.nn import RunningObsNorm
+
+    norm, ref = RunningObsNorm(3), RunningMeanStd(shape=(3,))
+    g = torch.Generator().manual_seed(0)
+    for m, loc, scale in ((16, 5.0, 3.0), (40, -2.0, 0.5), (1, 0.0, 1.0), (7, 100.0, 10.0)):
+        batch = torch.randn(m, 3, generator=g, dtype=torch.float64) * scale + loc  # [M,I]
+        norm(batch.float(), record=True)
+        norm.absorb(*norm.batch_moments)
+        ref.update(batch.float().double().numpy())
+        torch.testing.assert_close(norm.mean, torch.as_tensor(ref.mean, dtype=torch.float32))
+        torch.testing.assert_close(norm.var, torch.as_tensor(ref.var, dtype=torch.float32))
+        assert norm.count.item() == pytest.approx(ref.count)
+    # and VecNormalize's transform: (x - mean) / sqrt(var + 1e-8), clipped to +-10
+    x = torch.tensor([[0.0, 1e6, -1e6], [1.0, 2.0, 3.0]])
+    want = ((x.double().numpy() - ref.mean) / (ref.var + 1e-8) ** 0.5).clip(-10, 10)
+    torch.testing.assert_close(norm(x), torch.as_tensor(want, dtype=torch.float32))
+    assert norm(x)[0, 1] == 10 and norm(x)[0, 2] == -10
+
+
+def _on_model(rnn, discrete=True):
+    torch.manual_seed(0)
+    space = gymnasium.spaces.Discrete(3) if discrete else gymnasium.spaces.Box(-1, 1, (2,))
+    model = ActorCritic((4,), space, hidden=8, rnn=rnn, norm="layernorm", separate_critic=True, obs_norm=True)
+    with torch.no_grad():  # statistics far from the identity, so a path that skips them shows
+        model.obs_norm.mean.uniform_(-3, 3)
+        model.obs_norm.var.uniform_(0.01, 9.0)
+        model.obs_norm.count.fill_(50.0)
+    return model
+
+
+@pytest.mark.parametrize("rnn", [False, True])
+@pytest.mark.parametrize("discrete", [True, False])
+def test_obs_norm_acts_and_learns_with_the_running_statistics(rnn, discrete):
+    model = _on_model(rnn, discrete)
+    T, N = 5, 6
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randn(T, N, 4, generator=g) * 4 + 2  # raw observations [T,N,I]
+    reset = torch.zeros(T, N, dtype=torch.bool)
+    reset[2, 1] = True
+    state0 = model.initial_state(N)
+    st = model.obs_norm
+    normalised = ((obs[0] - st.mean) / torch.sqrt(st.var + 1e-8)).clamp(-10, 10)
+    # acting (the fused step and the eager one) sees the normalised observations: a model without
+    # obs_norm, the same weights, given them by hand, acts the same
+    space = gymnasium.spaces.Discrete(3) if discrete else gymnasium.spaces.Box(-1, 1, (2,))
+    plain = ActorCritic((4,), space, hidden=8, rnn=rnn, norm="layernorm", separate_critic=True)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("obs_norm.")})
+    with torch.no_grad():
+        fused = model.act(obs[0], state0, reset[0], generator=torch.Generator().manual_seed(2))
+        eager = model._act_eager(obs[0], state0, reset[0], generator=torch.Generator().manual_seed(2))
+        by_hand = plain.act(normalised, state0, reset[0], generator=torch.Generator().manual_seed(2))
+    for f, e, h in zip(fused, eager, by_hand):
+        torch.testing.assert_close(f, e, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(f, h, rtol=1e-5, atol=1e-5)
+    # learning: the training pass reproduces the log-probs and values the policy acted with
+    state, acted, values = state0, [], []
+    with torch.no_grad():
+        for t in range(T):
+            a, v, logp, state = model.act(obs[t], state, reset[t], generator=g)
+            acted.append((a, logp))
+            values.append(v)
+    actions = torch.stack([a for a, _ in acted])
+    logps, _, vals = model.evaluate(obs, state0, reset, actions)
+    torch.testing.assert_close(logps, torch.stack([lp for _, lp in acted]), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(vals, torch.stack(values), rtol=1e-5, atol=1e-5)
+    # it recorded the raw observations' moments; absorbing them merges them into the target's
+    mean, var, n = st.batch_moments
+    flat = obs.reshape(T * N, 4)
+    torch.testing.assert_close(mean, flat.mean(0))
+    torch.testing.assert_close(var, flat.var(0, unbiased=False))
+    assert n == T * N
+    target = _on_model(rnn, discrete)
+    before = target.obs_norm.mean.clone()
+    target.absorb_batch_statistics(model)
+    assert target.obs_norm.count.item() == 50.0 + T * N
+    torch.testing.assert_close(target.obs_norm.mean, before + (mean - before) * (T * N / (50.0 + T * N)))
+
+
+def test_obs_norm_is_for_vector_observations():
+    with pytest.raises(ValueError, match="obs_norm normalises vector observations"):
+        ActorCritic((4, 84, 84), gymnasium.spaces.Discrete(3), obs_norm=True)
+    # without it a model has no statistics to save, and loads an older model's state_dict as before
+    assert not any(k.startswith("obs_norm") for k in ActorCritic((4,), gymnasium.spaces.Discrete(3)).state_dict())

@@ -245,3 +245,20 @@ def test_a_suite_whose_later_env_cannot_resume_is_refused_before_any_run(runner,
     result = runner.invoke(cli, ["ablate", "--preset", "suite", "--env", "CartPole-v1", "--rollout", "100000",
                                  "--out", str(tmp_path / "t")])
     assert result.exit_code == 2 and "less than one rollout" in result.output
+
+
+def test_a_suite_is_created_under_its_lock(tmp_path):
+    # two first starts with other envs: the one that finds the folder locked stops, naming the holder,
+    # and writes nothing; the next finds the first's suite.json and is refused for its other envs
+    from pyrl.sweep import SweepError, locked, prepare_suite
+
+    out = tmp_path / "s"
+    with locked(out):
+        with pytest.raises(SweepError, match="in use by another sweep"):
+            prepare_suite(out, ["CartPole-v1", "Acrobot-v1"])
+    assert not (out / "suite.json").exists()
+    prepare_suite(out, ["CartPole-v1", "Acrobot-v1"])
+    prepare_suite(out, ["CartPole-v1", "Acrobot-v1"])  # the same suite: resumes
+    with pytest.raises(SweepError):
+        prepare_suite(out, ["CartPole-v1", "Pendulum-v1"])
+    assert json.loads((out / "suite.json").read_text())["envs"] == ["CartPole-v1", "Acrobot-v1"]

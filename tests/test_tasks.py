@@ -11,8 +11,8 @@ from pyrl.train.config import TrainConfig
 
 NO_FLAGS = dict(preset=None, env=None, seeds=None, steps=None, workers=None, envs_per_worker=None, rollout=None,
                 hidden=None, lr=None, optimizer=None, gamma=None, gae_lambda=None, ent_coef=None, vf_coef=None,
-                max_grad_norm=None, score_episodes=None, eval_episodes=None, reward_scale=None, suite=None, device="cpu",
-                backend="local")
+                max_grad_norm=None, score_episodes=None, eval_episodes=None, reward_scale=None, obs_norm=None,
+                lr_schedule=None, suite=None, device="cpu", backend="local")
 
 
 def test_every_row_is_a_valid_configuration_of_a_known_env():
@@ -67,3 +67,50 @@ def test_reward_scale_must_be_positive(runner, tmp_path):
         TrainConfig(reward_scale=0.0).check()
     result = runner.invoke(cli, ["train", "--reward-scale", "0", "--out", str(tmp_path / "a")])
     assert result.exit_code == 2 and "--reward-scale" in result.output
+
+
+def test_a_flag_turns_off_what_a_row_turns_on(runner, tmp_path):
+    # LunarLander's row normalises observations, Pendulum's decays the lr: --no-obs-norm and
+    # --lr-schedule constant win over them, and the run records only what it took from the row
+    args = ["--workers", "1", "--envs-per-worker", "2", "--steps", "512", "--rollout", "8", "--eval-episodes", "0",
+            "--json", "--out"]
+    result = runner.invoke(cli, ["train", "--env", "LunarLanderNoVel-v3", "--no-obs-norm", *args, str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    cfg = json.loads(result.output)["config"]
+    assert cfg["obs_norm"] is False and "obs_norm" not in cfg["extra"]["task_defaults"]
+    assert cfg["reward_scale"] == tasks.TASKS["LunarLanderNoVel-v3"].settings["reward_scale"]
+    result = runner.invoke(cli, ["train", "--env", "PendulumNoVel-v1", *args[:-2], "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # the terminal wraps the line
+    assert "reward-scale 0.01, lr-schedule linear;" in said and "obs-norm" not in said
+    result = runner.invoke(cli, ["train", "--env", "PendulumNoVel-v1", "--lr-schedule", "constant", *args,
+                                 str(tmp_path / "c")])
+    cfg = json.loads(result.output)["config"]
+    assert cfg["lr_schedule"] == "constant" and "lr_schedule" not in cfg["extra"]["task_defaults"]
+
+
+def test_a_sweep_made_before_its_row_changed_says_which_flag_resumes_it(runner, tmp_path):
+    out = tmp_path / "p"
+    base = ["ablate", "--env", "PendulumNoVel-v1", "--workers", "1", "--envs-per-worker", "2", "--rollout", "8",
+            "--steps", "512", "--seeds", "1", "--components", "rnn", "--methods", "a3c", "--eval-episodes", "0",
+            "--out", str(out), "--no-report"]
+    assert runner.invoke(cli, base).exit_code == 0
+    # as a sweep made before the row set lr_schedule: its manifest has no such option
+    manifest = out / "sweep.json"
+    doc = json.loads(manifest.read_text())
+    del doc["config"]["lr_schedule"]
+    doc["task_defaults"].pop("lr_schedule")
+    manifest.write_text(json.dumps(doc))
+    result = runner.invoke(cli, base)
+    assert result.exit_code == 2 and "lr_schedule" in result.output
+    assert "came from the env's row of tuned settings" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli, [*base, "--lr-schedule", "constant"])  # what the older sweep meant
+    assert result.exit_code == 0, result.output
+    assert json.loads(manifest.read_text())["config"]["lr_schedule"] == "constant"
+
+
+def test_obs_norm_on_an_image_env_is_refused_before_any_run(runner, tmp_path):
+    result = runner.invoke(cli, ["ablate", "--env", "Pong-v5", "--obs-norm", "--components", "rnn", "--seeds", "1",
+                                 "--steps", "1000", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "obs_norm normalises vector observations; Pong-v5 has images" in result.output
+    assert not list((tmp_path / "p").glob("*/result.json"))

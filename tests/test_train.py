@@ -253,8 +253,8 @@ def test_tensorboard_scalars_have_cleanrl_names(runner, tmp_path):
     assert result.exit_code == 0, result.output
     events = EventAccumulator(str(out / "tb")).Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"charts/episodic_return", "charts/SPS", "losses/value_loss", "losses/policy_loss",
-            "losses/entropy"} <= tags, tags
+    assert {"charts/episodic_return", "charts/SPS", "charts/learning_rate", "losses/value_loss",
+            "losses/policy_loss", "losses/entropy"} <= tags, tags
     returns = [e.value for e in events.Scalars("charts/episodic_return")]
     assert len(returns) == json.loads(result.output)["workers"][0]["episodes"] and min(returns) >= 1
 
@@ -397,6 +397,62 @@ def test_batchnorm_statistics_live_with_the_model_each_method_steps(tmp_path):
     for norm in ("norm", "critic_norm"):
         assert updates < sd[f"{norm}.batches"].item() <= 2 * updates
         assert sd[f"{norm}.running_var"].min() < 0.99  # moved from its initial 1
+
+
+def test_obs_norm_statistics_live_with_the_model_each_method_steps(tmp_path):
+    # individual: each learner merges exactly the observations it learned on (T x N per update,
+    # from VecNormalize's count 1e-4); a3c: every worker's into the one shared model, lock-free
+    # (a race may lose a merge). The saved statistics are what the evaluation normalised with.
+    T, N = 10, 4
+    updates = 1600 // 2 // (T * N)
+    c = cfg(method="individual", workers=2, obs_norm=True, eval_episodes=3)
+    res = train(c, tmp_path / "i")
+    assert res["status"] == "ok" and res["config"]["obs_norm"] is True
+    means = []
+    for w in (0, 1):
+        sd = load(tmp_path / "i" / f"model_w{w}.pt")
+        assert sd["obs_norm.count"].item() == pytest.approx(updates * T * N + 1e-4)
+        assert sd["obs_norm.var"].min() < 0.5  # CartPole's positions and angles: far below 1
+        means.append(sd["obs_norm.mean"])
+        assert evaluate_model(c, sd, 3, eval_seed(c)) == res["models"][w]["eval"]["returns"]
+    assert not torch.equal(*means)  # each learner its own
+    c = cfg(method="a3c", workers=2, obs_norm=True, eval_episodes=3)
+    res = train(c, tmp_path / "a")
+    assert res["status"] == "ok"
+    sd = load(tmp_path / "a" / "model.pt")
+    assert updates * T * N < sd["obs_norm.count"].item() <= 2 * updates * T * N + 1e-4
+    assert evaluate_model(c, sd, 3, eval_seed(c)) == res["models"][0]["eval"]["returns"]
+    # a model trained without it evaluates without it
+    plain = build_model(cfg(), (4,), gymnasium.spaces.Discrete(2), 0)
+    assert plain.obs_norm is None
+
+
+def test_a_linear_lr_schedule_decays_over_the_learners_own_updates(tmp_path):
+    c = cfg(lr=1e-3, lr_schedule="linear", method="a3c", workers=2)
+    U = c.updates_per_worker  # 1600 // 2 // 40 = 20 per worker; the shared model takes 2U
+    assert (U, c.learner_updates) == (20, 40)
+    assert [c.lr_at(k) for k in (0, 10, 20, 40, 41)] == pytest.approx([1e-3, 7.5e-4, 5e-4, 0.0, 0.0])
+    assert cfg(lr=1e-3).lr_at(39) == 1e-3  # constant
+    with pytest.raises(ValueError, match="unknown lr_schedule 'cosine'"):
+        cfg(lr_schedule="cosine").check()
+    # an individual learner's last update (its 40th of 40) steps with lr / 40
+    res = train(cfg(lr=1e-3, lr_schedule="linear", method="individual", workers=1, steps=1600), tmp_path / "i")
+    assert res["status"] == "ok" and res["losses"]["lr"] == pytest.approx(1e-3 / 40)
+    # a3c: the schedule runs over the shared model's updates, every worker's. The last report comes
+    # from the worker that finished last, whose last update followed its own U - 1 and (nearly) all of
+    # the other's: far below lr_at(U - 1), the lr a worker counting only its own updates would end on
+    res = train(c, tmp_path / "a")
+    assert res["status"] == "ok" and 1e-3 / 40 <= res["losses"]["lr"] <= c.lr_at(30)
+    res = train(cfg(lr=1e-3, method="individual"), tmp_path / "c")
+    assert res["losses"]["lr"] == 1e-3
+
+
+def test_obs_norm_on_images_is_a_one_line_usage_error(runner, tmp_path):
+    result = runner.invoke(cli, ["train", "--env", "Pong-v5", "--obs-norm", "--steps", "1000", "--out",
+                                 str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert "obs_norm normalises vector observations; Pong-v5 has images" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "p" / "result.json").exists()
 
 
 def test_every_trained_model_is_evaluated_after_training(tmp_path):

@@ -8,7 +8,7 @@ import click
 
 from pyrl.cli.common import abort, console, print_json, resolve_norm
 from pyrl.sweep import SUITES
-from pyrl.train.config import NORMS, TrainConfig, check_device
+from pyrl.train.config import LR_SCHEDULES, NORMS, TrainConfig, check_device
 
 D = TrainConfig()  # the trainer's defaults
 
@@ -32,9 +32,9 @@ def _csv_list(known):
 
 # The training options a sweep passes to every run; None: the preset's (env, seeds, steps,
 # workers, envs-per-worker), else the trainer's default. sweep.json records them resolved.
-TRAIN_OPTIONS = ("env", "seeds", "steps", "workers", "envs_per_worker", "rollout", "hidden", "lr", "optimizer",
-                 "gamma", "gae_lambda", "ent_coef", "vf_coef", "reward_scale", "max_grad_norm", "score_episodes",
-                 "eval_episodes")
+TRAIN_OPTIONS = ("env", "seeds", "steps", "workers", "envs_per_worker", "rollout", "hidden", "lr", "lr_schedule",
+                 "optimizer", "gamma", "gae_lambda", "ent_coef", "vf_coef", "reward_scale", "obs_norm", "max_grad_norm",
+                 "score_episodes", "eval_episodes")
 
 
 def sweep_options(f):
@@ -56,6 +56,8 @@ def sweep_options(f):
         click.option("--hidden", type=click.IntRange(min=1), default=None, help=f"Hidden size [{D.hidden}]."),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
                      help=f"Learning rate [{D.lr:g}]."),
+        click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None,
+                     help=f"constant, or linear: decayed to 0 over the learner's updates [{D.lr_schedule}]."),
         click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=None,
                      help=f"Optimizer [{D.optimizer}]."),
         click.option("--gamma", type=click.FloatRange(0, 1), default=None, help=f"Discount [{D.gamma:g}]."),
@@ -64,6 +66,9 @@ def sweep_options(f):
         click.option("--vf-coef", type=click.FloatRange(min=0), default=None, help=f"Value loss weight [{D.vf_coef:g}]."),
         click.option("--reward-scale", type=click.FloatRange(min=0, min_open=True), default=None,
                      help=f"Rewards are multiplied by this before returns and advantages [{D.reward_scale:g}]."),
+        click.option("--obs-norm/--no-obs-norm", "obs_norm", default=None,
+                     help="Normalise observations by their running mean and variance, as SB3's VecNormalize "
+                          f"[{'on' if D.obs_norm else 'off'}]."),
         click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=None,
                      help=f"Gradient clipping (global norm) [{D.max_grad_norm:g}]."),
         click.option("--score-episodes", type=click.IntRange(min=1), default=None,
@@ -173,8 +178,13 @@ def _sweep_then_report(plan, out, backend, ray_address, jobs, as_json, show_repo
             sw.check_suite(out, [env for env, _ in plan])
         for env, settings in plan:
             sw.check_free(where[env])
-            make(env, 1, 0).close()
-            specs += sw.grid(settings)
+            probe = make(env, 1, 0)
+            images = len(probe.observation_space.shape) == 3
+            probe.close()
+            grid = sw.grid(settings)
+            if images and any(s.train_kwargs.get("obs_norm") for s in grid):  # else every such run would fail
+                raise EnvError(f"obs_norm normalises vector observations; {env} has images")
+            specs += grid
             sw.check_resumable(where[env], settings)  # every env's, before the first run of any
         if suite:
             sw.prepare_suite(out, [env for env, _ in plan])

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from pyrl.cli.common import abort, console, device_option, given_options, print_json, resolve_norm
-from pyrl.train.config import NORMS, TrainConfig
+from pyrl.train.config import LR_SCHEDULES, NORMS, TrainConfig
 
 D = TrainConfig()  # the defaults live in one place
 
@@ -31,6 +31,8 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--separate-critic/--shared-critic", default=D.separate_critic, show_default=True,
               help="The value head on its own encoder (and core), or on the policy's.")
 @click.option("--lr", type=float, default=D.lr, show_default=True)
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=D.lr_schedule, show_default=True,
+              help="linear: decayed to 0 over the learner's updates (A3C: the shared model's, every worker's).")
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default=D.optimizer, show_default=True)
 @click.option("--gamma", type=click.FloatRange(0, 1), default=D.gamma, show_default=True)
 @click.option("--gae-lambda", type=click.FloatRange(0, 1), default=D.gae_lambda, show_default=True)
@@ -38,6 +40,8 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--vf-coef", type=click.FloatRange(min=0), default=D.vf_coef, show_default=True)
 @click.option("--reward-scale", type=click.FloatRange(min=0, min_open=True), default=D.reward_scale, show_default=True,
               help="Rewards are multiplied by this before returns and advantages (scores stay raw).")
+@click.option("--obs-norm/--no-obs-norm", default=D.obs_norm, show_default=True,
+              help="Normalise observations by their running mean and variance (as SB3's VecNormalize).")
 @click.option("--max-grad-norm", type=click.FloatRange(min=0, min_open=True), default=D.max_grad_norm,
               show_default=True)
 @click.option("--score-episodes", type=click.IntRange(min=1), default=D.score_episodes, show_default=True)
@@ -49,19 +53,20 @@ D = TrainConfig()  # the defaults live in one place
 @click.option("--tensorboard", is_flag=True, help="Also write TensorBoard scalars to OUT/tb (pip install tensorboard).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm, layernorm, hidden, separate_critic,
-          lr, optimizer, gamma, gae_lambda, ent_coef, vf_coef, reward_scale, max_grad_norm, score_episodes, eval_episodes,
-          device, out, tensorboard, as_json):
+          lr, lr_schedule, optimizer, gamma, gae_lambda, ent_coef, vf_coef, reward_scale, obs_norm, max_grad_norm,
+          score_episodes, eval_episodes, device, out, tensorboard, as_json):
     """Train one run and write result.json, curve.csv and the model(s) to --out. An environment
     with a row of tuned settings (pyrl.train.tasks) starts from it; a flag overrides it."""
     from pyrl.train import tasks
 
     norm = resolve_norm(norm, layernorm)
     opts = dict(rollout=rollout, gamma=gamma, gae_lambda=gae_lambda, lr=lr, ent_coef=ent_coef, hidden=hidden,
-                envs_per_worker=envs_per_worker, steps=steps, score_episodes=score_episodes, reward_scale=reward_scale)
+                envs_per_worker=envs_per_worker, steps=steps, score_episodes=score_episodes, reward_scale=reward_scale,
+                obs_norm=obs_norm, lr_schedule=lr_schedule)
     taken = tasks.defaults(env, given_options(click.get_current_context(), tasks.OPTIONS))
     opts.update(taken)
-    rollout, gamma, gae_lambda, lr, ent_coef, hidden, envs_per_worker, steps, score_episodes, reward_scale = (
-        opts[k] for k in tasks.OPTIONS)
+    (rollout, gamma, gae_lambda, lr, ent_coef, hidden, envs_per_worker, steps, score_episodes, reward_scale,
+     obs_norm, lr_schedule) = (opts[k] for k in tasks.OPTIONS)
     if not lr > 0:
         raise click.BadParameter(f"must be positive, got {lr}", param_hint="--lr")
     if steps < rollout * envs_per_worker * workers:
@@ -80,9 +85,10 @@ def train(method, env, workers, envs_per_worker, steps, rollout, seed, rnn, norm
 
     cfg = TrainConfig(method=method, env=env, workers=workers, envs_per_worker=envs_per_worker, steps=steps,
                       rollout=rollout, seed=seed, rnn=rnn, norm=norm, hidden=hidden,
-                      separate_critic=separate_critic, lr=lr,
+                      separate_critic=separate_critic, lr=lr, lr_schedule=lr_schedule,
                       optimizer=optimizer, gamma=gamma, gae_lambda=gae_lambda, ent_coef=ent_coef, vf_coef=vf_coef,
-                      reward_scale=reward_scale, max_grad_norm=max_grad_norm, score_episodes=score_episodes, eval_episodes=eval_episodes,
+                      reward_scale=reward_scale, obs_norm=obs_norm, max_grad_norm=max_grad_norm,
+                      score_episodes=score_episodes, eval_episodes=eval_episodes,
                       device=device, extra={"task_defaults": taken} if taken else {})
     if taken and not as_json:
         console.print(tasks.describe(env, taken))

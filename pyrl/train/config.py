@@ -5,6 +5,7 @@ from dataclasses import MISSING, asdict, dataclass, field
 
 METHODS = ("a3c", "individual")
 OPTIMIZERS = ("adam", "rmsprop")
+LR_SCHEDULES = ("constant", "linear")
 NORMS = ("none", "layernorm", "rmsnorm", "batchnorm")
 
 
@@ -37,6 +38,9 @@ class TrainConfig:
     about 2x fewer steps to 475 on CartPole-v1 than a shared trunk (bench/README.md, issue 13)."""
     lr: float = 7e-4
     """Learning rate."""
+    lr_schedule: str = "constant"
+    """constant, or linear: decayed linearly to 0 over the learner's updates, as the A3C paper
+    anneals it and RL Zoo's ``lin_`` rows do (``lr_at``)."""
     optimizer: str = "adam"
     """adam, or rmsprop (shared statistics, as in the A3C paper)."""
     gamma: float = 0.99
@@ -51,6 +55,10 @@ class TrainConfig:
     """A constant the rewards are multiplied by before the returns and advantages (as RL Zoo's
     reward scaling; a constant, not running statistics, so A3C and individual learners get the
     same transform without sharing anything). Scores and evaluations stay in raw rewards."""
+    obs_norm: bool = False
+    """Normalise the observations by their running mean and variance, clipped to +-10, as SB3's
+    VecNormalize (``pyrl.nn.RunningObsNorm``; vector observations). The statistics are buffers of
+    the model: saved with it, shared under A3C like its parameters, each individual learner's own."""
     max_grad_norm: float = 0.5
     """Gradient clipping (global norm)."""
     score_episodes: int = 10
@@ -69,6 +77,8 @@ class TrainConfig:
             raise ValueError(f"unknown method {self.method!r} (choose from {', '.join(METHODS)})")
         if self.norm not in NORMS:
             raise ValueError(f"unknown norm {self.norm!r} (choose from {', '.join(NORMS)})")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r} (choose from {', '.join(LR_SCHEDULES)})")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
         for name in ("workers", "envs_per_worker", "rollout", "hidden", "score_episodes", "steps"):
@@ -87,6 +97,20 @@ class TrainConfig:
             raise ValueError(
                 f"steps {self.steps} is less than one rollout of every worker "
                 f"(rollout x envs_per_worker x workers = {self.updates_per_worker_floor})")
+
+    @property
+    def learner_updates(self) -> int:
+        """The updates one learner takes over the run: an A3C run's one model is stepped by
+        every worker, an individual learner by its own."""
+        return self.updates_per_worker * (self.workers if self.method == "a3c" else 1)
+
+    def lr_at(self, updates_done: float) -> float:
+        """The learning rate of a learner's next update after ``updates_done`` of its own (an
+        A3C model's: every worker's, the shared optimizer's step count): constant, or linear
+        from ``lr`` to 0 at ``learner_updates``."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return self.lr * max(0.0, 1.0 - updates_done / self.learner_updates)
 
     @property
     def updates_per_worker_floor(self) -> int:

@@ -128,6 +128,10 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     ``stopped_early``) once it is true."""
     cfg.check()
     obs_space, act_space = _spaces(cfg)  # an unknown env id fails here, before any process starts
+    if cfg.obs_norm and len(obs_space.shape) == 3:
+        from pyrl.envs import EnvError
+
+        raise EnvError(f"obs_norm normalises vector observations; {cfg.env} has images {tuple(obs_space.shape)}")
     floor = random_policy_score(cfg.env)  # ~100 short episodes, before the workers take the cores
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -178,8 +182,8 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
             losses = msg[4]
             if writer is not None:
                 writer.add_scalar("charts/SPS", sum(steps) / max(time.time() - t0, 1e-9), sum(steps))
-                for name, value in losses.items():
-                    writer.add_scalar(f"losses/{name}", value, sum(steps))
+                for name, value in losses.items():  # CleanRL's names
+                    writer.add_scalar("charts/learning_rate" if name == "lr" else f"losses/{name}", value, sum(steps))
             if progress is not None:
                 progress({"steps": sum(steps), "total": total_steps, "elapsed": time.time() - t0,
                           "recent": [sum(r[-cfg.score_episodes:]) / len(r[-cfg.score_episodes:]) if r else None

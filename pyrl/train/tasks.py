@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 # the options a row may set, and the order it prints them in
 OPTIONS = ("rollout", "gamma", "gae_lambda", "lr", "ent_coef", "hidden", "envs_per_worker", "steps", "score_episodes",
-           "reward_scale")
+           "reward_scale", "obs_norm", "lr_schedule")
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,26 @@ TASKS: dict[str, Task] = {
         reference_source="RL Zoo benchmark.md: ppo_lstm on CartPoleNoVel-v1, 500.000 +- 0.000 at 100k steps",
         evidence="bench/README.md: Per-task defaults (issue 23); The POMDP (issue 13)"),
     # gamma 0.9 (as RL Zoo's RecurrentPPO row), rewards x 0.01 (Pendulum's -16..0 per step puts the
-    # returns' scale far from the value head's), lr 3e-4: the recurrent A3C's model evaluates at a median
-    # -308 over 5 seeds at 1M steps and -233 over 3 at 3M (about 40 s here), where the trainer's defaults
-    # stay near a random policy's -1230 (bench/README.md, "Per-task defaults")
+    # returns' scale far from the value head's), lr 3e-4 decayed linearly to 0: the recurrent A3C's model
+    # evaluates at a median -176 over 5 seeds at 3M steps (-150 to -224; about 40 s a run here), -258 with the
+    # lr held constant (-212 to -370), while the trainer's defaults stay near a random policy's -1230
+    # (bench/README.md, "Per-task defaults")
     "PendulumNoVel-v1": Task(
         "PendulumNoVel-v1",
         dict(rollout=16, gamma=0.9, gae_lambda=0.95, lr=3e-4, ent_coef=0.0, hidden=64, envs_per_worker=8,
-             steps=3_000_000, score_episodes=10, reward_scale=0.01),
+             steps=3_000_000, score_episodes=10, reward_scale=0.01, lr_schedule="linear"),
         reference=-217.933, reference_steps=100_000,
         reference_source="RL Zoo benchmark.md: ppo_lstm on PendulumNoVel-v1, -217.933 +- 140.094 at 100k steps",
         evidence="bench/README.md: Per-task defaults (issue 23)"),
-    # rewards x 0.01 (returns of +-200 and a -100 crash), lr 3e-4: at 3M steps the model evaluates at a median
-    # 48 over 5 seeds (14 to 173), the trainer's defaults at -130 (bench/README.md, "Per-task defaults"). RL Zoo
+    # rewards x 0.01 (returns of +-200 and a -100 crash), lr 3e-4, observations normalised (as RL Zoo's
+    # VecNormalize): at 3M steps the model evaluates at a median 134 over 5 seeds (117 to 173), 30 without the
+    # normalisation (14 to 152), -130 with the trainer's defaults (bench/README.md, "Per-task defaults"). RL Zoo
     # publishes no RecurrentPPO score here (its ppo_lstm row trains 5M steps): the reference is the score at
     # which Gymnasium calls LunarLander solved
     "LunarLanderNoVel-v3": Task(
         "LunarLanderNoVel-v3",
         dict(rollout=16, gamma=0.99, gae_lambda=0.95, lr=3e-4, ent_coef=0.0, hidden=64, envs_per_worker=8,
-             steps=3_000_000, score_episodes=10, reward_scale=0.01),
+             steps=3_000_000, score_episodes=10, reward_scale=0.01, obs_norm=True),
         reference=200.0, reference_steps=None,
         reference_source="Gymnasium's LunarLander: 200 points is solved (RL Zoo publishes no ppo_lstm score on "
                          "LunarLanderNoVel; its row trains 5M steps)",
@@ -85,7 +87,10 @@ def describe(env: str, taken: dict[str, Any]) -> str:
     """One line: which values came from the env's row."""
     if not taken:
         return ""
-    return (f"{env} defaults (pyrl.train.tasks): " + ", ".join(f"{k.replace('_', '-')} {v:g}" if isinstance(v, float)
-                                                               else f"{k.replace('_', '-')} {v}"
+
+    def shown(v):
+        return ("on" if v else "off") if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+
+    return (f"{env} defaults (pyrl.train.tasks): " + ", ".join(f"{k.replace('_', '-')} {shown(v)}"
                                                                for k, v in taken.items())
             + "; a flag overrides any of them")

@@ -85,7 +85,7 @@ def build_model(cfg: TrainConfig, obs_shape, action_space, seed: int):
 
     torch.default_generator.manual_seed(seed)  # the init draws on the CPU; CUDA's RNGs are left alone
     return ActorCritic(obs_shape, action_space, hidden=cfg.hidden, rnn=cfg.rnn, norm=cfg.norm,
-                       separate_critic=cfg.separate_critic)
+                       separate_critic=cfg.separate_critic, obs_norm=cfg.obs_norm)
 
 
 def cpu_state_dict(model) -> dict:
@@ -197,7 +197,7 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
 
     def report():
         nonlocal last_report, unreported
-        names = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm")
+        names = ("loss", "policy_loss", "value_loss", "entropy", "grad_norm", "lr")
         # the losses are tensors of the graph, the gradient norm a float
         losses = ({k: v.item() if isinstance(v, torch.Tensor) else v for k, v in zip(names, last_losses)}
                   if last_losses else {})
@@ -251,8 +251,10 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
                 conn.send(("diverged", wid, steps, f"worker {wid}: non-finite {bad} at update {update}"))
                 return
             clock.lap("learn")
+            if cfg.lr_schedule != "constant":  # the learner's own progress (a3c: every worker's steps)
+                opt.lr = cfg.lr_at(float(opt.step_count))
             opt.step(grads)
-            target.absorb_batch_statistics(local)  # BatchNorm: this rollout's feature moments
+            target.absorb_batch_statistics(local)  # BatchNorm's feature moments, obs_norm's observation moments
             clock.lap("step")
             # Refresh the local copy and check *it*, a copy_ snapshot of the target. Checking the
             # shared tensors in place is unsound under Hogwild: isfinite may load an element twice
@@ -265,7 +267,7 @@ def _loop(wid, cfg, shared_model, shared_opt, conn, stop, out_dir, clock):
                 return
             clock.lap("sync")
             unreported += [(steps, float(r), int(l)) for _, _, _, r, l in episodes]
-            last_losses = (loss, pg_loss, v_loss, entropy, grad_norm)
+            last_losses = (loss, pg_loss, v_loss, entropy, grad_norm, opt.lr)
             # a few reports a second: one per update would cost the worker and the parent a
             # pickle and a wake-up every couple of milliseconds
             if time.monotonic() - last_report >= REPORT_S:
