@@ -8,6 +8,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from pyrl import ops
 
@@ -173,7 +174,12 @@ class RunningObsNorm(nn.Module):
         if record:  # the training pass: remember the raw observations' moments for absorb()
             xd = x.detach()
             self.batch_moments = (xd.mean(0), xd.var(0, unbiased=False), xd.shape[0])
-        return ((x - self.mean) * torch.rsqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
+        return self.normalise(x)
+
+    def normalise(self, x: Tensor) -> Tensor:  # x [M,I] -> [M,I]
+        """(x - mean) / sqrt(var + eps), clipped: batch_norm's inference kernel is that in one op
+        (acting calls this once per env step, where each op costs microseconds)."""
+        return F.batch_norm(x, self.mean, self.var, None, None, False, 0.0, self.eps).clamp(-self.clip, self.clip)
 
     @torch.no_grad()
     def absorb(self, mean: Tensor, var: Tensor, n: int) -> None:
@@ -368,7 +374,9 @@ class ActorCritic(nn.Module):
         has one (flattened: the encoder's Flatten), else untouched."""
         if self.obs_norm is None:
             return obs
-        return self.obs_norm(obs.reshape(obs.shape[0], -1).float(), record=record)
+        x = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs  # [M,I] (the encoder's Flatten)
+        x = x if x.dtype == self.obs_norm.mean.dtype else x.to(self.obs_norm.mean.dtype)
+        return self.obs_norm(x, record=True) if record else self.obs_norm.normalise(x)
 
     def absorb_batch_statistics(self, source: "ActorCritic") -> None:
         """Move this model's running statistics (BatchNorm's, the observation normalisation's)
