@@ -123,6 +123,21 @@ def test_a_separate_critic_shares_nothing_with_the_policy(rnn):
 
 # ---- BatchNorm for on-policy, asynchronous RL: which statistics acting and learning use ----
 
+def _assert_learning_replays_acting(model, obs, state0, reset, g, atol):
+    """Act T steps on obs [T,N,I] from state0 [N,S], then evaluate the rollout: the training pass
+    must give the log-probs and values the policy acted with."""
+    state, acted, values = state0, [], []
+    with torch.no_grad():
+        for t in range(obs.shape[0]):
+            a, v, logp, state = model.act(obs[t], state, reset[t], generator=g)
+            acted.append((a, logp))
+            values.append(v)
+    actions = torch.stack([a for a, _ in acted])
+    logps, _, vals = model.evaluate(obs, state0, reset, actions)
+    torch.testing.assert_close(logps, torch.stack([lp for _, lp in acted]), rtol=1e-5, atol=atol)
+    torch.testing.assert_close(vals, torch.stack(values), rtol=1e-5, atol=atol)
+
+
 def _bn_model(rnn=False):
     torch.manual_seed(0)
     model = ActorCritic((4,), gymnasium.spaces.Discrete(3), hidden=8, rnn=rnn, norm="batchnorm")
@@ -156,16 +171,7 @@ def test_batchnorm_acts_and_learns_with_the_running_statistics(rnn):
     if not rnn:
         torch.testing.assert_close(together, by_hand.detach())
     # learning: the training pass reproduces the log-probs and values the policy acted with
-    state, acted, values = state0, [], []
-    with torch.no_grad():
-        for t in range(T):
-            a, v, logp, state = model.act(obs[t], state, reset[t], generator=g)
-            acted.append((a, logp))
-            values.append(v)
-    actions = torch.stack([a for a, _ in acted])
-    logps, _, vals = model.evaluate(obs, state0, reset, actions)
-    torch.testing.assert_close(logps, torch.stack([lp for _, lp in acted]), rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(vals, torch.stack(values), rtol=1e-5, atol=1e-6)
+    _assert_learning_replays_acting(model, obs, state0, reset, g, atol=1e-6)
     # the training pass recorded this batch's feature moments; absorbing them moves the statistics
     mean, var = model.norm.batch_moments
     feats = model.encoder(obs.reshape(T * N, 4)).detach()
@@ -252,16 +258,7 @@ def test_obs_norm_acts_and_learns_with_the_running_statistics(rnn, discrete):
         torch.testing.assert_close(f, e, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(f, h, rtol=1e-5, atol=1e-5)
     # learning: the training pass reproduces the log-probs and values the policy acted with
-    state, acted, values = state0, [], []
-    with torch.no_grad():
-        for t in range(T):
-            a, v, logp, state = model.act(obs[t], state, reset[t], generator=g)
-            acted.append((a, logp))
-            values.append(v)
-    actions = torch.stack([a for a, _ in acted])
-    logps, _, vals = model.evaluate(obs, state0, reset, actions)
-    torch.testing.assert_close(logps, torch.stack([lp for _, lp in acted]), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(vals, torch.stack(values), rtol=1e-5, atol=1e-5)
+    _assert_learning_replays_acting(model, obs, state0, reset, g, atol=1e-5)
     # it recorded the raw observations' moments; absorbing them merges them into the target's
     mean, var, n = st.batch_moments
     flat = obs.reshape(T * N, 4)
