@@ -93,6 +93,12 @@ def known_ids() -> list[str]:
     return sorted(_envpool_ids() | _gymnasium_ids() | set(POMDP_ENVS))
 
 
+def check_obs_norm(env_id: str, obs_space: Any) -> None:
+    """EnvError where ``env_id``'s observations are images: obs_norm normalises vectors."""
+    if len(obs_space.shape) == 3:
+        raise EnvError(f"obs_norm normalises vector observations; {env_id} has images {tuple(obs_space.shape)}")
+
+
 def _check_int(value: Any, name: str, low: int, high: Optional[int] = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise EnvError(f"{name} must be an integer, got {value!r}")

@@ -455,7 +455,7 @@ class ActorCritic(nn.Module):
         x = obs.reshape(obs.shape[0], -1) if obs.dim() != 2 else obs  # [N,I] (the encoder's Flatten)
         if x.dtype != torch.float32:
             x = x.float()
-        x = self._normalise_obs(x)  # a few elementwise ops before the fused call (obs_norm only)
+        x = self._normalise_obs(x)  # obs_norm only: one batch_norm op and a clamp before the fused call
         shape = (x.shape[0], 1 if self.discrete else heads[0].shape[0])  # [N,1] | [N,A]
         if not draw:
             noise = torch.zeros(shape)

@@ -167,7 +167,7 @@ def _sweep_then_report(plan, out, backend, ray_address, jobs, as_json, show_repo
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from pyrl import sweep as sw
-    from pyrl.envs import EnvError, make
+    from pyrl.envs import EnvError, check_obs_norm, make
     from pyrl.results import suite_dir
 
     suite = len(plan) > 1
@@ -179,11 +179,10 @@ def _sweep_then_report(plan, out, backend, ray_address, jobs, as_json, show_repo
         for env, settings in plan:
             sw.check_free(where[env])
             probe = make(env, 1, 0)
-            images = len(probe.observation_space.shape) == 3
             probe.close()
             grid = sw.grid(settings)
-            if images and any(s.train_kwargs.get("obs_norm") for s in grid):  # else every such run would fail
-                raise EnvError(f"obs_norm normalises vector observations; {env} has images")
+            if any(s.train_kwargs.get("obs_norm") for s in grid):  # else every such run would fail
+                check_obs_norm(env, probe.observation_space)
             specs += grid
             sw.check_resumable(where[env], settings)  # every env's, before the first run of any
         if suite:

@@ -128,10 +128,10 @@ def train(cfg: TrainConfig, out_dir: Optional[Path], progress: Optional[Callable
     ``stopped_early``) once it is true."""
     cfg.check()
     obs_space, act_space = _spaces(cfg)  # an unknown env id fails here, before any process starts
-    if cfg.obs_norm and len(obs_space.shape) == 3:
-        from pyrl.envs import EnvError
+    if cfg.obs_norm:
+        from pyrl.envs import check_obs_norm
 
-        raise EnvError(f"obs_norm normalises vector observations; {cfg.env} has images {tuple(obs_space.shape)}")
+        check_obs_norm(cfg.env, obs_space)
     floor = random_policy_score(cfg.env)  # ~100 short episodes, before the workers take the cores
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
